@@ -1,0 +1,1 @@
+"""TFDS dataset builders; importing this package registers every builder with TFDS."""
