@@ -1,0 +1,1 @@
+"""CASIA v1 / v2 tampered image detection builder."""

@@ -1,0 +1,1 @@
+"""Columbia uncompressed image splicing builder."""

@@ -1,0 +1,1 @@
+"""CoMoFoD copy-move builder."""

@@ -1,0 +1,1 @@
+"""COVERAGE copy-move builder."""

@@ -1,0 +1,1 @@
+"""DEFACTO builder."""

@@ -1,0 +1,1 @@
+"""HLED released synthetic sets builder."""

@@ -1,0 +1,1 @@
+"""IEEE IFS-TC Image Forensics Challenge builder."""

@@ -1,0 +1,325 @@
+"""Shared machinery of the manual-download forgery builders.
+
+Each dataset builder only says how its files are named and paired (`_list_candidates`) and, where
+the dataset has one, which official split a file belongs to. Everything else lives here so that all
+datasets behave the same way:
+
+* images and masks are read with Pillow (8/16-bit, grey, palette, RGBA, CMYK, TIFF, BMP);
+* masks are binarised by a per-dataset rule and always emitted as 1 = manipulated;
+* a bad file (unreadable image or mask, missing mask, mask of another size) is skipped, logged with
+  its file name, counted, and stored in `builder.info.metadata["skipped_files"]`; it never stops the
+  build and never gets paired with the wrong mask;
+* without an official split, a seeded 70 / 5 / 25 split (the paper's) keeps every group of near
+  duplicates in one split;
+* a missing or empty manual directory raises `ManualDirError` naming the dataset, the layout and the
+  instructions.
+"""
+import abc
+import collections
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import dataclasses
+import io
+import pathlib
+from typing import Any
+
+from absl import logging
+import numpy as np
+from PIL import Image
+import tensorflow_datasets as tfds
+
+from tfds_builders import features
+
+SPLIT_FRACTIONS = (("train", 0.70), ("validation", 0.05), ("test", 0.25))
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"})
+DEFAULT_SPLIT_SEED = 0
+
+Binarizer = Callable[[Image.Image], np.ndarray]
+
+
+class ManualDirError(FileNotFoundError):
+  """The manual directory is missing, empty, or does not have the expected layout."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+  """One image found in the manual directory, before any pixel is read.
+
+  `mask` is None for authentic images (they get an all-zero mask). `group` names the near-duplicate
+  family: every candidate of a group lands in the same split.
+  """
+  image: pathlib.Path
+  mask: pathlib.Path | None
+  binarize: Binarizer | None
+  manipulation_type: str
+  group: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+  file_name: str
+  reason: str
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+def _to_uint8(image: Image.Image) -> Image.Image:
+  """16/32-bit integer images (some TIFFs) scaled to 8 bits; other modes left alone."""
+  if image.mode.startswith("I"):
+    values = np.asarray(image, dtype=np.float64)
+    scale = 257.0 if values.max(initial=0) > 255 else 1.0
+    return Image.fromarray(np.clip(values / scale, 0, 255).astype(np.uint8), mode="L")
+  if image.mode == "F":
+    return Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8), mode="L")
+  return image
+
+
+def open_image(path: pathlib.Path) -> Image.Image:
+  """Opens and fully decodes a file, so a truncated file fails here and not later."""
+  with Image.open(path) as image:
+    image.load()
+    return _to_uint8(image)
+
+
+def rgb_array(image: Image.Image) -> np.ndarray:
+  return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def gray_array(image: Image.Image) -> np.ndarray:
+  return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+# --- mask conventions (all return a bool array, True = manipulated) --------------------------------
+
+
+def dark_is_manipulated(mask: Image.Image) -> np.ndarray:
+  """NIST NC2016 and the HLED synthetic sets: black (0) marks the manipulated pixels."""
+  return gray_array(mask) < 128
+
+
+def bright_above(threshold: int) -> Binarizer:
+  """Masks where manipulated pixels are brighter than `threshold` (white or any non-zero value)."""
+  def binarize(mask: Image.Image) -> np.ndarray:
+    return gray_array(mask) > threshold
+  return binarize
+
+
+def dark_unless_majority(mask: Image.Image) -> np.ndarray:
+  """IEEE IFS-TC: dark marks the tampered part, but some masks are inverted.
+
+  A forgery covers less than half of its image, so a "tampered" part larger than half is taken to
+  be the inverted background and flipped.
+  """
+  dark = gray_array(mask) < 128
+  return ~dark if dark.mean() > 0.5 else dark
+
+
+def green_dominant(mask: Image.Image) -> np.ndarray:
+  """Columbia: the colour JPEG edge mask paints the spliced camera's region green.
+
+  Red (200,0,0)/(255,0,0) is the host camera, green (0,200,0)/(0,255,0) the spliced one; JPEG blurs
+  the colours, so a pixel is spliced when green dominates red and blue and is not near black.
+  """
+  rgb = rgb_array(mask).astype(np.int16)
+  red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+  return (green > red) & (green > blue) & (green >= 64)
+
+
+# --- splits ----------------------------------------------------------------------------------------
+
+
+def group_split(
+    groups: Sequence[str], *, seed: int = DEFAULT_SPLIT_SEED,
+    fractions: Sequence[tuple[str, float]] = SPLIT_FRACTIONS,
+) -> list[str]:
+  """Assigns a split name to each item so that items of one group share a split.
+
+  Groups are shuffled with `seed` and handed out in that order until each split holds its fraction
+  of the items, so the proportions are met up to one group.
+  """
+  sizes = collections.Counter(groups)
+  order = sorted(sizes)
+  np.random.default_rng(seed).shuffle(order)
+  bounds = np.cumsum([fraction for _, fraction in fractions]) * len(groups)
+  split_of_group, filled, index = {}, 0, 0
+  for group in order:
+    while index < len(fractions) - 1 and filled >= bounds[index] - 1e-9:
+      index += 1
+    split_of_group[group] = fractions[index][0]
+    filled += sizes[group]
+  return [split_of_group[group] for group in groups]
+
+
+class UnionFind:
+  """Connected components of file names that are near duplicates of each other."""
+
+  def __init__(self):
+    self._parent: dict[str, str] = {}
+
+  def find(self, item: str) -> str:
+    self._parent.setdefault(item, item)
+    while self._parent[item] != item:
+      self._parent[item] = self._parent[self._parent[item]]
+      item = self._parent[item]
+    return item
+
+  def union(self, items: Iterable[str]) -> None:
+    roots = sorted({self.find(item) for item in items})
+    for root in roots[1:]:
+      self._parent[root] = roots[0]
+
+
+# --- files -----------------------------------------------------------------------------------------
+
+
+def is_image_file(path: pathlib.Path) -> bool:
+  return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def image_files(directory: pathlib.Path, *, recursive: bool = False) -> list[pathlib.Path]:
+  """Image files of a folder in a stable order (Thumbs.db, hidden and text files ignored)."""
+  paths = directory.rglob("*") if recursive else directory.iterdir()
+  return sorted(path for path in paths if is_image_file(path))
+
+
+def find_dir(root: pathlib.Path, name: str, *, max_depth: int = 3) -> pathlib.Path | None:
+  """The shallowest folder called `name` (case-insensitive) under `root`, `root` included.
+
+  Archives unpack with or without an extra top folder (`4cam_auth/4cam_auth/...`), so builders look
+  for their marker folders instead of demanding one exact nesting; the deepest of a chain of
+  same-named folders is taken.
+  """
+  frontier = [root]
+  for _ in range(max_depth + 1):
+    for folder in frontier:
+      if folder.name.lower() == name.lower():
+        while (nested := folder / folder.name).is_dir():
+          folder = nested
+        return folder
+    frontier = sorted(child for folder in frontier for child in folder.iterdir() if child.is_dir())
+  return None
+
+
+def encode_png(array: np.ndarray) -> bytes:
+  buffer = io.BytesIO()
+  Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+  return buffer.getvalue()
+
+
+def relative_name(path: pathlib.Path, root: pathlib.Path) -> str:
+  return path.relative_to(root).as_posix()
+
+
+# --- builder ---------------------------------------------------------------------------------------
+
+
+class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
+  """Base of every manual-download builder: subclasses list candidates, this class does the rest."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  SPLIT_SEED = DEFAULT_SPLIT_SEED
+
+  def __init__(self, *, file_format: str | None = "array_record", **kwargs: Any):
+    super().__init__(file_format=file_format, **kwargs)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=(self.__doc__ or "").strip(),
+        features=features.forgery_features(),
+        metadata=tfds.core.MetadataDict(),
+    )
+
+  @abc.abstractmethod
+  def _list_candidates(self, manual_dir: pathlib.Path) -> list[Candidate]:
+    """Pairs images with masks; reports unpairable files with `self._skip`."""
+
+  def _official_split(self, candidate: Candidate) -> str | None:
+    """The dataset's own split for a candidate; None (the default) means a seeded 70/5/25 split."""
+    del candidate
+    return None
+
+  # The build log: every skipped file, with its reason.
+  def _skip(self, file_name: str, reason: str) -> None:
+    logging.warning("%s: skipping %s: %s", self.name, file_name, reason)
+    self._skipped.append(Skipped(file_name, reason))
+
+  def _checked_manual_dir(self, dl_manager: tfds.download.DownloadManager) -> pathlib.Path:
+    try:
+      manual_dir = pathlib.Path(dl_manager.manual_dir)
+    except AssertionError as error:
+      raise ManualDirError(
+          f"{self.name}: the manual directory does not exist or is empty ({error.args[0].splitlines()[0]})."
+          f"\nDownload the dataset by hand and lay it out as follows:\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+      ) from None
+    return manual_dir
+
+  def layout_error(self, manual_dir: pathlib.Path, problem: str) -> ManualDirError:
+    """An error for a manual directory that exists but does not hold the expected files."""
+    return ManualDirError(
+        f"{self.name}: {problem} under the manual directory {manual_dir}."
+        f"\nExpected layout and instructions:\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+    )
+
+  def _download_and_prepare(self, dl_manager, download_config):  # pytype: disable=signature-mismatch
+    self._skipped: list[Skipped] = []
+    super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config)
+    self.info.metadata["skipped_files"] = [dataclasses.asdict(skip) for skip in self._skipped]
+    if self._skipped:
+      logging.warning(
+          "%s: skipped %d file(s):\n%s", self.name, len(self._skipped),
+          "\n".join(f"  {skip.file_name}: {skip.reason}" for skip in self._skipped))
+    else:
+      logging.info("%s: no file skipped.", self.name)
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> Mapping[str, Iterator]:
+    manual_dir = self._checked_manual_dir(dl_manager)
+    candidates = self._list_candidates(manual_dir)
+    if not candidates:
+      raise self.layout_error(manual_dir, "no image of the expected names was found")
+    official = [self._official_split(candidate) for candidate in candidates]
+    if all(split is None for split in official):
+      official = group_split([candidate.group for candidate in candidates], seed=self.SPLIT_SEED)
+    by_split = collections.defaultdict(list)
+    for candidate, split in zip(candidates, official):
+      by_split[split].append(candidate)
+    return {split: self._generate_examples(manual_dir, by_split[split]) for split in sorted(by_split)}
+
+  def _generate_examples(self, manual_dir: pathlib.Path, candidates: list[Candidate]):
+    for candidate in candidates:
+      example = self._load(manual_dir, candidate)
+      if example is not None:
+        yield example["file_name"], example
+
+  def _load(self, manual_dir: pathlib.Path, candidate: Candidate) -> dict[str, Any] | None:
+    """Reads one image and its mask; None (and a log line) when either is unusable."""
+    file_name = relative_name(candidate.image, manual_dir)
+    try:
+      image = rgb_array(open_image(candidate.image))
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+      self._skip(file_name, f"unreadable image ({error})")
+      return None
+    height, width = image.shape[:2]
+    if candidate.mask is None:
+      mask = np.zeros((height, width), dtype=np.uint8)
+    else:
+      mask_name = relative_name(candidate.mask, manual_dir)
+      try:
+        mask_image = open_image(candidate.mask)
+      except (OSError, ValueError, Image.DecompressionBombError) as error:
+        self._skip(file_name, f"unreadable mask {mask_name} ({error})")
+        return None
+      if (mask_image.height, mask_image.width) != (height, width):
+        self._skip(file_name, f"mask {mask_name} is {mask_image.height}x{mask_image.width}, "
+                              f"image is {height}x{width}")
+        return None
+      mask = candidate.binarize(mask_image).astype(np.uint8)
+    return {
+        "image": encode_png(image),
+        "mask": encode_png(mask),
+        "label": "authentic" if candidate.mask is None else "manipulated",
+        "manipulation_type": candidate.manipulation_type,
+        "original_size": np.array([height, width], dtype=np.int32),
+        "file_name": file_name,
+    }

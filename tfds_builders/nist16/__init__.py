@@ -1,0 +1,1 @@
+"""NIST Nimble Challenge 2016 builder."""
