@@ -287,6 +287,8 @@ class MetricAccumulator:
     """
     probs, masks = _check_batch(probs, masks)
     batch = probs.shape[0]
+    if batch == 0:
+      return
     flat_probs = probs.reshape(batch, -1)
     flat_masks = masks.reshape(batch, -1)
     manipulated = flat_masks.any(-1)

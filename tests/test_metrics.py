@@ -109,6 +109,7 @@ def test_streaming_in_batches_equals_one_batch():
   accumulator = metrics.MetricAccumulator()
   for start in range(0, len(probs), 3):
     accumulator.update(probs[start:start + 3], masks[start:start + 3], labels[start:start + 3])
+  accumulator.update(probs[:0], masks[:0], labels[:0])  # an empty batch changes nothing
   streamed = accumulator.result()
   assert accumulator.num_images == len(probs)
   assert streamed.keys() == whole.keys()
