@@ -34,6 +34,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"})
 DEFAULT_SPLIT_SEED = 0
 
 Binarizer = Callable[[Image.Image], np.ndarray]
+READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 class ManualDirError(FileNotFoundError):
@@ -72,6 +73,12 @@ def _to_uint8(image: Image.Image) -> Image.Image:
   if image.mode == "F":
     return Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8), mode="L")
   return image
+
+
+def image_size(path: pathlib.Path) -> tuple[int, int]:
+  """(height, width) from the file header, without decoding the pixels."""
+  with Image.open(path) as image:
+    return image.height, image.width
 
 
 def open_image(path: pathlib.Path) -> Image.Image:
@@ -247,19 +254,19 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
 
   def _checked_manual_dir(self, dl_manager: tfds.download.DownloadManager) -> pathlib.Path:
     try:
-      manual_dir = pathlib.Path(dl_manager.manual_dir)
-    except AssertionError as error:
-      raise ManualDirError(
-          f"{self.name}: the manual directory does not exist or is empty ({error.args[0].splitlines()[0]})."
-          f"\nDownload the dataset by hand and lay it out as follows:\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
-      ) from None
-    return manual_dir
+      return pathlib.Path(dl_manager.manual_dir)
+    except AssertionError as error:  # TFDS: "Manual directory <path> does not exist or is empty. ..."
+      raise ManualDirError(self._error_text(str(error).split(". ")[0])) from None
 
   def layout_error(self, manual_dir: pathlib.Path, problem: str) -> ManualDirError:
-    """An error for a manual directory that exists but does not hold the expected files."""
-    return ManualDirError(
-        f"{self.name}: {problem} under the manual directory {manual_dir}."
-        f"\nExpected layout and instructions:\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+    """The error for a manual directory that exists but lacks the expected files."""
+    return ManualDirError(self._error_text(f"{problem} under the manual directory {manual_dir}"))
+
+  def _error_text(self, problem: str) -> str:
+    return (
+        f"{self.name}: {problem}. This dataset cannot be downloaded automatically: download it "
+        "by hand, lay it out as below and pass the folder with `tfds build --manual_dir=...` or "
+        f"`tfds.download.DownloadConfig(manual_dir=...)`.\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
     )
 
   def _download_and_prepare(self, dl_manager, download_config):  # pytype: disable=signature-mismatch
@@ -278,6 +285,8 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     candidates = self._list_candidates(manual_dir)
     if not candidates:
       raise self.layout_error(manual_dir, "no image of the expected names was found")
+    # Bad files are dropped before splitting, so that no split is left with nothing to write.
+    candidates = [candidate for candidate in candidates if self._usable(manual_dir, candidate)]
     official = [self._official_split(candidate) for candidate in candidates]
     if all(split is None for split in official):
       official = group_split([candidate.group for candidate in candidates], seed=self.SPLIT_SEED)
@@ -286,6 +295,28 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
       by_split[split].append(candidate)
     return {split: self._generate_examples(manual_dir, by_split[split]) for split in sorted(by_split)}
 
+  def _usable(self, manual_dir: pathlib.Path, candidate: Candidate) -> bool:
+    """Checks from the file headers that image and mask open and have the same size."""
+    file_name = relative_name(candidate.image, manual_dir)
+    try:
+      size = image_size(candidate.image)
+    except READ_ERRORS as error:
+      self._skip(file_name, f"unreadable image ({error})")
+      return False
+    if candidate.mask is None:
+      return True
+    mask_name = relative_name(candidate.mask, manual_dir)
+    try:
+      mask_size = image_size(candidate.mask)
+    except READ_ERRORS as error:
+      self._skip(file_name, f"unreadable mask {mask_name} ({error})")
+      return False
+    if mask_size != size:
+      self._skip(file_name, f"mask {mask_name} is {mask_size[0]}x{mask_size[1]}, "
+                            f"image is {size[0]}x{size[1]}")
+      return False
+    return True
+
   def _generate_examples(self, manual_dir: pathlib.Path, candidates: list[Candidate]):
     for candidate in candidates:
       example = self._load(manual_dir, candidate)
@@ -293,27 +324,18 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
         yield example["file_name"], example
 
   def _load(self, manual_dir: pathlib.Path, candidate: Candidate) -> dict[str, Any] | None:
-    """Reads one image and its mask; None (and a log line) when either is unusable."""
+    """Decodes one image and its mask; None (and a log line) when a file is truncated."""
     file_name = relative_name(candidate.image, manual_dir)
     try:
       image = rgb_array(open_image(candidate.image))
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-      self._skip(file_name, f"unreadable image ({error})")
+      mask_image = None if candidate.mask is None else open_image(candidate.mask)
+    except READ_ERRORS as error:
+      self._skip(file_name, f"image or mask fails to decode ({error})")
       return None
     height, width = image.shape[:2]
-    if candidate.mask is None:
+    if mask_image is None:
       mask = np.zeros((height, width), dtype=np.uint8)
     else:
-      mask_name = relative_name(candidate.mask, manual_dir)
-      try:
-        mask_image = open_image(candidate.mask)
-      except (OSError, ValueError, Image.DecompressionBombError) as error:
-        self._skip(file_name, f"unreadable mask {mask_name} ({error})")
-        return None
-      if (mask_image.height, mask_image.width) != (height, width):
-        self._skip(file_name, f"mask {mask_name} is {mask_image.height}x{mask_image.width}, "
-                              f"image is {height}x{width}")
-        return None
       mask = candidate.binarize(mask_image).astype(np.uint8)
     return {
         "image": encode_png(image),

@@ -57,17 +57,18 @@ class Builder(manual.ManualForgeryBuilder):
     candidates, seen = [], set()
     for row in rows:
       probe = row["ProbeFileName"]
+      name = manual.relative_name(root / probe, manual_dir)
       if probe in seen:
-        self._skip(probe, "listed twice in the reference table; first row used")
+        self._skip(name, "listed twice in the reference table; first row used")
         continue
       seen.add(probe)
       if row["IsTarget"] == "Y":
         if not row.get("ProbeMaskFileName"):
-          self._skip(probe, "manipulated (IsTarget=Y) but ProbeMaskFileName is empty")
+          self._skip(name, "manipulated (IsTarget=Y) but ProbeMaskFileName is empty")
           continue
         mask = root / row["ProbeMaskFileName"]
         if not mask.is_file():
-          self._skip(probe, f"missing mask {row['ProbeMaskFileName']}")
+          self._skip(name, f"missing mask {row['ProbeMaskFileName']}")
           continue
         candidates.append(manual.Candidate(
             root / probe, mask, manual.dark_is_manipulated, manipulation_type(row), scenes.find(probe)))

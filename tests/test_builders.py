@@ -1,0 +1,101 @@
+"""Manual-download builders built from fixture trees that copy each dataset's real layout."""
+import collections
+import logging
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+import tfds_builders  # noqa: F401  (registers the builders)
+from tfds_builders import manual
+from tests import fixture_trees
+
+NAMES = sorted(fixture_trees.WRITERS)
+
+
+def read_back(name: str, data_dir) -> dict[str, dict[str, dict]]:
+  """Every example of every split, by split and file name, through `tfds.data_source`."""
+  sources = tfds.data_source(name, data_dir=data_dir, download=False)
+  return {split: {ex["file_name"].decode(): ex for ex in source} for split, source in sources.items()}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_builder_reads_fixture_tree(name, tmp_path, caplog):
+  tree = fixture_trees.WRITERS[name](tmp_path / "manual")
+  builder = tree.builder(config=tree.config, data_dir=tmp_path / "data")
+  with caplog.at_level(logging.WARNING):
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=tmp_path / "manual"))
+
+  by_split = read_back(name, tmp_path / "data")
+  split_of = {file_name: split for split, examples in by_split.items() for file_name in examples}
+  examples = {file_name: ex for split_examples in by_split.values() for file_name, ex in split_examples.items()}
+  assert sum(map(len, by_split.values())) == len(examples)  # no file in two splits
+  assert set(examples) == set(tree.examples)
+
+  types = builder.info.features["manipulation_type"]
+  for file_name, expected in tree.examples.items():
+    example = examples[file_name]
+    assert example["label"] == expected.label, file_name
+    assert types.int2str(example["manipulation_type"]) == expected.manipulation_type, file_name
+    assert example["mask"].shape == (*expected.mask.shape, 1), file_name
+    np.testing.assert_array_equal(example["mask"][..., 0], expected.mask.astype(np.uint8), file_name)
+    np.testing.assert_array_equal(example["original_size"], expected.mask.shape)
+    if expected.image is not None:
+      np.testing.assert_array_equal(example["image"], expected.image, file_name)
+
+  stored = tfds.builder(name, data_dir=tmp_path / "data").info.metadata["skipped_files"]
+  assert {skip["file_name"] for skip in stored} == tree.skipped
+  assert all(skip["reason"] for skip in stored)
+  for file_name in tree.skipped:
+    assert file_name in caplog.text
+
+  if tree.splits is not None:
+    assert set(by_split) == tree.splits
+  else:
+    assert {"train", "test"} <= set(by_split) <= {"train", "validation", "test"}
+    assert len(by_split["train"]) > len(by_split["test"])
+  for family in tree.families:
+    assert len({split_of[file_name] for file_name in family}) == 1, family
+
+
+@pytest.mark.parametrize("state", ["missing", "empty", "unrelated"])
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_manual_dir_names_dataset_and_layout(name, state, tmp_path):
+  manual_dir = tmp_path / "manual"
+  if state != "missing":
+    manual_dir.mkdir()
+  if state == "unrelated":
+    (manual_dir / "notes.txt").write_text("not the dataset")
+  builder = tfds.builder(name, data_dir=tmp_path / "data")
+  with pytest.raises(manual.ManualDirError) as error:
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  message = str(error.value)
+  assert builder.name in message
+  assert builder.MANUAL_DOWNLOAD_INSTRUCTIONS.strip().splitlines()[0].strip() in message
+  assert "--manual_dir" in message
+
+
+def test_group_split_keeps_groups_whole_and_meets_fractions():
+  rng = np.random.default_rng(1)
+  groups = [f"scene{g}" for g in rng.integers(0, 400, size=2000)]
+  splits = manual.group_split(groups, seed=3)
+  assert splits == manual.group_split(groups, seed=3)
+  assert splits != manual.group_split(groups, seed=4)
+  split_of_group = collections.defaultdict(set)
+  for group, split in zip(groups, splits):
+    split_of_group[group].add(split)
+  assert all(len(names) == 1 for names in split_of_group.values())
+  largest_group = max(collections.Counter(groups).values())
+  counts = collections.Counter(splits)
+  for split, fraction in manual.SPLIT_FRACTIONS:
+    assert abs(counts[split] - fraction * len(groups)) <= largest_group
+
+
+def test_union_find_joins_chains_of_related_files():
+  families = manual.UnionFind()
+  families.union(["probe/a.jpg", "world/base.jpg"])
+  families.union(["probe/b.jpg", "world/base.jpg", "probe/control.jpg"])
+  families.union(["probe/c.jpg"])
+  assert families.find("probe/a.jpg") == families.find("probe/control.jpg")
+  assert families.find("probe/c.jpg") != families.find("probe/a.jpg")
