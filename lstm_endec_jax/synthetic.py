@@ -1,0 +1,498 @@
+"""Synthetic splicing and copy-move forgeries (paper 4.1.1, HLED `synthetic_data/`).
+
+The paper cuts MS-COCO objects with their segmentation masks and pastes them onto 1024x1024 corner
+crops of DRESDEN images, six splices per pristine crop, sometimes the same object twice (copy-move).
+The per-paste randomisation follows the authors' code (SPEC section 5): Reinhard colour transfer,
+flip/rot90, JPEG of the object, affine warp with bilinear or bicubic resampling, alpha-edge blur,
+alpha compositing at a random place, JPEG of the result.
+
+With no downloads possible, the default source is the set of true-colour photographs that ship
+inside the scikit-image wheel (`SKIMAGE_PHOTOS`), with disjoint photographs per split so that the
+test split measures generalisation to unseen backgrounds and objects. Objects are cut from them with
+random smooth shapes or a Felzenszwalb segment. Everything is driven by an explicit
+`np.random.Generator`, so one seed gives one dataset.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import pathlib
+from collections.abc import Mapping
+from typing import Any
+import warnings
+
+import numpy as np
+import PIL.Image
+import scipy.ndimage
+import skimage.color
+import skimage.draw
+import skimage.segmentation
+
+# True-colour natural photographs inside `skimage/data` (no pooch fetch), by split. Photographs of one
+# scene (the motorcycle stereo pair) stay in one split. Grey-level images, drawings, charts, logos
+# and the synthetic phantom are left out.
+SKIMAGE_PHOTOS: Mapping[str, tuple[str, ...]] = {
+    "train": ("astronaut.png", "coffee.png", "hubble_deep_field.jpg", "motorcycle_left.png",
+              "motorcycle_right.png"),
+    "validation": ("retina.jpg", "chelsea.png"),
+    "test": ("rocket.jpg", "ihc.png"),
+}
+
+SHAPES = ("ellipse", "polygon", "blob", "segment")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpliceOptions:
+  """Probabilities and ranges of one paste (SPEC section 5 unless marked as ours)."""
+  colour_transfer_prob: float = 0.3
+  vflip_prob: float = 0.5
+  rot90: bool = True  # k uniform in 0..3
+  object_jpeg_prob: float = 0.95
+  jpeg_quality: tuple[int, int] = (65, 99)  # inclusive
+  affine_prob: float = 0.4
+  rotation_prob: float = 0.5
+  max_rotation_deg: float = 90.0
+  scale_prob: float = 0.6
+  max_log_scale: float = math.log(2.0)  # per axis scale = exp(U(-max, max))
+  shear_prob: float = 0.2
+  max_shear: float = 0.3  # ours: HLED's shear range is not documented; shear factor U(-0.3, 0.3)
+  max_shift: float = 4.5  # sub-pixel shift in pixels, part of the affine warp
+  bicubic_prob: float = 1.0 / 3.0
+  alpha_blur_prob: float = 0.3
+  alpha_blur_sigma: float = 1.0
+  final_jpeg_prob_transformed: float = 0.95
+  final_jpeg_prob_untransformed: float = 0.1425
+  # Ours: object side as a fraction of the background side (COCO objects in 1024 crops vary widely).
+  object_size: tuple[float, float] = (0.1, 0.5)
+  # Mask = alpha (8 bit) > threshold. 0 marks every pixel the composite touched, so no modified
+  # pixel is labelled authentic; HLED stores the soft 255 - alpha, which thresholded at 128 would
+  # correspond to 127 here.
+  mask_threshold: int = 0
+
+  def without_jpeg(self) -> SpliceOptions:
+    """Options with every JPEG step off, e.g. to check masks against the pasted pixels exactly."""
+    return dataclasses.replace(self, object_jpeg_prob=0.0, final_jpeg_prob_transformed=0.0,
+                               final_jpeg_prob_untransformed=0.0)
+
+
+@dataclasses.dataclass
+class DonorObject:
+  """An object cut from a photograph: colours of its bounding box and its alpha matte in [0, 1]."""
+  rgb: np.ndarray  # (h, w, 3) uint8
+  alpha: np.ndarray  # (h, w) float32
+  source: str
+  box: tuple[int, int, int, int]  # (top, left, height, width) in the source photograph
+  shape: str
+
+
+@dataclasses.dataclass
+class Forgery:
+  """One generated example; `regions` holds each paste's mask so copy-move can be checked."""
+  image: np.ndarray  # (H, W, 3) uint8
+  mask: np.ndarray  # (H, W) uint8, 1 = manipulated
+  manipulation_type: str  # "none", "splicing" or "copy_move"
+  parameters: dict[str, Any]
+  regions: list[np.ndarray]
+
+
+def skimage_data_dir() -> pathlib.Path:
+  """The folder of photographs inside the installed scikit-image wheel."""
+  import skimage.data  # pylint: disable=g-import-not-at-top
+  return pathlib.Path(skimage.data.__file__).parent
+
+
+def load_photo(path: pathlib.Path) -> np.ndarray:
+  """A photograph as (H, W, 3) uint8 RGB; raises naming the file when it is unreadable."""
+  try:
+    with PIL.Image.open(path) as image:
+      return np.asarray(image.convert("RGB"))
+  except (OSError, ValueError) as error:
+    raise OSError(f"cannot read photograph {path}: {error}") from error
+
+
+def load_skimage_photos(split: str) -> dict[str, np.ndarray]:
+  """The scikit-image photographs of one split, by file name."""
+  if split not in SKIMAGE_PHOTOS:
+    raise ValueError(f"unknown split {split!r}; expected one of {sorted(SKIMAGE_PHOTOS)}")
+  data_dir = skimage_data_dir()
+  return {name: load_photo(data_dir / name) for name in SKIMAGE_PHOTOS[split]}
+
+
+def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
+  """Compress and decode with JPEG at `quality` (libjpeg through Pillow, 4:2:0 subsampling)."""
+  buffer = io.BytesIO()
+  PIL.Image.fromarray(rgb).save(buffer, format="JPEG", quality=int(quality))
+  buffer.seek(0)
+  with PIL.Image.open(buffer) as image:
+    return np.asarray(image.convert("RGB"))
+
+
+def reinhard_transfer(rgb: np.ndarray, alpha: np.ndarray, target: np.ndarray) -> np.ndarray:
+  """Reinhard et al. (2001) colour transfer in Lab: the object takes the target's mean and spread."""
+  source_lab = skimage.color.rgb2lab(rgb)
+  target_lab = skimage.color.rgb2lab(target)
+  inside = alpha > 0.5
+  if not inside.any():
+    return rgb
+  source_mean, source_std = source_lab[inside].mean(0), source_lab[inside].std(0) + 1e-6
+  target_mean, target_std = target_lab.reshape(-1, 3).mean(0), target_lab.reshape(-1, 3).std(0)
+  lab = (source_lab - source_mean) / source_std * target_std + target_mean
+  with warnings.catch_warnings():  # out-of-gamut colours are clipped, which is what we want
+    warnings.simplefilter("ignore", UserWarning)
+    rgb_float = skimage.color.lab2rgb(lab)
+  return np.clip(np.round(rgb_float * 255.0), 0, 255).astype(np.uint8)
+
+
+def _ellipse_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+  mask = np.zeros((height, width), bool)
+  rows, cols = skimage.draw.ellipse(
+      (height - 1) / 2, (width - 1) / 2, height / 2 * rng.uniform(0.6, 1.0),
+      width / 2 * rng.uniform(0.6, 1.0), shape=(height, width),
+      rotation=rng.uniform(-math.pi, math.pi))
+  mask[rows, cols] = True
+  return mask
+
+
+def _polygon_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+  """A random star-shaped polygon: sorted angles, radii in [0.4, 1] of the half-box."""
+  num_vertices = int(rng.integers(3, 11))
+  angles = np.sort(rng.uniform(0, 2 * math.pi, num_vertices))
+  radii = rng.uniform(0.4, 1.0, num_vertices)
+  rows = (height - 1) / 2 * (1 + radii * np.sin(angles))
+  cols = (width - 1) / 2 * (1 + radii * np.cos(angles))
+  mask = np.zeros((height, width), bool)
+  rr, cc = skimage.draw.polygon(rows, cols, shape=(height, width))
+  mask[rr, cc] = True
+  return mask
+
+
+def _blob_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+  """Smoothed noise inside an elliptic window, thresholded: an irregular smooth blob."""
+  sigma = max(height, width) / rng.uniform(4.0, 10.0)
+  noise = scipy.ndimage.gaussian_filter(rng.standard_normal((height, width)), sigma)
+  noise /= noise.std() + 1e-12
+  y, x = np.mgrid[0:height, 0:width]
+  radius2 = ((y - (height - 1) / 2) / (height / 2)) ** 2 + ((x - (width - 1) / 2) / (width / 2)) ** 2
+  return noise + 2.0 * (1.0 - radius2) > 1.0
+
+
+def _segment_mask(rng: np.random.Generator, crop: np.ndarray) -> np.ndarray:
+  """The Felzenszwalb segment under the box centre, holes filled: an object-like region."""
+  height, width = crop.shape[:2]
+  segments = skimage.segmentation.felzenszwalb(
+      crop, scale=float(rng.uniform(100, 500)), sigma=0.8, min_size=max(height * width // 20, 1))
+  mask = segments == segments[height // 2, width // 2]
+  return scipy.ndimage.binary_fill_holes(mask)
+
+
+def random_shape_mask(rng: np.random.Generator, crop: np.ndarray) -> tuple[np.ndarray, str]:
+  """A random object shape for the box `crop`; an ellipse when one fills under 10% or over 90%."""
+  height, width = crop.shape[:2]
+  shape = SHAPES[int(rng.integers(len(SHAPES)))]
+  if shape == "ellipse":
+    mask = _ellipse_mask(rng, height, width)
+  elif shape == "polygon":
+    mask = _polygon_mask(rng, height, width)
+  elif shape == "blob":
+    mask = _blob_mask(rng, height, width)
+  else:
+    mask = _segment_mask(rng, crop)
+  if not 0.1 <= mask.mean() <= 0.9:
+    return _ellipse_mask(rng, height, width), "ellipse"
+  return mask, shape
+
+
+def cut_random_object(photo: np.ndarray, rng: np.random.Generator, *, min_side: int,
+                      max_side: int, source: str) -> DonorObject:
+  """Cuts an object of side `min_side..max_side` at a random place of `photo` with a random shape."""
+  photo_height, photo_width = photo.shape[:2]
+  height = int(rng.integers(min_side, min(max_side, photo_height) + 1))
+  width = int(rng.integers(min_side, min(max_side, photo_width) + 1))
+  top = int(rng.integers(0, photo_height - height + 1))
+  left = int(rng.integers(0, photo_width - width + 1))
+  rgb = photo[top:top + height, left:left + width]
+  mask, shape = random_shape_mask(rng, rgb)
+  return DonorObject(rgb=rgb.copy(), alpha=mask.astype(np.float32), source=source,
+                     box=(top, left, height, width), shape=shape)
+
+
+def _affine_matrix(rng: np.random.Generator, options: SpliceOptions) -> tuple[np.ndarray, dict]:
+  """A 2x2 linear map (x, y) and its parameters: rotation, per-axis scale, shear."""
+  params = {"rotation_deg": 0.0, "scale": [1.0, 1.0], "shear": 0.0}
+  if rng.random() < options.rotation_prob:
+    params["rotation_deg"] = float(rng.uniform(-options.max_rotation_deg, options.max_rotation_deg))
+  if rng.random() < options.scale_prob:
+    params["scale"] = [float(s) for s in np.exp(rng.uniform(-options.max_log_scale,
+                                                           options.max_log_scale, 2))]
+  if rng.random() < options.shear_prob:
+    params["shear"] = float(rng.uniform(-options.max_shear, options.max_shear))
+  theta = math.radians(params["rotation_deg"])
+  rotation = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+  shear = np.array([[1.0, params["shear"]], [0.0, 1.0]])
+  return rotation @ shear @ np.diag(params["scale"]), params
+
+
+def affine_warp(obj: DonorObject, rng: np.random.Generator,
+                options: SpliceOptions) -> tuple[DonorObject, dict]:
+  """Warps colours and alpha together onto a canvas that holds the whole transformed object."""
+  linear, params = _affine_matrix(rng, options)
+  shift = rng.uniform(-options.max_shift, options.max_shift, 2)
+  bicubic = bool(rng.random() < options.bicubic_prob)
+  params.update(shift=[float(s) for s in shift], interpolation="bicubic" if bicubic else "bilinear")
+  height, width = obj.alpha.shape
+  corners = np.array([[0, 0], [width, 0], [0, height], [width, height]], np.float64) @ linear.T
+  # Canvas from the transformed corners; the fractional part of the shift stays in the map so the
+  # object is resampled at a sub-pixel offset, the integer part only moves the paste position.
+  origin = np.floor(corners.min(0))
+  out_width, out_height = (np.ceil(corners.max(0)) - origin).astype(int) + 2
+  fraction = shift - np.floor(shift)
+  inverse = np.linalg.inv(linear)
+  offset = inverse @ (origin - fraction)  # output q = linear @ p - origin + fraction
+  coefficients = (inverse[0, 0], inverse[0, 1], offset[0], inverse[1, 0], inverse[1, 1], offset[1])
+  resample = PIL.Image.BICUBIC if bicubic else PIL.Image.BILINEAR
+  size = (int(out_width), int(out_height))
+  rgb = PIL.Image.fromarray(obj.rgb).transform(size, PIL.Image.AFFINE, coefficients, resample)
+  alpha = PIL.Image.fromarray(obj.alpha).transform(
+      size, PIL.Image.AFFINE, coefficients, resample)
+  warped = dataclasses.replace(obj, rgb=np.asarray(rgb),
+                               alpha=np.clip(np.asarray(alpha), 0.0, 1.0).astype(np.float32))
+  return warped, params
+
+
+def _jpeg_quality(rng: np.random.Generator, options: SpliceOptions) -> int:
+  low, high = options.jpeg_quality
+  return int(rng.integers(low, high + 1))
+
+
+def randomise_object(obj: DonorObject, background: np.ndarray, rng: np.random.Generator,
+                     options: SpliceOptions) -> tuple[DonorObject, dict]:
+  """HLED's per-paste chain up to compositing: colour, flip/rot90, JPEG, affine, alpha blur."""
+  params: dict[str, Any] = {"source": obj.source, "box": list(obj.box), "shape": obj.shape}
+  rgb, alpha = obj.rgb, obj.alpha
+  params["colour_transfer"] = bool(rng.random() < options.colour_transfer_prob)
+  if params["colour_transfer"]:
+    rgb = reinhard_transfer(rgb, alpha, background)
+  params["vflip"] = bool(rng.random() < options.vflip_prob)
+  if params["vflip"]:
+    rgb, alpha = rgb[::-1], alpha[::-1]
+  params["rot90"] = int(rng.integers(4)) if options.rot90 else 0
+  rgb, alpha = np.rot90(rgb, params["rot90"]), np.rot90(alpha, params["rot90"])
+  params["object_jpeg_quality"] = None
+  if rng.random() < options.object_jpeg_prob:
+    params["object_jpeg_quality"] = _jpeg_quality(rng, options)
+    rgb = jpeg_roundtrip(np.ascontiguousarray(rgb), params["object_jpeg_quality"])
+  obj = dataclasses.replace(obj, rgb=np.ascontiguousarray(rgb), alpha=np.ascontiguousarray(alpha))
+  params["affine"] = None
+  if rng.random() < options.affine_prob:
+    obj, params["affine"] = affine_warp(obj, rng, options)
+  params["alpha_blur"] = bool(rng.random() < options.alpha_blur_prob)
+  if params["alpha_blur"]:
+    alpha = scipy.ndimage.gaussian_filter(obj.alpha, options.alpha_blur_sigma, mode="constant")
+    obj = dataclasses.replace(obj, alpha=alpha.astype(np.float32))
+  return obj, params
+
+
+def fit_object(obj: DonorObject, height: int, width: int) -> DonorObject:
+  """Crops an object larger than the background to the background size, keeping its centre."""
+  obj_height, obj_width = obj.alpha.shape
+  top, left = max(0, (obj_height - height) // 2), max(0, (obj_width - width) // 2)
+  window = (slice(top, top + height), slice(left, left + width))
+  return dataclasses.replace(obj, rgb=obj.rgb[window], alpha=obj.alpha[window])
+
+
+def quantised_alpha(alpha: np.ndarray) -> np.ndarray:
+  """Alpha in 8 bits (as in an RGBA file): 0 leaves the background pixel exactly as it was."""
+  return np.round(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.int32)
+
+
+def paste_canvas(obj: DonorObject, top: int, left: int, height: int, width: int) -> np.ndarray:
+  """The object's 8-bit alpha placed on a background-sized canvas."""
+  canvas = np.zeros((height, width), np.int32)
+  obj_height, obj_width = obj.alpha.shape
+  canvas[top:top + obj_height, left:left + obj_width] = quantised_alpha(obj.alpha)
+  return canvas
+
+
+def alpha_composite(background: np.ndarray, obj: DonorObject, top: int, left: int) -> np.ndarray:
+  """`alpha * object + (1 - alpha) * background` in integers, exact where alpha is 0 or 255."""
+  obj_height, obj_width = obj.alpha.shape
+  out = background.copy()
+  window = out[top:top + obj_height, left:left + obj_width].astype(np.int32)
+  alpha = quantised_alpha(obj.alpha)[..., None]
+  blended = (alpha * obj.rgb.astype(np.int32) + (255 - alpha) * window + 127) // 255
+  out[top:top + obj_height, left:left + obj_width] = blended.astype(np.uint8)
+  return out
+
+
+def random_position(rng: np.random.Generator, obj: DonorObject, height: int,
+                    width: int) -> tuple[int, int]:
+  """A uniform random top-left corner that keeps the object inside the background."""
+  obj_height, obj_width = obj.alpha.shape
+  return int(rng.integers(0, height - obj_height + 1)), int(rng.integers(0, width - obj_width + 1))
+
+
+def _object_sides(background: np.ndarray, options: SpliceOptions) -> tuple[int, int]:
+  side = min(background.shape[:2])
+  low, high = options.object_size
+  return max(8, int(low * side)), max(9, int(high * side))
+
+
+def _finish(image: np.ndarray, canvases: list[np.ndarray], transformed: bool,
+            rng: np.random.Generator, options: SpliceOptions, manipulation_type: str,
+            params: dict[str, Any]) -> Forgery:
+  """Final JPEG (more likely after an affine warp, as in HLED) and the binarised mask."""
+  jpeg_prob = (options.final_jpeg_prob_transformed if transformed
+               else options.final_jpeg_prob_untransformed)
+  params["final_jpeg_quality"] = None
+  if rng.random() < jpeg_prob:
+    params["final_jpeg_quality"] = _jpeg_quality(rng, options)
+    image = jpeg_roundtrip(image, params["final_jpeg_quality"])
+  regions = [(canvas > options.mask_threshold).astype(np.uint8) for canvas in canvases]
+  mask = np.maximum.reduce(regions).astype(np.uint8)
+  return Forgery(image=image, mask=mask, manipulation_type=manipulation_type, parameters=params,
+                 regions=regions)
+
+
+def splice(background: np.ndarray, donors: Mapping[str, np.ndarray], rng: np.random.Generator,
+           options: SpliceOptions = SpliceOptions()) -> Forgery:
+  """Pastes one object cut from a random donor photograph onto `background`."""
+  name = sorted(donors)[int(rng.integers(len(donors)))]
+  min_side, max_side = _object_sides(background, options)
+  obj = cut_random_object(donors[name], rng, min_side=min_side, max_side=max_side, source=name)
+  return splice_object(background, obj, rng, options)
+
+
+def cut_copy_move_object(photo: np.ndarray, background: np.ndarray, rng: np.random.Generator,
+                         options: SpliceOptions, source: str) -> DonorObject:
+  """An object up to 2/3 of the splice size, leaving room for two copies on `background`."""
+  min_side, max_side = _object_sides(background, options)
+  return cut_random_object(photo, rng, min_side=min_side,
+                           max_side=max(min_side, max_side * 2 // 3), source=source)
+
+
+def copy_move(background: np.ndarray, rng: np.random.Generator,
+              options: SpliceOptions = SpliceOptions(), *, obj: DonorObject | None = None,
+              max_tries: int = 50) -> Forgery:
+  """Pastes one object twice, each with its own randomisation, at two places that do not touch.
+
+  The object is cut from `background` itself (a true copy-move) unless `obj` is given (the paper's
+  variant: a COCO object pasted twice). The source region is authentic and not masked.
+  Pastes once when no non-touching place is found in `max_tries` (then a donor object makes it a
+  splice).
+  """
+  height, width = background.shape[:2]
+  from_background = obj is None
+  if from_background:
+    obj = cut_copy_move_object(background, background, rng, options, "background")
+  image, canvases, all_params = background, [], []
+  taken = np.zeros((height, width), bool)
+  for _ in range(2):
+    pasted, paste_params = randomise_object(obj, background, rng, options)
+    pasted = fit_object(pasted, height, width)
+    for _ in range(max_tries):
+      top, left = random_position(rng, pasted, height, width)
+      canvas = paste_canvas(pasted, top, left, height, width)
+      region = canvas > options.mask_threshold
+      if not (scipy.ndimage.binary_dilation(region) & taken).any():
+        break
+    else:
+      break
+    taken |= region
+    paste_params["position"] = [top, left]
+    image = alpha_composite(image, pasted, top, left)
+    canvases.append(canvas)
+    all_params.append(paste_params)
+  transformed = any(p["affine"] is not None for p in all_params)
+  kind = "copy_move" if from_background or len(canvases) == 2 else "splicing"
+  return _finish(image, canvases, transformed, rng, options, kind, {"pastes": all_params})
+
+
+def random_pristine_crop(photos: Mapping[str, np.ndarray], size: int,
+                         rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+  """A `size` x `size` crop of a photograph large enough for it, flipped/rotated losslessly.
+
+  No resizing: like the paper's 1024x1024 corner crops, the background carries no resampling trace.
+  Photographs smaller than `size` only serve as donors.
+  """
+  names = sorted(name for name, photo in photos.items() if min(photo.shape[:2]) >= size)
+  if not names:
+    raise ValueError(f"no photograph among {sorted(photos)} is at least {size}x{size}")
+  name = names[int(rng.integers(len(names)))]
+  photo = photos[name]
+  top = int(rng.integers(0, photo.shape[0] - size + 1))
+  left = int(rng.integers(0, photo.shape[1] - size + 1))
+  hflip, rot90 = bool(rng.random() < 0.5), int(rng.integers(4))
+  crop = photo[top:top + size, left:left + size]
+  crop = np.rot90(crop[:, ::-1] if hflip else crop, rot90)
+  return np.ascontiguousarray(crop), {"background": name, "crop": [top, left], "hflip": hflip,
+                                      "rot90": rot90}
+
+
+def generate_forgery(background: np.ndarray, donors: Mapping[str, np.ndarray],
+                     rng: np.random.Generator, *, copy_move_prob: float,
+                     options: SpliceOptions = SpliceOptions(),
+                     copy_move_from_background: bool = True) -> Forgery:
+  """A splice or (with `copy_move_prob`) a copy-move of one pristine background.
+
+  `copy_move_from_background` switches between a true copy-move (object from the background) and
+  the paper's duplicated donor object (paper 4.1.1 step 3).
+  """
+  if rng.random() < copy_move_prob:
+    if copy_move_from_background:
+      return copy_move(background, rng, options)
+    name = sorted(donors)[int(rng.integers(len(donors)))]
+    obj = cut_copy_move_object(donors[name], background, rng, options, name)
+    return copy_move(background, rng, options, obj=obj)
+  return splice(background, donors, rng, options)
+
+
+def authentic(background: np.ndarray) -> Forgery:
+  """The pristine crop itself, all-zero mask."""
+  mask = np.zeros(background.shape[:2], np.uint8)
+  return Forgery(image=background, mask=mask, manipulation_type="none", parameters={"pastes": []},
+                 regions=[])
+
+
+def generate_group(photos: Mapping[str, np.ndarray], rng: np.random.Generator, *, size: int,
+                   splices_per_pristine: int, include_authentic: bool, copy_move_prob: float,
+                   options: SpliceOptions = SpliceOptions(),
+                   copy_move_from_background: bool = True) -> list[Forgery]:
+  """One pristine crop and its forgeries (the paper makes six splices per 1024x1024 crop).
+
+  `include_authentic` adds the crop itself as an authentic example (ours: the paper's synthetic set
+  has none, but image-level scores need negatives).
+  """
+  background, crop_params = random_pristine_crop(photos, size, rng)
+  group = [authentic(background)] if include_authentic else []
+  for _ in range(splices_per_pristine):
+    group.append(generate_forgery(background, photos, rng, copy_move_prob=copy_move_prob,
+                                  options=options,
+                                  copy_move_from_background=copy_move_from_background))
+  for forgery in group:
+    forgery.parameters.update(crop_params)
+  return group
+
+
+def corner_crops(photo: np.ndarray, size: int) -> list[tuple[str, np.ndarray]]:
+  """The paper's pristine crops: `size` x `size` at the four corners (DRESDEN, paper 4.1.1 (1))."""
+  height, width = photo.shape[:2]
+  if min(height, width) < size:
+    return []
+  corners = {"top_left": (0, 0), "top_right": (0, width - size),
+             "bottom_left": (height - size, 0), "bottom_right": (height - size, width - size)}
+  return [(name, photo[top:top + size, left:left + size]) for name, (top, left) in corners.items()]
+
+
+def splice_object(background: np.ndarray, obj: DonorObject, rng: np.random.Generator,
+                  options: SpliceOptions = SpliceOptions()) -> Forgery:
+  """Pastes a given object (e.g. a COCO instance with its segmentation) onto `background`."""
+  height, width = background.shape[:2]
+  obj, paste_params = randomise_object(obj, background, rng, options)
+  obj = fit_object(obj, height, width)
+  top, left = random_position(rng, obj, height, width)
+  paste_params["position"] = [top, left]
+  image = alpha_composite(background, obj, top, left)
+  canvas = paste_canvas(obj, top, left, height, width)
+  return _finish(image, [canvas], paste_params["affine"] is not None, rng, options, "splicing",
+                 {"pastes": [paste_params]})
