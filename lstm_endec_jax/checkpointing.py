@@ -1,0 +1,215 @@
+"""Orbax checkpoints of the train state and the input iterator.
+
+A checkpoint step holds two items: `state` (params, optimizer state, batch
+statistics, step, rng, loss weights) and `train_iter` (grain's iterator state,
+one JSON file per process), so a resumed run continues with the next unseen
+batch and equals an uninterrupted one. Arrays are restored against abstract
+targets carrying the *current* sharding, so a run can resume on another
+device count.
+"""
+
+import errno
+import os
+import pathlib
+import shutil
+from typing import Any
+
+from absl import logging
+import grain.python as grain
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
+
+STATE = "state"
+TRAIN_ITER = "train_iter"
+CHECKPOINT_SUBDIR = "checkpoints"
+QUARANTINE_SUBDIR = "checkpoints_unreadable"
+
+
+class CheckpointWriteError(RuntimeError):
+  """A checkpoint could not be written (full disk, unwritable directory)."""
+
+
+def create_checkpoint_manager(
+    workdir: str | os.PathLike[str],
+    config: ml_collections.ConfigDict) -> ocp.CheckpointManager:
+  """Keeps the last `keep_checkpoints` steps and the best by `best_metric`."""
+  reverse = {"max": False, "min": True}[config.best_mode]
+  metric = config.best_metric
+  preservation = checkpoint_managers.AnyPreservationPolicy([
+      checkpoint_managers.LatestN(n=config.keep_checkpoints),
+      checkpoint_managers.BestN(
+          get_metric_fn=lambda metrics: metrics[metric], reverse=reverse,
+          n=1, keep_checkpoints_without_metrics=False),
+  ])
+  options = ocp.CheckpointManagerOptions(
+      preservation_policy=preservation,
+      best_fn=lambda metrics: metrics[metric],
+      best_mode=config.best_mode,
+      enable_async_checkpointing=config.async_checkpointing,
+      cleanup_tmp_directories=True,
+      create=True)
+  return ocp.CheckpointManager(
+      pathlib.Path(workdir).absolute() / CHECKPOINT_SUBDIR,
+      options=options,
+      item_handlers={STATE: ocp.StandardCheckpointHandler(),
+                     TRAIN_ITER: grain.PyGrainCheckpointHandler()})
+
+
+def _raise_write_error(error: OSError, directory: os.PathLike[str]) -> None:
+  if error.errno == errno.ENOSPC:
+    reason = "the disk is full"
+  elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    reason = "the directory is not writable"
+  else:
+    reason = str(error)
+  raise CheckpointWriteError(
+      f"Cannot write a checkpoint to {directory}: {reason} ({error}). Free "
+      "space or choose another --workdir; the last complete checkpoint is "
+      "kept.") from error
+
+
+def check_free_space(directory: os.PathLike[str], needed_bytes: int) -> None:
+  """Fails early, with a clear message, when a save cannot fit on disk."""
+  free = shutil.disk_usage(directory).free
+  if free < needed_bytes:
+    raise CheckpointWriteError(
+        f"Cannot write a checkpoint to {directory}: the disk is full "
+        f"({free / 2**20:.1f} MiB free, about {needed_bytes / 2**20:.1f} MiB "
+        "needed). Free space or choose another --workdir.")
+
+
+def tree_nbytes(tree: Any) -> int:
+  return sum(x.nbytes for x in jax.tree.leaves(tree))
+
+
+def save(manager: ocp.CheckpointManager, step: int, state: Any,
+         train_iter: Any, *, metrics: dict[str, float] | None = None,
+         force: bool = False) -> bool:
+  """Starts an (async) save of `state` and the iterator; True if it saves."""
+  if not force and not manager.should_save(step):
+    return False
+  check_free_space(manager.directory, 2 * tree_nbytes(state))
+  try:
+    return manager.save(
+        step,
+        args=ocp.args.Composite(**{
+            STATE: ocp.args.StandardSave(state),
+            TRAIN_ITER: grain.PyGrainCheckpointSave(train_iter)}),
+        metrics=metrics, force=force)
+  except OSError as error:
+    _raise_write_error(error, manager.directory)
+
+
+def wait_until_finished(manager: ocp.CheckpointManager) -> None:
+  """Waits for async saves; turns disk errors into a clear message."""
+  try:
+    manager.wait_until_finished()
+  except OSError as error:
+    _raise_write_error(error, manager.directory)
+
+
+def abstract_like(tree: Any, sharding: jax.sharding.Sharding) -> Any:
+  """Shape/dtype targets for restoring `tree` with `sharding` on every leaf."""
+  return jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding),
+      tree)
+
+
+def _quarantine(manager: ocp.CheckpointManager, step: int) -> None:
+  """Moves an unreadable step aside so that later saves can reuse its step."""
+  if jax.process_index() == 0:
+    source = pathlib.Path(manager.directory) / str(step)
+    target = pathlib.Path(manager.directory).parent / QUARANTINE_SUBDIR
+    target.mkdir(exist_ok=True)
+    shutil.move(source, target / str(step))
+  manager.reload()
+
+
+def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any,
+                   train_iter: Any) -> Any | None:
+  """The newest readable checkpoint's state (restoring `train_iter` in place).
+
+  An unreadable step (e.g. cut short by a crash during a synchronous write,
+  or damaged on disk) is reported, moved to `checkpoints_unreadable/`, and
+  the previous step is tried. Returns None when there is no checkpoint.
+  """
+  for step in sorted(manager.all_steps(), reverse=True):
+    try:
+      restored = manager.restore(
+          step,
+          args=ocp.args.Composite(**{
+              STATE: ocp.args.StandardRestore(abstract_state),
+              TRAIN_ITER: grain.PyGrainCheckpointRestore(train_iter)}))
+    except Exception as error:  # pylint: disable=broad-except
+      logging.warning(
+          "Checkpoint step %d in %s is unreadable (%s: %s); moving it to %s "
+          "and falling back to the previous checkpoint.", step,
+          manager.directory, type(error).__name__, error, QUARANTINE_SUBDIR)
+      _quarantine(manager, step)
+      continue
+    logging.info("Restored checkpoint step %d from %s.", step,
+                 manager.directory)
+    return restored[STATE]
+  return None
+
+
+def _resolve_step_dir(path: str | os.PathLike[str]) -> pathlib.Path:
+  """The `state` item of `path`: a workdir, its checkpoint dir, or one step."""
+  path = pathlib.Path(path)
+  for candidate in (path, path / CHECKPOINT_SUBDIR):
+    if (candidate / STATE).is_dir():
+      return candidate / STATE
+    steps = [p for p in candidate.glob("*") if p.name.isdigit()
+             and (p / STATE).is_dir()] if candidate.is_dir() else []
+    if steps:
+      return max(steps, key=lambda p: int(p.name)) / STATE
+  raise FileNotFoundError(
+      f"No checkpoint found at {path}: expected a workdir, its "
+      f"'{CHECKPOINT_SUBDIR}' directory, or a step directory holding "
+      f"'{STATE}/'.")
+
+
+def load_variables(path: str | os.PathLike[str], like: dict[str, Any],
+                   sharding: jax.sharding.Sharding) -> dict[str, Any]:
+  """Restores `params` and `batch_stats` of another run for fine-tuning.
+
+  `like` holds this run's freshly initialised variables; the checkpoint must
+  have the same tree and shapes (i.e. the same model variant), else the error
+  names what differs.
+  """
+  state_dir = _resolve_step_dir(path)
+  checkpointer = ocp.StandardCheckpointer()
+  saved = checkpointer.metadata(state_dir).item_metadata.tree
+  names = tuple(like)
+  missing = [name for name in names if name not in saved]
+  if missing:
+    raise ValueError(f"Checkpoint {state_dir} has no {missing}.")
+  expected = jax.tree.map(_describe, {name: like[name] for name in names})
+  found = jax.tree.map(_describe, {name: saved[name] for name in names})
+  if expected != found:
+    raise ValueError(
+        f"Checkpoint {state_dir} does not fit this model (a different model "
+        f"variant or size?): {_first_difference(expected, found)}.")
+  # The whole saved tree is restored (optimizer state included, a few MB),
+  # with this run's sharding, and only the wanted parts are kept.
+  restored = checkpointer.restore(state_dir, abstract_like(saved, sharding))
+  logging.info("Initialised %s from %s.", ", ".join(names), state_dir)
+  return {name: restored[name] for name in names}
+
+
+def _describe(x: Any) -> str:
+  return f"{tuple(x.shape)} {np.dtype(x.dtype).name}"
+
+
+def _first_difference(expected: Any, found: Any) -> str:
+  flat_expected = dict(jax.tree_util.tree_flatten_with_path(expected)[0])
+  flat_found = dict(jax.tree_util.tree_flatten_with_path(found)[0])
+  for key in sorted(set(flat_expected) | set(flat_found), key=str):
+    want, got = flat_expected.get(key), flat_found.get(key)
+    if want != got:
+      return (f"{jax.tree_util.keystr(key)} is {got} in the checkpoint, "
+              f"{want} in this model")
+  return "tree structures differ"

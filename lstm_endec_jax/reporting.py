@@ -1,0 +1,121 @@
+"""What a run tells people: metrics.jsonl, TensorBoard events, a progress bar.
+
+TensorBoard event files are written with tensorboardX, because clu's metric
+writers import TensorFlow (SPEC section 7). Only process 0 writes.
+"""
+
+import json
+import math
+import os
+import pathlib
+import time
+from typing import Any
+
+import jax
+import numpy as np
+import tensorboardX
+import tqdm
+
+
+class WorkdirError(OSError):
+  """The workdir cannot be created or written to."""
+
+
+def prepare_workdir(workdir: str | os.PathLike[str]) -> pathlib.Path:
+  """Creates `workdir` and proves it writable, failing with a clear message."""
+  path = pathlib.Path(workdir).absolute()
+  probe = path / f".write_test_{os.getpid()}"
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    probe.write_text("ok")
+    probe.unlink()
+  except OSError as error:
+    raise WorkdirError(
+        f"Cannot write to the workdir {path}: {error.strerror or error}. "
+        "Choose a writable --workdir (and check the disk is not full).") from error
+  return path
+
+
+def _json_value(value: Any) -> Any:
+  """Plain JSON numbers; NaN/Inf become null so every line stays valid JSON."""
+  value = float(value)
+  return value if math.isfinite(value) else None
+
+
+class MetricWriter:
+  """Appends scalars to `metrics.jsonl` and to TensorBoard event files."""
+
+  def __init__(self, workdir: str | os.PathLike[str]):
+    self._enabled = jax.process_index() == 0
+    self._jsonl_path = pathlib.Path(workdir) / "metrics.jsonl"
+    self._tensorboard = (tensorboardX.SummaryWriter(
+        str(pathlib.Path(workdir) / "tensorboard")) if self._enabled else None)
+
+  def write_scalars(self, step: int, split: str,
+                    scalars: dict[str, float]) -> None:
+    if not self._enabled:
+      return
+    record = {"step": step, "split": split, "time": time.time()}
+    record.update({name: _json_value(v) for name, v in scalars.items()})
+    with self._jsonl_path.open("a") as f:
+      f.write(json.dumps(record) + "\n")
+    for name, value in scalars.items():
+      self._tensorboard.add_scalar(f"{split}/{name}", float(value), step)
+    self._tensorboard.flush()
+
+  def write_image(self, step: int, tag: str, image: np.ndarray) -> None:
+    """An (H, W, 3) uint8 image in TensorBoard."""
+    if self._enabled:
+      self._tensorboard.add_image(tag, image, step, dataformats="HWC")
+      self._tensorboard.flush()
+
+  def close(self) -> None:
+    if self._enabled:
+      self._tensorboard.close()
+
+
+def format_metrics(scalars: dict[str, float]) -> str:
+  return ", ".join(f"{name}={value:.4g}" for name, value in scalars.items())
+
+
+class Progress:
+  """A tqdm bar with steps/s, images/s, loss and ETA; steady-state timing.
+
+  `pause()` / `resume()` keep evaluation and checkpoint time out of the
+  throughput numbers.
+  """
+
+  def __init__(self, *, total_steps: int, start_step: int, batch_size: int):
+    self._batch_size = batch_size
+    self._bar = tqdm.tqdm(
+        total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
+        disable=None if jax.process_index() == 0 else True, smoothing=0.1)
+    self._window_steps = 0
+    self._window_seconds = 0.0
+    self._started = time.perf_counter()
+
+  def update(self) -> None:
+    self._bar.update(1)
+    self._window_steps += 1
+
+  def pause(self) -> None:
+    self._window_seconds += time.perf_counter() - self._started
+
+  def resume(self) -> None:
+    self._started = time.perf_counter()
+
+  def throughput(self) -> dict[str, float]:
+    """steps/s and images/s since the last call (blocks on the device)."""
+    self.pause()
+    steps_per_second = self._window_steps / max(self._window_seconds, 1e-9)
+    self._window_steps, self._window_seconds = 0, 0.0
+    self.resume()
+    return {"steps_per_second": steps_per_second,
+            "images_per_second": steps_per_second * self._batch_size}
+
+  def show(self, loss: float, throughput: dict[str, float]) -> None:
+    self._bar.set_postfix(loss=f"{loss:.4f}",
+                          img_s=f"{throughput['images_per_second']:.1f}")
+
+  def close(self) -> None:
+    self._bar.close()
