@@ -24,7 +24,10 @@ Conventions (SPEC section 6):
 * `image/*`: the image score is the maximum of its probability map; the label is the dataset
   label if given, else "the mask has a positive pixel". Accuracy predicts manipulated when the
   score is >= threshold.
-* `box/ap`: the paper's box AP (section 4.2.3), see `box_average_precision`.
+* `box/ap`: the paper's box AP (section 4.2.3): boxes around the outer contours of the
+  thresholded prediction and of the ground truth, boxes of area < 64 dropped from both, predicted
+  boxes scored by their mean probability and matched at IoU >= 0.5 (`match_image_boxes`), AP over
+  all predicted boxes of the split (`average_precision`).
 
 Undefined values (e.g. image AUC when every image has the same label) are NaN.
 """
