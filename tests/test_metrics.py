@@ -210,6 +210,11 @@ def test_box_ap_on_hand_drawn_masks():
   # all-point AP = 1/2 * 1/2.
   result = metrics.compute_metrics(probs, masks)
   assert result["box/ap"] == pytest.approx(0.25)
+  # Keeping the small true region of image 2 (36 pixels) adds an unmatched true box: 3 in all.
+  masks[2, 0:6, 0:6] = 1
+  assert metrics.compute_metrics(probs, masks)["box/ap"] == pytest.approx(0.25)
+  kept = metrics.compute_metrics(probs, masks, min_truth_box_area=1)
+  assert kept["box/ap"] == pytest.approx(1 / 3 * 1 / 2)
   assert metrics.average_precision(np.array([0.9, 0.5]), np.array([True, True]), 2) == 1.0
   assert np.isnan(metrics.average_precision(np.array([0.9]), np.array([False]), 0))
 
