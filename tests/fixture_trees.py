@@ -123,12 +123,14 @@ def write_nist16(root: pathlib.Path) -> FixtureTree:
     families.setdefault(base, set()).add(top + control)
     for variant in (1, 2):
       removal, splice, clone, kind = kinds[(scene + variant) % 4]
-      probe, mask_name = f"probe/NC2016_{scene:02d}0{variant}.jpg", f"reference/manipulation/mask/NC2016_{scene:02d}5{variant}.png"
+      probe = f"probe/NC2016_{scene:02d}0{variant}.jpg"
+      mask_name = f"reference/manipulation/mask/NC2016_{scene:02d}5{variant}.png"
       pixels, mask = w.image(top + probe), w.box()
       save(w.path(top + mask_name), grey(mask, 0, 255))
       w.expect(top + probe, 1, kind, mask, pixels)
       families[base].add(top + probe)
-      rows.append(f"Manipulation|NC2016_{scene:02d}0{variant}|{probe}|{mask_name}||||Y|none||simple|"
+      rows.append(f"Manipulation|NC2016_{scene:02d}0{variant}|{probe}|{mask_name}||||Y|none||"
+                  "simple|"
                   f"{removal}|{splice}|{clone}|Nimble-SCI|{base}|same|N|{control}|")
   bad = [("probe/NC2016_9001.jpg", "reference/manipulation/mask/NC2016_9501.png"),  # broken probe
          ("probe/NC2016_9002.jpg", "reference/manipulation/mask/NC2016_9502.png"),  # mask 32x16
@@ -221,13 +223,15 @@ def write_casia_v2(root: pathlib.Path) -> FixtureTree:
   _casia_tampered(w, "CASIA2.0_revised/Tp/Tp_D_NRD_S_N_cha10002_cha10001_20094.jpg", gt,
                   "splicing", gt="_gt3")
   w.image("CASIA2.0_revised/Tp/Tp_S_NRN_S_N_pla20080_pla20080_01980.tif", size=(SIZE, SIZE - 8))
-  save(w.path(f"{gt}/Tp_S_NRN_S_N_pla20080_pla20080_01980_gt.png"), np.zeros((SIZE - 8, SIZE), np.uint8))
+  save(w.path(f"{gt}/Tp_S_NRN_S_N_pla20080_pla20080_01980_gt.png"),
+       np.zeros((SIZE - 8, SIZE), np.uint8))
   w.image("CASIA2.0_revised/Tp/Tp_D_CNN_M_N_sec00011_cha00085_11227.jpg")  # no mask
   w.broken("CASIA2.0_revised/Tp/Tp_D_CRN_S_N_ani10191_ani10190_12437.jpg")
   save(w.path(f"{gt}/Tp_D_CRN_S_N_ani10191_ani10190_12437_gt.png"), grey(w.box(), 255, 0))
   save(w.path(f"{gt}/Tp_D_NNN_S_N_xyz00001_xyz00002_00001_gt.png"), grey(w.box(), 255, 0))
   w.path("CASIA2.0_revised/Tp/Thumbs.db").write_bytes(b"\0" * 16)
-  for name in ("Tp_S_NRN_S_N_pla20080_pla20080_01980.tif", "Tp_D_CNN_M_N_sec00011_cha00085_11227.jpg",
+  for name in ("Tp_S_NRN_S_N_pla20080_pla20080_01980.tif",
+               "Tp_D_CNN_M_N_sec00011_cha00085_11227.jpg",
                "Tp_D_CRN_S_N_ani10191_ani10190_12437.jpg"):
     w.skip(f"CASIA2.0_revised/Tp/{name}")
   w.skip(f"{gt}/Tp_D_NNN_S_N_xyz00001_xyz00002_00001_gt.png")  # mask of no image
@@ -241,9 +245,10 @@ def write_casia_v1(root: pathlib.Path) -> FixtureTree:
   for index in range(5):
     w.authentic(f"CASIA 1.0 dataset/Au/Au_ani_{index + 1:04d}.jpg")
   for index in range(4):
-    _casia_tampered(w, f"CASIA 1.0 dataset/Modified Tp/Tp/Sp/Sp_D_CND_A_pla{index:04d}_ani{index:04d}_0{index:03d}.jpg",
+    tampered = "CASIA 1.0 dataset/Modified Tp/Tp"
+    _casia_tampered(w, f"{tampered}/Sp/Sp_D_CND_A_pla{index:04d}_ani{index:04d}_0{index:03d}.jpg",
                     "CASIA 1.0 groundtruth/Sp", "splicing")
-    _casia_tampered(w, f"CASIA 1.0 dataset/Modified Tp/Tp/CM/Sp_S_CND_A_pla{index:04d}_pla{index:04d}_1{index:03d}.jpg",
+    _casia_tampered(w, f"{tampered}/CM/Sp_S_CND_A_pla{index:04d}_pla{index:04d}_1{index:03d}.jpg",
                     "CASIA 1.0 groundtruth/CM", "copy_move")
   w.image("CASIA 1.0 dataset/Modified Tp/Tp/Sp/Sp_D_NNN_A_sec0001_sec0002_0999.jpg")
   save(w.path("CASIA 1.0 groundtruth/Sp/Sp_D_NNN_A_sec0001_sec0002_0999_gt.png"),

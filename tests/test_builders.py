@@ -8,7 +8,7 @@ import tensorflow_datasets as tfds
 
 import tfds_builders  # noqa: F401  (registers the builders)
 from tfds_builders import manual
-from tests import fixture_trees
+import fixture_trees
 
 NAMES = sorted(fixture_trees.WRITERS)
 
@@ -16,12 +16,15 @@ NAMES = sorted(fixture_trees.WRITERS)
 def read_back(name: str, data_dir) -> dict[str, dict[str, dict]]:
   """Every example of every split, by split and file name, through `tfds.data_source`."""
   sources = tfds.data_source(name, data_dir=data_dir, download=False)
-  return {split: {ex["file_name"].decode(): ex for ex in source} for split, source in sources.items()}
+  return {split: {example["file_name"].decode(): example for example in source}
+          for split, source in sources.items()}
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_builder_reads_fixture_tree(name, tmp_path, caplog):
-  tree = fixture_trees.WRITERS[name](tmp_path / "manual")
+  # A manual directory shared by several datasets: each one reads its own `<name>[/<config>]/`.
+  tree = fixture_trees.WRITERS[name](tmp_path / "manual" / name)
+  fixture_trees.write_hled_synthetic(tmp_path / "manual" / "not_this_dataset")
   builder = tree.builder(config=tree.config, data_dir=tmp_path / "data")
   with caplog.at_level(logging.WARNING):
     builder.download_and_prepare(
@@ -29,7 +32,7 @@ def test_builder_reads_fixture_tree(name, tmp_path, caplog):
 
   by_split = read_back(name, tmp_path / "data")
   split_of = {file_name: split for split, examples in by_split.items() for file_name in examples}
-  examples = {file_name: ex for split_examples in by_split.values() for file_name, ex in split_examples.items()}
+  examples = {name: ex for split in by_split.values() for name, ex in split.items()}
   assert sum(map(len, by_split.values())) == len(examples)  # no file in two splits
   assert set(examples) == set(tree.examples)
 
@@ -39,7 +42,7 @@ def test_builder_reads_fixture_tree(name, tmp_path, caplog):
     assert example["label"] == expected.label, file_name
     assert types.int2str(example["manipulation_type"]) == expected.manipulation_type, file_name
     assert example["mask"].shape == (*expected.mask.shape, 1), file_name
-    np.testing.assert_array_equal(example["mask"][..., 0], expected.mask.astype(np.uint8), file_name)
+    np.testing.assert_array_equal(example["mask"][..., 0], expected.mask, file_name)
     np.testing.assert_array_equal(example["original_size"], expected.mask.shape)
     if expected.image is not None:
       np.testing.assert_array_equal(example["image"], expected.image, file_name)
@@ -69,11 +72,20 @@ def test_bad_manual_dir_names_dataset_and_layout(name, state, tmp_path):
     (manual_dir / "notes.txt").write_text("not the dataset")
   builder = tfds.builder(name, data_dir=tmp_path / "data")
   with pytest.raises(manual.ManualDirError) as error:
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
   message = str(error.value)
-  assert builder.name in message
-  assert builder.MANUAL_DOWNLOAD_INSTRUCTIONS.strip().splitlines()[0].strip() in message
-  assert "--manual_dir" in message
+  assert message.startswith(f"{builder.name}: ")
+  assert builder.MANUAL_DOWNLOAD_INSTRUCTIONS in message
+  assert str(manual_dir) in message
+
+
+def test_manual_dir_may_be_the_dataset_folder_itself(tmp_path):
+  tree = fixture_trees.write_coverage(tmp_path / "COVERAGE-download")
+  builder = tfds.builder("coverage", data_dir=tmp_path / "data")
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=tmp_path / "COVERAGE-download"))
+  assert set(read_back("coverage", tmp_path / "data")["test"]) == set(tree.examples)
 
 
 def test_group_split_keeps_groups_whole_and_meets_fractions():

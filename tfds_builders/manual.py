@@ -61,7 +61,7 @@ class Skipped:
   reason: str
 
 
-# --- reading ---------------------------------------------------------------------------------------
+# --- reading --------------------------------------------------------------------------------------
 
 
 def _to_uint8(image: Image.Image) -> Image.Image:
@@ -96,7 +96,7 @@ def gray_array(image: Image.Image) -> np.ndarray:
   return np.asarray(image.convert("L"), dtype=np.uint8)
 
 
-# --- mask conventions (all return a bool array, True = manipulated) --------------------------------
+# --- mask conventions (all return a bool array, True = manipulated) -------------------------------
 
 
 def dark_is_manipulated(mask: Image.Image) -> np.ndarray:
@@ -132,7 +132,7 @@ def green_dominant(mask: Image.Image) -> np.ndarray:
   return (green > red) & (green > blue) & (green >= 64)
 
 
-# --- splits ----------------------------------------------------------------------------------------
+# --- splits ---------------------------------------------------------------------------------------
 
 
 def group_split(
@@ -176,7 +176,7 @@ class UnionFind:
       self._parent[root] = roots[0]
 
 
-# --- files -----------------------------------------------------------------------------------------
+# --- files ----------------------------------------------------------------------------------------
 
 
 def is_image_file(path: pathlib.Path) -> bool:
@@ -217,7 +217,7 @@ def relative_name(path: pathlib.Path, root: pathlib.Path) -> str:
   return path.relative_to(root).as_posix()
 
 
-# --- builder ---------------------------------------------------------------------------------------
+# --- builder --------------------------------------------------------------------------------------
 
 
 class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
@@ -253,10 +253,19 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     self._skipped.append(Skipped(file_name, reason))
 
   def _checked_manual_dir(self, dl_manager: tfds.download.DownloadManager) -> pathlib.Path:
+    """The dataset's folder: `<manual_dir>/<name>[/<config>]` when present, else `<manual_dir>`.
+
+    One manual directory can so hold every dataset (as the input pipeline passes it), while a
+    directory holding just this dataset works too.
+    """
     try:
-      return pathlib.Path(dl_manager.manual_dir)
-    except AssertionError as error:  # TFDS: "Manual directory <path> does not exist or is empty. ..."
+      manual_dir = pathlib.Path(dl_manager.manual_dir)
+    except AssertionError as error:  # "Manual directory <path> does not exist or is empty. ..."
       raise ManualDirError(self._error_text(str(error).split(". ")[0])) from None
+    own = manual_dir / self.name
+    if self.builder_config is not None and (own / self.builder_config.name).is_dir():
+      own = own / self.builder_config.name
+    return own if own.is_dir() else manual_dir
 
   def layout_error(self, manual_dir: pathlib.Path, problem: str) -> ManualDirError:
     """The error for a manual directory that exists but lacks the expected files."""
@@ -265,11 +274,13 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
   def _error_text(self, problem: str) -> str:
     return (
         f"{self.name}: {problem}. This dataset cannot be downloaded automatically: download it "
-        "by hand, lay it out as below and pass the folder with `tfds build --manual_dir=...` or "
-        f"`tfds.download.DownloadConfig(manual_dir=...)`.\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+        "by hand, lay it out as below and pass the folder as the manual directory "
+        "(`tfds.download.DownloadConfig(manual_dir=...)`, or `config.dataset.manual_dir`), either "
+        f"directly or as its subfolder `{self.name}/` (`{self.name}/<config>/` for a config)."
+        f"\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
     )
 
-  def _download_and_prepare(self, dl_manager, download_config):  # pytype: disable=signature-mismatch
+  def _download_and_prepare(self, dl_manager, download_config):
     self._skipped: list[Skipped] = []
     super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config)
     self.info.metadata["skipped_files"] = [dataclasses.asdict(skip) for skip in self._skipped]
@@ -293,7 +304,8 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     by_split = collections.defaultdict(list)
     for candidate, split in zip(candidates, official):
       by_split[split].append(candidate)
-    return {split: self._generate_examples(manual_dir, by_split[split]) for split in sorted(by_split)}
+    return {split: self._generate_examples(manual_dir, candidates)
+            for split, candidates in sorted(by_split.items())}
 
   def _usable(self, manual_dir: pathlib.Path, candidate: Candidate) -> bool:
     """Checks from the file headers that image and mask open and have the same size."""

@@ -32,8 +32,8 @@ class Builder(manual.ManualForgeryBuilder):
   """
 
   BUILDER_CONFIGS = [
-      tfds.core.BuilderConfig(name="v1", description="CASIA v1.0 with the casia1groundtruth masks."),
-      tfds.core.BuilderConfig(name="v2", description="CASIA v2.0 revised with the casia2groundtruth masks."),
+      tfds.core.BuilderConfig(name="v1", description="CASIA v1.0 with casia1groundtruth."),
+      tfds.core.BuilderConfig(name="v2", description="CASIA v2.0 revised with casia2groundtruth."),
   ]
   DEFAULT_CONFIG_NAME = "v2"
 
@@ -41,7 +41,8 @@ class Builder(manual.ManualForgeryBuilder):
   CASIA v1.0 / v2.0 (images: http://forensics.idealtest.org or the mirrors linked below; masks:
   https://github.com/CauchyComplete/casia1groundtruth and
   https://github.com/namtpham/casia2groundtruth,
-  which also host the revised v2 images). Use one manual directory per config:
+  which also host the revised v2 images). Keep the versions apart: one manual directory per
+  config, or `casia/v1/` and `casia/v2/` inside a shared one:
 
     v1 (--config=v1):
       CASIA 1.0 dataset/Au/Au_*.jpg

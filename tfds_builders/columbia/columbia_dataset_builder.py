@@ -15,7 +15,7 @@ class Builder(manual.ManualForgeryBuilder):
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Columbia Uncompressed Image Splicing Detection Evaluation Dataset
   (https://www.ee.columbia.edu/ln/dvmm/downloads/authsplcuncmp/): download 4cam_auth.tar.bz2 and
-  4cam_splc.tar.bz2, extract both into one folder and pass it as --manual_dir:
+  4cam_splc.tar.bz2, extract both into one folder and pass it as the manual directory:
 
     4cam_auth/*.tif                             183 authentic images (TIFF or BMP)
     4cam_splc/*.tif                             180 spliced images

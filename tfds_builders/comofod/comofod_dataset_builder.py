@@ -20,7 +20,8 @@ class Builder(manual.ManualForgeryBuilder):
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   CoMoFoD (https://www.vcl.fer.hr/comofod/), small (512x512, CoMoFoD_small_v2) or large set.
-  Extract it and pass the folder holding the images (searched recursively) as --manual_dir:
+  Extract it and pass the folder holding the images (searched recursively) as the manual
+  directory:
 
     NNN_F.png                     forged (copy-move)
     NNN_O.png                     original (authentic)

@@ -18,7 +18,7 @@ class Builder(manual.ManualForgeryBuilder):
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   COVERAGE (https://github.com/wenbihan/coverage). Extract it and pass the folder holding `image/`
-  and `mask/` (or its parent) as --manual_dir:
+  and `mask/` (or its parent) as the manual directory:
 
     COVERAGE/
       image/{N}.tif          original (authentic), N = 1..100

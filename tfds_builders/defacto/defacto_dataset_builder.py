@@ -23,7 +23,7 @@ class Builder(manual.ManualForgeryBuilder):
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   DEFACTO (https://defactodataset.github.io/). Extract the parts you want side by side and pass
-  their common folder as --manual_dir:
+  their common folder as the manual directory:
 
     <type>-images/img/<id>.tif                    forged image
     <type>-annotations/probe_mask/<id>.jpg        mask (JPEG, thresholded at 127)
@@ -44,7 +44,8 @@ class Builder(manual.ManualForgeryBuilder):
       for path in manual.image_files(image_dir):
         mask = mask_dir / f"{path.stem}.jpg" if mask_dir else None
         if mask is None or not mask.is_file():
-          self._skip(manual.relative_name(path, manual_dir), f"missing mask probe_mask/{path.stem}.jpg")
+          self._skip(manual.relative_name(path, manual_dir),
+                     f"missing mask probe_mask/{path.stem}.jpg")
           continue
         candidates.append(manual.Candidate(
             path, mask, manual.bright_above(127), manipulation_type(match["prefix"]),

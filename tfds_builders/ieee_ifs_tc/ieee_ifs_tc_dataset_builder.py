@@ -16,12 +16,12 @@ class Builder(manual.ManualForgeryBuilder):
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   IEEE IFS-TC Image Forensics Challenge, phase 1 training set (http://ifc.recod.ic.unicamp.br/,
   file dataset-dist/phase-01-training). Extract it and pass the folder holding `training/` (or any
-  folder above it, up to 4 levels) as --manual_dir:
+  folder above it, up to 4 levels) as the manual directory:
 
     .../training/
       pristine/<name>.png              1050 authentic images
       fake/<name>.png                  450 forged images
-      fake/<name>.mask.png             mask of each fake, beside it (dark = tampered, polarity varies)
+      fake/<name>.mask.png             mask of each fake (dark = tampered, polarity varies)
 
   No official split: seeded 70/5/25.
   """

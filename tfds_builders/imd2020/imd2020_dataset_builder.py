@@ -18,7 +18,7 @@ class Builder(manual.ManualForgeryBuilder):
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   IMD2020 (http://staff.utia.cas.cz/novozada/db/), "IMD2020 real-life manipulated images".
-  Extract it and pass the folder holding the per-image folders as --manual_dir:
+  Extract it and pass the folder holding the per-image folders as the manual directory:
 
     <folder>/<x>_orig.jpg          original (authentic)
     <folder>/<x>_0.jpg             manipulated (also .png; _1, _2 ... for more versions)

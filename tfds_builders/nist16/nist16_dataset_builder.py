@@ -26,14 +26,14 @@ class Builder(manual.ManualForgeryBuilder):
 
   Near duplicates: a manipulated probe, its base (world) image, its donor and its authentic control
   probe show the same scene, and several probes share one base. Those links come from the reference
-  table (`BaseFileName`, `CorrespondingControlFileName`, `DonorFileName`); their connected components
-  are the split groups, so no scene is in two splits.
+  table (`BaseFileName`, `CorrespondingControlFileName`, `DonorFileName`); their connected
+  components are the split groups, so no scene is in two splits.
   """
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   NIST Nimble Challenge 2016 data set (NC2016_Test0613), distributed by NIST on request
   (https://www.nist.gov/itl/iad/mig/nimble-challenge-2017-evaluation, MFC data license). Extract
-  it and pass its top folder as --manual_dir (the top folder itself or its parent both work):
+  it and pass its top folder (or the folder holding it) as the manual directory:
 
     NC2016_Test0613/
       probe/NC2016_*.jpg
@@ -70,8 +70,8 @@ class Builder(manual.ManualForgeryBuilder):
         if not mask.is_file():
           self._skip(name, f"missing mask {row['ProbeMaskFileName']}")
           continue
-        candidates.append(manual.Candidate(
-            root / probe, mask, manual.dark_is_manipulated, manipulation_type(row), scenes.find(probe)))
+        candidates.append(manual.Candidate(root / probe, mask, manual.dark_is_manipulated,
+                                           manipulation_type(row), scenes.find(probe)))
       else:
         candidates.append(manual.Candidate(root / probe, None, None, "none", scenes.find(probe)))
     return candidates
