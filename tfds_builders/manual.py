@@ -57,6 +57,7 @@ class Candidate:
 
 @dataclasses.dataclass(frozen=True)
 class Skipped:
+  """A file left out of the dataset, with the reason, for the build log and the metadata."""
   file_name: str
   reason: str
 
@@ -69,9 +70,9 @@ def _to_uint8(image: Image.Image) -> Image.Image:
   if image.mode.startswith("I"):
     values = np.asarray(image, dtype=np.float64)
     scale = 257.0 if values.max(initial=0) > 255 else 1.0
-    return Image.fromarray(np.clip(values / scale, 0, 255).astype(np.uint8), mode="L")
+    return Image.fromarray(np.clip(values / scale, 0, 255).astype(np.uint8))
   if image.mode == "F":
-    return Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8), mode="L")
+    return Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8))
   return image
 
 
