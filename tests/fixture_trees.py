@@ -24,6 +24,9 @@ from tfds_builders.nist16 import nist16_dataset_builder
 
 SIZE = 32  # fixture images are SIZE x SIZE
 LOSSLESS = (".png", ".tif", ".bmp")
+# Parts of the reason the build log must give for each kind of skipped file.
+UNREADABLE, MISSING_MASK, SIZE_MISMATCH, ORPHAN_MASK = (
+    "unreadable image", "missing mask", "image is 32x", "without")
 NIST_HEADER = (
     "TaskID|ProbeFileID|ProbeFileName|ProbeMaskFileName|DonorFileID|DonorFileName|"
     "DonorMaskFileName|IsTarget|ProbePostProcessed|DonorPostProcessed|ManipulationQuality|"
@@ -44,7 +47,7 @@ class FixtureTree:
   builder: type
   config: str | None
   examples: dict[str, Expected] = dataclasses.field(default_factory=dict)
-  skipped: set[str] = dataclasses.field(default_factory=set)
+  skipped: dict[str, str] = dataclasses.field(default_factory=dict)  # file name -> reason part
   splits: set[str] | None = None  # None: the seeded 70/5/25 split
   families: list[set[str]] = dataclasses.field(default_factory=list)
 
@@ -86,8 +89,8 @@ class Writer:
     lossless = pathlib.Path(name).suffix.lower() in LOSSLESS
     self.tree.examples[name] = Expected(label, kind, mask, pixels if lossless else None)
 
-  def skip(self, name: str) -> None:
-    self.tree.skipped.add(name)
+  def skip(self, name: str, reason: str) -> None:
+    self.tree.skipped[name] = reason
 
 
 def save(path: pathlib.Path, pixels: np.ndarray) -> None:
@@ -140,8 +143,8 @@ def write_nist16(root: pathlib.Path) -> FixtureTree:
   w.image(top + bad[1][0])
   save(w.path(top + bad[1][1]), np.zeros((SIZE, SIZE // 2), np.uint8))
   w.image(top + bad[2][0])
-  for probe, mask_name in bad:
-    w.skip(top + probe)
+  for (probe, mask_name), reason in zip(bad, (UNREADABLE, SIZE_MISMATCH, MISSING_MASK)):
+    w.skip(top + probe, reason)
     rows.append(f"Manipulation|x|{probe}|{mask_name}||||Y|none||simple|N|Y|N|Nimble-SCI|"
                 f"world/NC2016_9999.jpg|same|N||")
   w.path(top + nist16_dataset_builder.REFERENCE_CSV).write_text("\n".join(rows) + "\n")
@@ -168,9 +171,9 @@ def write_ieee_ifs_tc(root: pathlib.Path) -> FixtureTree:
   save(w.path(f"{top}fake/{'c' * 32}.mask.png"), np.zeros((SIZE // 2, SIZE), np.uint8))
   w.image(f"{top}fake/{'d' * 32}.png")  # no mask
   save(w.path(f"{top}fake/{'e' * 32}.mask.png"), grey(w.box(), 0, 255))  # no image
-  for name in ("b", "c", "d"):
-    w.skip(f"{top}fake/{name * 32}.png")
-  w.skip(f"{top}fake/{'e' * 32}.mask.png")
+  for name, reason in (("b", UNREADABLE), ("c", SIZE_MISMATCH), ("d", MISSING_MASK)):
+    w.skip(f"{top}fake/{name * 32}.png", reason)
+  w.skip(f"{top}fake/{'e' * 32}.mask.png", ORPHAN_MASK)
   return tree
 
 
@@ -194,8 +197,8 @@ def write_coverage(root: pathlib.Path) -> FixtureTree:
   w.broken("COVERAGE/image/42t.tif")
   save(w.path("COVERAGE/mask/42forged.tif"), grey(w.box(), 255, 0))
   w.image("COVERAGE/image/43t.tif")  # forged mask missing
-  for name in ("41t", "42t", "43t"):
-    w.skip(f"COVERAGE/image/{name}.tif")
+  for name, reason in (("41t", SIZE_MISMATCH), ("42t", UNREADABLE), ("43t", MISSING_MASK)):
+    w.skip(f"COVERAGE/image/{name}.tif", reason)
   w.path("COVERAGE/readme.txt").write_text("COVERAGE")
   return tree
 
@@ -233,11 +236,11 @@ def write_casia_v2(root: pathlib.Path) -> FixtureTree:
   save(w.path(f"{gt}/Tp_D_CRN_S_N_ani10191_ani10190_12437_gt.png"), grey(w.box(), 255, 0))
   save(w.path(f"{gt}/Tp_D_NNN_S_N_xyz00001_xyz00002_00001_gt.png"), grey(w.box(), 255, 0))
   w.path("CASIA2.0_revised/Tp/Thumbs.db").write_bytes(b"\0" * 16)
-  for name in ("Tp_S_NRN_S_N_pla20080_pla20080_01980.tif",
-               "Tp_D_CNN_M_N_sec00011_cha00085_11227.jpg",
-               "Tp_D_CRN_S_N_ani10191_ani10190_12437.jpg"):
-    w.skip(f"CASIA2.0_revised/Tp/{name}")
-  w.skip(f"{gt}/Tp_D_NNN_S_N_xyz00001_xyz00002_00001_gt.png")  # mask of no image
+  for name, reason in (("Tp_S_NRN_S_N_pla20080_pla20080_01980.tif", SIZE_MISMATCH),
+                       ("Tp_D_CNN_M_N_sec00011_cha00085_11227.jpg", MISSING_MASK),
+                       ("Tp_D_CRN_S_N_ani10191_ani10190_12437.jpg", UNREADABLE)):
+    w.skip(f"CASIA2.0_revised/Tp/{name}", reason)
+  w.skip(f"{gt}/Tp_D_NNN_S_N_xyz00001_xyz00002_00001_gt.png", ORPHAN_MASK)
   return tree
 
 
@@ -256,7 +259,7 @@ def write_casia_v1(root: pathlib.Path) -> FixtureTree:
   w.image("CASIA 1.0 dataset/Modified Tp/Tp/Sp/Sp_D_NNN_A_sec0001_sec0002_0999.jpg")
   save(w.path("CASIA 1.0 groundtruth/Sp/Sp_D_NNN_A_sec0001_sec0002_0999_gt.png"),
        np.zeros((SIZE, SIZE + 8), np.uint8))
-  w.skip("CASIA 1.0 dataset/Modified Tp/Tp/Sp/Sp_D_NNN_A_sec0001_sec0002_0999.jpg")
+  w.skip("CASIA 1.0 dataset/Modified Tp/Tp/Sp/Sp_D_NNN_A_sec0001_sec0002_0999.jpg", SIZE_MISMATCH)
   return tree
 
 
@@ -287,8 +290,8 @@ def write_columbia(root: pathlib.Path) -> FixtureTree:
   w.image("4cam_splc/nikond70_canong3_sub_31.tif")
   save(w.path("4cam_splc/edgemask/nikond70_canong3_sub_31_edgemask.jpg"),
        np.zeros((SIZE + 8, SIZE, 3), np.uint8))
-  w.skip("4cam_splc/nikond70_canonxt_sub_30.tif")
-  w.skip("4cam_splc/nikond70_canong3_sub_31.tif")
+  w.skip("4cam_splc/nikond70_canonxt_sub_30.tif", MISSING_MASK)
+  w.skip("4cam_splc/nikond70_canong3_sub_31.tif", SIZE_MISMATCH)
   w.path("4cam_splc/README.txt").write_text("Columbia")
   return tree
 
@@ -313,8 +316,9 @@ def write_comofod(root: pathlib.Path) -> FixtureTree:
   w.image(f"{top}012_F.png")
   save(w.path(f"{top}012_B.png"), np.zeros((SIZE, SIZE // 2), np.uint8))
   w.broken(f"{top}001_F_NA1.png")
-  for name in ("011_F.png", "012_F.png", "001_F_NA1.png"):
-    w.skip(top + name)
+  for name, reason in (("011_F.png", MISSING_MASK), ("012_F.png", SIZE_MISMATCH),
+                       ("001_F_NA1.png", UNREADABLE)):
+    w.skip(top + name, reason)
   return tree
 
 
@@ -335,8 +339,8 @@ def write_imd2020(root: pathlib.Path) -> FixtureTree:
   w.image("IMD2020/99zz/x_0.jpg")
   save(w.path("IMD2020/99zz/x_0_mask.png"), np.zeros((SIZE // 2, SIZE), np.uint8))
   w.image("IMD2020/99zz/x_1.png")  # no mask
-  w.skip("IMD2020/99zz/x_0.jpg")
-  w.skip("IMD2020/99zz/x_1.png")
+  w.skip("IMD2020/99zz/x_0.jpg", SIZE_MISMATCH)
+  w.skip("IMD2020/99zz/x_1.png", MISSING_MASK)
   return tree
 
 
@@ -359,9 +363,9 @@ def write_defacto(root: pathlib.Path) -> FixtureTree:
        np.zeros((SIZE, SIZE + 16), np.uint8))
   w.broken("inpainting-images/img/9_000000000011.tif")
   save(w.path("inpainting-annotations/probe_mask/9_000000000011.jpg"), grey(w.box(), 255, 0))
-  for name in ("copymove-images/img/9_000000000009.tif", "splicing_1_img/img/9_000000000010.tif",
-               "inpainting-images/img/9_000000000011.tif"):
-    w.skip(name)
+  w.skip("copymove-images/img/9_000000000009.tif", MISSING_MASK)
+  w.skip("splicing_1_img/img/9_000000000010.tif", SIZE_MISMATCH)
+  w.skip("inpainting-images/img/9_000000000011.tif", UNREADABLE)
   return tree
 
 
@@ -382,8 +386,9 @@ def write_hled_synthetic(root: pathlib.Path) -> FixtureTree:
   w.image("spliced_nist/8_rgb.png")
   save(w.path("spliced_nist/8_mask.png"), np.zeros((SIZE - 1, SIZE), np.uint8))
   save(w.path("copymove_nist/9_mask.png"), grey(w.box(), 0, 255))  # no image
-  for name in ("spliced_nist/7_rgb.png", "spliced_nist/8_rgb.png", "copymove_nist/9_mask.png"):
-    w.skip(name)
+  w.skip("spliced_nist/7_rgb.png", MISSING_MASK)
+  w.skip("spliced_nist/8_rgb.png", SIZE_MISMATCH)
+  w.skip("copymove_nist/9_mask.png", ORPHAN_MASK)
   return tree
 
 

@@ -305,28 +305,24 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     by_split = collections.defaultdict(list)
     for candidate, split in zip(candidates, official):
       by_split[split].append(candidate)
-    return {split: self._generate_examples(manual_dir, candidates)
-            for split, candidates in sorted(by_split.items())}
+    return {split: self._generate_examples(manual_dir, members)
+            for split, members in sorted(by_split.items())}
 
   def _usable(self, manual_dir: pathlib.Path, candidate: Candidate) -> bool:
     """Checks from the file headers that image and mask open and have the same size."""
     file_name = relative_name(candidate.image, manual_dir)
-    try:
-      size = image_size(candidate.image)
-    except READ_ERRORS as error:
-      self._skip(file_name, f"unreadable image ({error})")
-      return False
-    if candidate.mask is None:
-      return True
-    mask_name = relative_name(candidate.mask, manual_dir)
-    try:
-      mask_size = image_size(candidate.mask)
-    except READ_ERRORS as error:
-      self._skip(file_name, f"unreadable mask {mask_name} ({error})")
-      return False
-    if mask_size != size:
-      self._skip(file_name, f"mask {mask_name} is {mask_size[0]}x{mask_size[1]}, "
-                            f"image is {size[0]}x{size[1]}")
+    sizes = {}
+    for role, path in (("image", candidate.image), ("mask", candidate.mask)):
+      if path is not None:
+        try:
+          sizes[role] = image_size(path)
+        except READ_ERRORS as error:
+          self._skip(file_name, f"unreadable {role} {relative_name(path, manual_dir)} ({error})")
+          return False
+    if len(set(sizes.values())) > 1:
+      (height, width), (mask_height, mask_width) = sizes["image"], sizes["mask"]
+      self._skip(file_name, f"mask {relative_name(candidate.mask, manual_dir)} is "
+                            f"{mask_height}x{mask_width}, image is {height}x{width}")
       return False
     return True
 
