@@ -1,0 +1,237 @@
+r"""Evaluates a trained checkpoint on a TFDS split, optionally under distortions.
+
+  python -m lstm_endec_jax.evaluate --config=configs/base.py --checkpoint=WORKDIR \
+      [--split=test] [--config.dataset.name=coverage] [--robustness] [--output=DIR]
+
+Writes `eval.json` (the metrics of `metrics.MetricAccumulator`), `roc.png` and `samples.png` to
+`--output` (default `<workdir>/evaluate/<dataset>_<split>_step<N>/`). `--robustness` evaluates the
+split again under every level of `distortions.ROBUSTNESS_LEVELS` (JPEG quality 100..50, Gaussian
+blur kernel 3..23, Gaussian noise sigma 3..23) and writes `robustness.json`, `robustness.md` and
+`robustness.png` (metrics against distortion strength). Distortions are applied to the 256x256
+model input, after the pipeline's resize, so that a level means the same on every dataset.
+"""
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import json
+import math
+import os
+import pathlib
+import sys
+from typing import Any
+
+from absl import app
+from absl import flags
+from absl import logging
+import flax.struct
+import jax
+from ml_collections import config_flags
+import ml_collections
+import numpy as np
+
+from lstm_endec_jax import distortions
+from lstm_endec_jax import input_pipeline
+from lstm_endec_jax import metrics as metrics_lib
+from lstm_endec_jax import parallel
+from lstm_endec_jax import reporting
+from lstm_endec_jax import train
+from lstm_endec_jax import trained_model
+from lstm_endec_jax import visualize
+
+config_flags.DEFINE_config_file("config", None, "Config of the model and dataset (configs/*.py); "
+                                "the checkpoint must hold the same model variant.",
+                                lock_config=True)
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "A training workdir, its checkpoints/ directory, or one step directory.",
+    required=True)
+_STEP = flags.DEFINE_string("step", "latest", "For a workdir: 'latest', 'best' or a step number.")
+_SPLIT = flags.DEFINE_string("split", None, "TFDS split of config.dataset.name, e.g. 'test' or "
+                             "'test[:100]' (default: config.test_split).")
+_OUTPUT = flags.DEFINE_string("output", None, "Output directory (default: <workdir>/evaluate/"
+                              "<dataset>_<split>_step<N>).")
+_ROBUSTNESS = flags.DEFINE_bool("robustness", False, "Also evaluate under JPEG, blur and noise.")
+_DISTORTIONS = flags.DEFINE_list("distortions", list(distortions.ROBUSTNESS_LEVELS),
+                                 "Distortions for --robustness.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the Gaussian noise.")
+
+# Columns of the Markdown robustness table (every metric is in robustness.json).
+TABLE_METRICS = ("pooled/pixel_auc", "per_image/pixel_auc", "per_image/f1", "per_image/iou",
+                 "pooled/pixel_accuracy", "image/auc")
+Batches = Iterable[dict[str, np.ndarray]]
+
+
+@flax.struct.dataclass
+class InferenceState:
+  """What `train.eval_step` reads of a train state: the model and its variables."""
+  apply_fn: Callable[..., Any] = flax.struct.field(pytree_node=False)
+  params: Any
+  batch_stats: Any
+
+
+class Evaluator:
+  """Streams batches of a split through a checkpoint's model, data-parallel over all devices."""
+
+  def __init__(self, config: ml_collections.ConfigDict, loaded: trained_model.TrainedModel):
+    self.config = config
+    self.mesh = parallel.create_mesh(config.num_devices)
+    parallel.check_batch_size(config.eval_batch_size, self.mesh, "eval batch size")
+    self.local_batch_size = config.eval_batch_size // jax.process_count()
+    self.state = jax.device_put(
+        InferenceState(apply_fn=loaded.model.apply, params=loaded.variables["params"],
+                       batch_stats=loaded.variables.get("batch_stats", {})),
+        parallel.replicated(self.mesh))
+    self._eval_step = train.make_parallel_eval_step(self.mesh)
+
+  def batches(self, split: str) -> Batches:
+    return input_pipeline.create_eval_loader(self.config, split,
+                                             batch_size=self.local_batch_size)
+
+  def run(self, batches: Batches, max_batches: int
+          ) -> tuple[metrics_lib.MetricAccumulator, dict[str, np.ndarray]]:
+    return train.evaluate(self._eval_step, self.state, batches, self.mesh,
+                          local_batch_size=self.local_batch_size, max_batches=max_batches,
+                          num_samples=self.config.num_sample_images)
+
+
+def distorted(batches: Batches, name: str, strength: float, *, seed: int
+              ) -> Iterator[dict[str, np.ndarray]]:
+  """The batches with their images distorted; image i of the split always gets the same noise."""
+  start_index = 0
+  for batch in batches:
+    images = distortions.distort_batch(batch["image"], name, strength, seed=seed,
+                                       start_index=start_index)
+    start_index += len(images)
+    yield {**batch, "image": images}
+
+
+def robustness_results(evaluator: Evaluator, split: str, max_batches: int, *,
+                       names: Sequence[str], seed: int = 0
+                       ) -> dict[str, dict[float, dict[str, float]]]:
+  """distortion -> {strength: metrics} at every level of `distortions.ROBUSTNESS_LEVELS`."""
+  results = {}
+  for name in names:
+    if name not in distortions.ROBUSTNESS_LEVELS:
+      raise ValueError(f"Unknown distortion {name!r}; expected some of "
+                       f"{list(distortions.ROBUSTNESS_LEVELS)}.")
+    results[name] = {}
+    for strength in distortions.ROBUSTNESS_LEVELS[name]:
+      accumulator, _ = evaluator.run(
+          distorted(evaluator.batches(split), name, strength, seed=seed), max_batches)
+      results[name][strength] = accumulator.result()
+      logging.info("%s %s: %s", distortions.STRENGTH_NAMES[name], strength,
+                   reporting.format_metrics(results[name][strength]))
+  return results
+
+
+def _json_safe(value: Any) -> Any:
+  """NaN (an undefined metric) becomes null, so that the files are strict JSON."""
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  if isinstance(value, Mapping):
+    return {key: _json_safe(item) for key, item in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_json_safe(item) for item in value]
+  return value
+
+
+def write_json(path: pathlib.Path, value: Any) -> None:
+  path.write_text(json.dumps(_json_safe(value), indent=2, sort_keys=True) + "\n")
+
+
+def robustness_table(results: Mapping[str, Mapping[float, Mapping[str, float]]],
+                     clean: Mapping[str, float], metrics: Sequence[str] = TABLE_METRICS) -> str:
+  """Markdown table: one row per (distortion, strength), the undistorted row first."""
+  lines = ["| distortion | strength | " + " | ".join(metrics) + " |",
+           "|---|---|" + "---|" * len(metrics)]
+
+  def row(name: str, strength: str, values: Mapping[str, float]) -> str:
+    return f"| {name} | {strength} | " + " | ".join(f"{values[m]:.4f}" for m in metrics) + " |"
+
+  lines.append(row("none", "-", clean))
+  for name, by_strength in results.items():
+    for strength, values in by_strength.items():
+      lines.append(row(f"{name} ({distortions.STRENGTH_NAMES[name]})", f"{strength:g}", values))
+  return "\n".join(lines) + "\n"
+
+
+def write_robustness(output_dir: pathlib.Path,
+                     results: Mapping[str, Mapping[float, Mapping[str, float]]],
+                     clean: Mapping[str, float], description: Mapping[str, Any]) -> None:
+  """robustness.json (every metric), robustness.md (a table) and robustness.png (a plot)."""
+  write_json(output_dir / "robustness.json", {
+      **description,
+      "clean": clean,
+      "distortions": {
+          name: {"strength": distortions.STRENGTH_NAMES[name],
+                 "levels": list(by_strength),
+                 "metrics": list(by_strength.values())}
+          for name, by_strength in results.items()},
+  })
+  (output_dir / "robustness.md").write_text(robustness_table(results, clean))
+  visualize.write_robustness_plot(output_dir / "robustness.png", results, clean=clean)
+
+
+def default_output_dir(loaded: trained_model.TrainedModel, dataset: str, split: str
+                       ) -> pathlib.Path:
+  name = f"{dataset}_{split}_step{loaded.step}"
+  return loaded.step_dir.parent.parent / "evaluate" / "".join(
+      c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, checkpoint: str | os.PathLike[str], *,
+                        step: str | int = "latest", split: str | None = None,
+                        output_dir: str | os.PathLike[str] | None = None,
+                        robustness: bool = False,
+                        distortion_names: Sequence[str] = tuple(distortions.ROBUSTNESS_LEVELS),
+                        seed: int = 0) -> dict[str, float]:
+  """Evaluates `checkpoint` on `split` of `config.dataset.name`; returns the clean metrics.
+
+  `config.num_test_batches` (-1: all) bounds the batches of every pass.
+  """
+  split = split or config.test_split
+  loaded = trained_model.load(checkpoint, step=step, model_config=config.model)
+  input_pipeline.ensure_dataset_built(config)
+  output_dir = pathlib.Path(output_dir or default_output_dir(loaded, config.dataset.name, split))
+  output_dir = reporting.prepare_workdir(output_dir)
+  description = {"checkpoint": str(loaded.step_dir), "step": loaded.step,
+                 "variant": loaded.variant, "dataset": config.dataset.name, "split": split,
+                 "max_batches": config.num_test_batches}
+
+  evaluator = Evaluator(config, loaded)
+  accumulator, samples = evaluator.run(evaluator.batches(split), config.num_test_batches)
+  clean = accumulator.result()
+  logging.info("%s %s: %s", config.dataset.name, split, reporting.format_metrics(clean))
+  is_writer = jax.process_index() == 0
+  if is_writer:
+    write_json(output_dir / "eval.json", {**description, "metrics": clean})
+    fpr, tpr, _ = accumulator.roc_curve()
+    visualize.write_roc_png(output_dir / "roc.png", fpr, tpr, auc=clean["pooled/pixel_auc"],
+                            title=f"{config.dataset.name} {split}, step {loaded.step}")
+    visualize.write_sample_grid(output_dir / "samples.png", samples["image"], samples["mask"],
+                                samples["probs"])
+  if robustness:
+    results = robustness_results(evaluator, split, config.num_test_batches,
+                                 names=distortion_names, seed=seed)
+    if is_writer:
+      write_robustness(output_dir, results, clean,
+                       {**description, "applied_to": "the 256x256 model input", "seed": seed})
+  logging.info("Results in %s", output_dir)
+  return clean
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if flags.FLAGS.config is None:
+    raise app.UsageError("--config is required, e.g. --config=configs/base.py")
+  parallel.maybe_initialize_distributed()
+  step = _STEP.value if _STEP.value in ("latest", "best") else int(_STEP.value)
+  try:
+    evaluate_checkpoint(flags.FLAGS.config, _CHECKPOINT.value, step=step, split=_SPLIT.value,
+                        output_dir=_OUTPUT.value, robustness=_ROBUSTNESS.value,
+                        distortion_names=_DISTORTIONS.value, seed=_SEED.value)
+  except (trained_model.CheckpointNotFoundError, trained_model.ModelVariantMismatchError,
+          reporting.WorkdirError) as error:
+    sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,81 @@
+"""Python API for localizing manipulations in users' images with a trained checkpoint.
+
+  localizer = Localizer.from_checkpoint("workdir")        # or a step directory inside it
+  probabilities = localizer.predict(image)                 # (H, W) float32, P(manipulated)
+  probabilities = localizer.predict(image, tile=True)      # full resolution, 256x256 windows
+
+The model sees 256x256 images. By default an image is resized to that and the map resized back, as in
+the paper; `tile=True` keeps the native resolution (see `tiling`).
+"""
+from collections.abc import Mapping
+import os
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lstm_endec_jax import image_io
+from lstm_endec_jax import tiling
+from lstm_endec_jax import trained_model
+
+IMAGE_SIZE = trained_model.IMAGE_SIZE
+
+
+class Localizer:
+  """A trained model and its variables, ready to map images to P(manipulated)."""
+
+  def __init__(self, model: nn.Module, variables: Mapping[str, Any], *, batch_size: int = 8,
+               variant: str | None = None):
+    self.model = model
+    self.variables = jax.device_put(variables)
+    self.batch_size = batch_size
+    self.variant = variant
+    self._probabilities = jax.jit(self._apply)
+
+  @classmethod
+  def from_checkpoint(cls, path: str | os.PathLike[str], *, step: str | int = "latest",
+                      batch_size: int = 8) -> "Localizer":
+    """Loads a training run's model: `path` is its workdir or one step directory.
+
+    `step` (for a workdir): "latest", "best" (by the run's validation metric) or a step number.
+    """
+    loaded = trained_model.load(path, step=step)
+    return cls(loaded.model, loaded.variables, batch_size=batch_size, variant=loaded.variant)
+
+  def _apply(self, variables, images: jax.Array) -> jax.Array:
+    logits = self.model.apply(variables, images, train=False)
+    return jax.nn.softmax(logits.astype(jnp.float32), axis=-1)[..., 1]
+
+  def predict_batch(self, images: np.ndarray) -> np.ndarray:
+    """P(manipulated) `(B, 256, 256)` of uint8 (or 0..255 float) `(B, 256, 256, 3)` images.
+
+    Runs in chunks of `batch_size`; a short chunk is padded to the next power of two, so a handful
+    of compiled shapes serve every batch size.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
+      raise ValueError(f"predict_batch expects (B, {IMAGE_SIZE}, {IMAGE_SIZE}, 3) images, got "
+                       f"{images.shape}; use predict() for a single image of any size")
+    chunks = []
+    for start in range(0, len(images), self.batch_size):
+      chunk = images[start:start + self.batch_size]
+      padded_size = min(self.batch_size, 1 << (len(chunk) - 1).bit_length())
+      padding = np.zeros((padded_size - len(chunk), *chunk.shape[1:]), chunk.dtype)
+      probabilities = self._probabilities(self.variables, np.concatenate([chunk, padding]))
+      chunks.append(np.asarray(probabilities)[:len(chunk)])
+    return np.concatenate(chunks) if chunks else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+
+  def predict(self, image: np.ndarray, *, tile: bool = False, overlap: int = 64) -> np.ndarray:
+    """P(manipulated) `(H, W)` float32 of one uint8 RGB `(H, W, 3)` image, at its resolution."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.size == 0 or image.dtype != np.uint8:
+      raise ValueError(f"predict expects one uint8 RGB image (H, W, 3), got {image.dtype} "
+                       f"{image.shape}; image_io.read_image converts files of any format")
+    if tile:
+      return tiling.predict_tiled(image, self.predict_batch, tile=IMAGE_SIZE, overlap=overlap,
+                                  batch_size=self.batch_size)
+    height, width = image.shape[:2]
+    small = image_io.resize_image(image, IMAGE_SIZE, IMAGE_SIZE)
+    return image_io.resize_map(self.predict_batch(small[None])[0], height, width)

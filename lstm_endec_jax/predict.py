@@ -1,0 +1,147 @@
+r"""Heat maps and masks of manipulated regions in users' images.
+
+  python -m lstm_endec_jax.predict --checkpoint=WORKDIR --output=DIR photo.jpg folder/ ...
+
+For each image (folders are walked recursively) writes `<name>_heatmap.png` (P(manipulated) in a
+colour map), `<name>_mask.png` (white where P >= --threshold), `<name>_overlay.png`, and one JSON line
+in `DIR/predictions.jsonl`. Images below a folder keep their relative path under DIR. A file that
+cannot be read gets a line with its "error" and is skipped; the exit code is 1 if any failed.
+"""
+from collections.abc import Iterable, Sequence
+import json
+import os
+import pathlib
+import sys
+import time
+from typing import Any, TextIO
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+import tqdm
+
+from lstm_endec_jax import image_io
+from lstm_endec_jax import localizer as localizer_lib
+from lstm_endec_jax import visualize
+
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "A training workdir, its checkpoints/ directory, or one step directory.",
+    required=True)
+_OUTPUT = flags.DEFINE_string("output", None, "Directory for the result images and "
+                              "predictions.jsonl.", required=True)
+_STEP = flags.DEFINE_string("step", "latest", "For a workdir: 'latest', 'best' or a step number.")
+_TILE = flags.DEFINE_bool("tile", False, "Predict at full resolution in overlapping 256x256 "
+                          "windows instead of resizing the image to 256x256.")
+_OVERLAP = flags.DEFINE_integer("overlap", 64, "Pixels shared by neighbouring windows (--tile).")
+_THRESHOLD = flags.DEFINE_float("threshold", 0.5, "P(manipulated) at and above which a pixel is "
+                                "in the mask.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Windows per model call (--tile).")
+
+PREDICTIONS_FILE = "predictions.jsonl"
+
+
+def output_stems(relative_paths: Sequence[pathlib.Path]) -> list[pathlib.Path]:
+  """Where each image's outputs go (without suffix), keeping folders and avoiding collisions.
+
+  `a/x.jpg` -> `a/x`; when `x.jpg` and `x.png` share a folder (or an input is given twice) the
+  extension, then a counter, is kept in the name so that no result overwrites another.
+  """
+  plain = [path.with_suffix("") for path in relative_paths]
+  counts: dict[pathlib.Path, int] = {}
+  for stem in plain:
+    counts[stem] = counts.get(stem, 0) + 1
+  stems, used = [], set()
+  for path, stem in zip(relative_paths, plain):
+    if counts[stem] > 1:
+      stem = path.with_name(path.name.replace(".", "_"))
+    candidate, number = stem, 1
+    while candidate in used:
+      number += 1
+      candidate = stem.with_name(f"{stem.name}_{number}")
+    used.add(candidate)
+    stems.append(candidate)
+  return stems
+
+
+def write_outputs(stem: pathlib.Path, image: np.ndarray, probabilities: np.ndarray,
+                  threshold: float) -> dict[str, str]:
+  """Writes the heat map, mask and overlay of one image; returns their paths."""
+  mask = probabilities >= threshold
+  outputs = {
+      "heatmap": (stem.with_name(stem.name + "_heatmap.png"),
+                  visualize.colorize_heatmap(probabilities)),
+      "mask": (stem.with_name(stem.name + "_mask.png"), mask.astype(np.uint8) * 255),
+      "overlay": (stem.with_name(stem.name + "_overlay.png"),
+                  visualize.overlay_heatmap(image, probabilities)),
+  }
+  for path, pixels in outputs.values():
+    image_io.write_png(path, pixels)
+  return {name: str(path) for name, (path, _) in outputs.items()}
+
+
+def predict_file(localizer: localizer_lib.Localizer, path: pathlib.Path, stem: pathlib.Path, *,
+                 tile: bool, overlap: int, threshold: float) -> dict[str, Any]:
+  """Predicts one image file and writes its outputs; returns its predictions.jsonl record."""
+  start = time.perf_counter()
+  image = image_io.read_image(path)
+  read_done = time.perf_counter()
+  probabilities = localizer.predict(image, tile=tile, overlap=overlap)
+  predict_done = time.perf_counter()
+  outputs = write_outputs(stem, image, probabilities, threshold)
+  write_done = time.perf_counter()
+  return {
+      "image": str(path),
+      "height": image.shape[0],
+      "width": image.shape[1],
+      "score": float(probabilities.max()),  # Image-level score: the map's maximum (SPEC 6).
+      "manipulated_fraction": float(np.mean(probabilities >= threshold)),
+      "threshold": threshold,
+      "mode": "tile" if tile else "resize",
+      **outputs,
+      "seconds": {"read": read_done - start, "predict": predict_done - read_done,
+                  "write": write_done - predict_done, "total": write_done - start},
+  }
+
+
+def predict_files(localizer: localizer_lib.Localizer, inputs: Iterable[str | os.PathLike[str]],
+                  output_dir: str | os.PathLike[str], *, tile: bool = False, overlap: int = 64,
+                  threshold: float = 0.5, progress: TextIO | None = sys.stderr) -> int:
+  """Predicts every image in `inputs` into `output_dir`; returns how many failed."""
+  output_dir = pathlib.Path(output_dir)
+  output_dir.mkdir(parents=True, exist_ok=True)
+  files = list(image_io.expand_inputs(inputs))
+  stems = output_stems([relative for _, relative in files])
+  failures = 0
+  with open(output_dir / PREDICTIONS_FILE, "w") as predictions:
+    for (path, _), stem in tqdm.tqdm(list(zip(files, stems)), desc="predict", unit="image",
+                                     file=progress, disable=progress is None):
+      try:
+        record = predict_file(localizer, path, output_dir / stem, tile=tile, overlap=overlap,
+                              threshold=threshold)
+      except image_io.ImageReadError as error:
+        failures += 1
+        logging.error("Skipped %s", error)
+        record = {"image": str(path), "error": error.problem}
+      predictions.write(json.dumps(record) + "\n")
+      predictions.flush()
+  return failures
+
+
+def main(argv: Sequence[str]) -> int:
+  inputs = argv[1:]
+  if not inputs:
+    raise app.UsageError("Name at least one image file or folder.")
+  step = _STEP.value if _STEP.value in ("latest", "best") else int(_STEP.value)
+  localizer = localizer_lib.Localizer.from_checkpoint(
+      _CHECKPOINT.value, step=step, batch_size=_BATCH_SIZE.value)
+  failures = predict_files(localizer, inputs, _OUTPUT.value, tile=_TILE.value,
+                           overlap=_OVERLAP.value, threshold=_THRESHOLD.value)
+  if failures:
+    logging.error("%d of the images could not be read; see %s.", failures,
+                  pathlib.Path(_OUTPUT.value) / PREDICTIONS_FILE)
+  return 1 if failures else 0
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,135 @@
+"""A trained model from a training run's directory, for inference and evaluation.
+
+`train.train_and_evaluate` leaves in its workdir `config.json` (the run's full config, which names
+the model variant and its fields) and Orbax checkpoints `checkpoints/<step>/state/`. Loading reads
+both: JSON and array files only, no pickle, so opening a checkpoint never runs code from it.
+"""
+import dataclasses
+import json
+import os
+import pathlib
+from typing import Any
+
+from absl import logging
+import flax.linen as nn
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+from lstm_endec_jax import checkpointing
+from lstm_endec_jax import models
+
+CONFIG_FILE = "config.json"
+IMAGE_SIZE = 256
+
+
+class CheckpointNotFoundError(FileNotFoundError):
+  """No checkpoint (or no run config) where the user pointed."""
+
+
+class ModelVariantMismatchError(ValueError):
+  """The checkpoint was trained as one model variant and is being used as another."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedModel:
+  model: nn.Module
+  variables: dict[str, Any]  # {"params", "batch_stats"} on the first device
+  run_config: ml_collections.ConfigDict  # the training run's config.json
+  step_dir: pathlib.Path
+  step: int
+
+  @property
+  def variant(self) -> str:
+    return self.run_config.model.variant
+
+
+def _run_layout(path: pathlib.Path) -> tuple[pathlib.Path | None, pathlib.Path, pathlib.Path]:
+  """(step directory or None, checkpoints directory, workdir) for any of the accepted paths."""
+  if (path / checkpointing.STATE).is_dir():
+    checkpoints = path.parent
+    return path, checkpoints, checkpoints.parent
+  if (path / checkpointing.CHECKPOINT_SUBDIR).is_dir():
+    return None, path / checkpointing.CHECKPOINT_SUBDIR, path
+  if path.name == checkpointing.CHECKPOINT_SUBDIR and path.is_dir():
+    return None, path, path.parent
+  raise CheckpointNotFoundError(
+      f"No checkpoint at {path}: expected a training workdir (holding "
+      f"'{checkpointing.CHECKPOINT_SUBDIR}/'), its '{checkpointing.CHECKPOINT_SUBDIR}/' directory, "
+      f"or one step directory (holding '{checkpointing.STATE}/').")
+
+
+def read_run_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
+  """The training run's config, which says which model the checkpoint holds."""
+  path = workdir / CONFIG_FILE
+  try:
+    return ml_collections.ConfigDict(json.loads(path.read_text()))
+  except FileNotFoundError:
+    raise CheckpointNotFoundError(
+        f"{path} is missing: the training run writes it beside '{checkpointing.CHECKPOINT_SUBDIR}/' "
+        "and it names the model variant; keep the step directory inside its workdir.") from None
+  except json.JSONDecodeError as error:
+    raise ValueError(f"{path} is not valid JSON: {error}") from error
+
+
+def select_step(checkpoints: pathlib.Path, run_config: ml_collections.ConfigDict,
+                step: str | int) -> int:
+  """The latest step, the best one by the run's `best_metric`, or a given step number."""
+  manager = ocp.CheckpointManager(
+      checkpoints.absolute(), options=ocp.CheckpointManagerOptions(
+          read_only=True, create=False, save_interval_steps=0,
+          best_fn=lambda metrics: metrics[run_config.best_metric],
+          best_mode=run_config.best_mode))
+  steps = manager.all_steps()
+  if not steps:
+    raise CheckpointNotFoundError(f"{checkpoints} holds no checkpoint step.")
+  if step == "latest":
+    return manager.latest_step()
+  if step == "best":
+    best = manager.best_step()
+    if best is None:
+      raise CheckpointNotFoundError(
+          f"No step in {checkpoints} has the metric {run_config.best_metric!r} (saved at "
+          f"evaluations); steps there: {steps}.")
+    return best
+  if int(step) not in steps:
+    raise CheckpointNotFoundError(f"{checkpoints} has no step {step}; steps there: {steps}.")
+  return int(step)
+
+
+def check_variant(run_config: ml_collections.ConfigDict, expected: str, where: os.PathLike[str]
+                  ) -> None:
+  found = run_config.model.variant
+  if found != expected:
+    raise ModelVariantMismatchError(
+        f"Checkpoint {where} holds a {found!r} model, but the config asks for the {expected!r} "
+        f"variant. Use a checkpoint trained with the {expected!r} config, or a config of the "
+        f"{found!r} variant.")
+
+
+def load(path: str | os.PathLike[str], *, step: str | int = "latest",
+         model_config: ml_collections.ConfigDict | None = None) -> TrainedModel:
+  """Loads params and batch statistics of a run for inference.
+
+  Args:
+    path: a training workdir, its `checkpoints/` directory, or one step directory.
+    step: for a workdir, "latest", "best" (by the run's `best_metric`) or a step number.
+    model_config: the model the caller expects (e.g. evaluate's `--config`); a checkpoint of
+      another variant is refused, naming both. None: the model the run trained.
+  """
+  path = pathlib.Path(path)
+  step_dir, checkpoints, workdir = _run_layout(path)
+  run_config = read_run_config(workdir)
+  if model_config is not None:
+    check_variant(run_config, model_config.variant, path)
+  if step_dir is None:
+    step_dir = checkpoints / str(select_step(checkpoints, run_config, step))
+  model = models.create_model(model_config or run_config.model)
+  shapes = jax.eval_shape(
+      lambda: model.init(jax.random.key(0), jax.numpy.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3),
+                                                            jax.numpy.uint8), train=False))
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  variables = checkpointing.load_variables(step_dir, dict(shapes), device)
+  logging.info("Loaded the %r model of %s.", run_config.model.variant, step_dir)
+  return TrainedModel(model=model, variables=variables, run_config=run_config, step_dir=step_dir,
+                      step=int(step_dir.name))
