@@ -228,6 +228,12 @@ def write_casia_v2(root: pathlib.Path) -> FixtureTree:
     _casia_tampered(w, f"CASIA2.0_revised/Tp/{name}", gt, kind)
   _casia_tampered(w, "CASIA2.0_revised/Tp/Tp_D_NRD_S_N_cha10002_cha10001_20094.jpg", gt,
                   "splicing", gt="_gt3")
+  # A mask named after the corrected file name (D -> S): it shares only the tamper index with its
+  # image, and its name gives the type.
+  pixels, mask = w.image("CASIA2.0_revised/Tp/Tp_D_CRN_M_N_txt00063_txt00017_10835.jpg"), w.box()
+  save(w.path(f"{gt}/Tp_S_CRN_M_N_txt00063_txt00017_10835_gt.png"), grey(mask, 255, 0))
+  w.expect("CASIA2.0_revised/Tp/Tp_D_CRN_M_N_txt00063_txt00017_10835.jpg", 1, "copy_move", mask,
+           pixels)
   w.image("CASIA2.0_revised/Tp/Tp_S_NRN_S_N_pla20080_pla20080_01980.tif", size=(SIZE, SIZE - 8))
   save(w.path(f"{gt}/Tp_S_NRN_S_N_pla20080_pla20080_01980_gt.png"),
        np.zeros((SIZE - 8, SIZE), np.uint8))
@@ -323,19 +329,24 @@ def write_comofod(root: pathlib.Path) -> FixtureTree:
 
 
 def write_imd2020(root: pathlib.Path) -> FixtureTree:
-  """One folder per original: `<x>_orig.jpg`, fakes `<x>_<k>.{jpg,png}` + `<x>_<k>_mask.png`."""
+  """Folders `<id>/<id>_orig.jpg` with fakes `<x>_<k>.{jpg,png}` + `<x>_<k>_mask.png`, and the
+  `<n>_fake.jpg` / `<n>_orig.jpg` naming of some folders; masks use 1 and 255 for "manipulated"."""
   tree = FixtureTree(imd2020_dataset_builder.Builder, None)
   w = Writer(root, tree)
   for index in range(8):
-    folder, stem = f"IMD2020/{index:02d}ab{index}xy", f"c{index}tf5mq"
-    w.authentic(f"{folder}/{stem}_orig.jpg")
-    family = {f"{folder}/{stem}_orig.jpg"}
+    folder = f"IMD2020/1a{index}ogs"
+    w.authentic(f"{folder}/1a{index}ogs_orig.jpg")
+    family = {f"{folder}/1a{index}ogs_orig.jpg"}
     for k, suffix in ((0, ".jpg"), (1, ".png")):
-      name, mask = f"{folder}/{stem}_{k}{suffix}", w.box()
-      save(w.path(f"{folder}/{stem}_{k}_mask.png"), grey(mask, 1 + 254 * k, 0))
+      name, mask = f"{folder}/c8tf{index}mq_{k}{suffix}", w.box()
+      save(w.path(f"{folder}/c8tf{index}mq_{k}_mask.png"), grey(mask, 1 + 254 * k, 0))
       w.expect(name, 1, "unknown", mask, w.image(name))
       family.add(name)
     tree.families.append(family)
+  w.authentic("IMD2020/z41/00109_orig.jpg")
+  mask = w.box()
+  save(w.path("IMD2020/z41/00109_fake_mask.png"), grey(mask, 255, 0))
+  w.expect("IMD2020/z41/00109_fake.jpg", 1, "unknown", mask, w.image("IMD2020/z41/00109_fake.jpg"))
   w.image("IMD2020/99zz/x_0.jpg")
   save(w.path("IMD2020/99zz/x_0_mask.png"), np.zeros((SIZE // 2, SIZE), np.uint8))
   w.image("IMD2020/99zz/x_1.png")  # no mask
@@ -345,25 +356,29 @@ def write_imd2020(root: pathlib.Path) -> FixtureTree:
 
 
 def write_defacto(root: pathlib.Path) -> FixtureTree:
-  """`<type>-images/img/<id>.tif` with JPEG `<type>-annotations/probe_mask/<id>.jpg`."""
+  """`copymove_img/img/<n>_<COCO id>.tif` + `copymove_annotations/probe_mask/<same>.jpg` (JPEG
+  masks), `splicing_1_*`, and the `<type>-images` naming with a .tif probe mask."""
   tree = FixtureTree(defacto_dataset_builder.Builder, None)
   w = Writer(root, tree)
-  parts = [("copymove-images", "copymove-annotations", "copy_move"),
-           ("splicing_1_img", "splicing_1_annotations", "splicing"),
-           ("inpainting-images", "inpainting-annotations", "removal")]
-  for images, annotations, kind in parts:
+  parts = [("copymove_img", "copymove_annotations", "copy_move", ".jpg"),
+           ("splicing_1_img", "splicing_1_annotations", "splicing", ".jpg"),
+           ("inpainting-images", "inpainting-annotations", "removal", ".tif")]
+  for part, (images, annotations, kind, mask_suffix) in enumerate(parts):
     for index in range(4):
-      coco_id = f"{index}_{index * 7919 + 71:012d}"
-      name, mask = f"{images}/img/{coco_id}.tif", w.box()
-      save(w.path(f"{annotations}/probe_mask/{coco_id}.jpg"), grey(mask, 255, 0))
+      stem = f"{index + 10 * part}_{index * 7919 + 71:012d}"  # same COCO photograph in each part
+      name, mask = f"{images}/img/{stem}.tif", w.box()
+      save(w.path(f"{annotations}/probe_mask/{stem}{mask_suffix}"), grey(mask, 255, 0))
+      save(w.path(f"{annotations}/donor_mask/{stem}.tif"), grey(w.box(), 255, 0))
       w.expect(name, 1, kind, mask, w.image(name))
-  w.image("copymove-images/img/9_000000000009.tif")  # no probe mask
+  tree.families = [{name for name in tree.examples if name.endswith(f"{coco:012d}.tif")}
+                   for coco in (index * 7919 + 71 for index in range(4))]
+  w.image("copymove_img/img/9_000000000009.tif")  # no probe mask
   w.image("splicing_1_img/img/9_000000000010.tif")
   save(w.path("splicing_1_annotations/probe_mask/9_000000000010.jpg"),
        np.zeros((SIZE, SIZE + 16), np.uint8))
   w.broken("inpainting-images/img/9_000000000011.tif")
-  save(w.path("inpainting-annotations/probe_mask/9_000000000011.jpg"), grey(w.box(), 255, 0))
-  w.skip("copymove-images/img/9_000000000009.tif", MISSING_MASK)
+  save(w.path("inpainting-annotations/probe_mask/9_000000000011.tif"), grey(w.box(), 255, 0))
+  w.skip("copymove_img/img/9_000000000009.tif", MISSING_MASK)
   w.skip("splicing_1_img/img/9_000000000010.tif", SIZE_MISMATCH)
   w.skip("inpainting-images/img/9_000000000011.tif", UNREADABLE)
   return tree

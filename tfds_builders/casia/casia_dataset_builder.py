@@ -1,7 +1,9 @@
 """CASIA tampered image detection evaluation database, v1.0 and v2.0, with community masks."""
+import collections
 import pathlib
 import re
 
+from absl import logging
 import tensorflow_datasets as tfds
 
 from tfds_builders import manual
@@ -27,8 +29,9 @@ class Builder(manual.ManualForgeryBuilder):
   """CASIA v1.0 (800 Au, 921 Tp) and v2.0 (7491 Au, 5123 Tp) with the community pixel masks.
 
   Masks are `<stem>_gt.png` (> 0 = tampered) wherever they sit under the manual directory; one v2
-  mask is named `_gt3.png`. A tampered image without a mask or with a mask of another size (v2 has
-  17 of those, some transposed) is skipped and listed.
+  mask is named `_gt3.png`, and some masks carry a corrected name that only shares the final tamper
+  index with their image (paired when that index is unambiguous). A tampered image without a mask
+  or with a mask of another size (v2 has 17 of those, some transposed) is skipped and listed.
   """
 
   BUILDER_CONFIGS = [
@@ -63,19 +66,46 @@ class Builder(manual.ManualForgeryBuilder):
     tampered = manual.find_dir(manual_dir, "Tp")
     if authentic is None or tampered is None:
       raise self.layout_error(manual_dir, "no Au/ and Tp/ folders")
+    images = manual.image_files(tampered, recursive=True)
     masks = self._masks_by_stem(manual_dir)
+    renamed = self._renamed_masks(images, masks)
     candidates = [manual.Candidate(path, None, None, "none", path.stem)
                   for path in manual.image_files(authentic)]
-    for path in manual.image_files(tampered, recursive=True):
-      mask = masks.pop(path.stem, None)
+    for path in images:
+      mask_stem = renamed.get(path.stem, path.stem)  # the corrected name, where there is one
+      mask = masks.pop(mask_stem, None)
       if mask is None:
         self._skip(manual.relative_name(path, manual_dir), f"missing mask {path.stem}_gt.png")
         continue
       candidates.append(manual.Candidate(
-          path, mask, manual.bright_above(0), manipulation_type(path.stem), path.stem))
+          path, mask, manual.bright_above(0), manipulation_type(mask_stem), path.stem))
     for mask in sorted(masks.values()):
       self._skip(manual.relative_name(mask, manual_dir), "mask without a tampered image")
     return candidates
+
+  def _renamed_masks(self, images: list[pathlib.Path], masks: dict[str, pathlib.Path]
+                     ) -> dict[str, str]:
+    """Image stem -> mask stem for images whose mask carries a corrected name.
+
+    The revised ground truth names some masks after the corrected file name (e.g. D -> S) while
+    the image keeps the original one; both still end in the same tamper index (`_10647`). Such a
+    pair is accepted only when that index belongs to exactly one unpaired image and one unpaired
+    mask, and it is logged.
+    """
+    unpaired_images = [path.stem for path in images if path.stem not in masks]
+    unpaired_masks = masks.keys() - {path.stem for path in images}
+    images_by_index, masks_by_index = collections.defaultdict(list), collections.defaultdict(list)
+    for stem in unpaired_images:
+      images_by_index[stem.rsplit("_", 1)[-1]].append(stem)
+    for stem in unpaired_masks:
+      masks_by_index[stem.rsplit("_", 1)[-1]].append(stem)
+    renamed = {}
+    for index, stems in images_by_index.items():
+      if len(stems) == 1 and len(masks_by_index.get(index, [])) == 1:
+        renamed[stems[0]] = masks_by_index[index][0]
+        logging.info("%s: pairing %s with the renamed mask %s_gt.png", self.name, stems[0],
+                     renamed[stems[0]])
+    return renamed
 
   def _masks_by_stem(self, manual_dir: pathlib.Path) -> dict[str, pathlib.Path]:
     """Masks by image stem; a plain `_gt.png` wins over a numbered one for the same stem."""

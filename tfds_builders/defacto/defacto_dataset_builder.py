@@ -4,9 +4,10 @@ import re
 
 from tfds_builders import manual
 
-# `<type>-images` / `<type>_img` (with an optional part number: `splicing_1_img`).
+# `copymove_img`, `splicing_1_img` ... `splicing_7_img`, `inpainting_img`; also `<type>-images`.
 IMAGE_DIR = re.compile(r"^(?P<prefix>.+?)[-_](?:img|images)$", re.IGNORECASE)
 TYPES = (("copymove", "copy_move"), ("splicing", "splicing"), ("inpainting", "removal"))
+MASK_SUFFIXES = (".jpg", ".tif", ".png")
 
 
 def manipulation_type(prefix: str) -> str:
@@ -14,24 +15,32 @@ def manipulation_type(prefix: str) -> str:
   return next((kind for key, kind in TYPES if name.startswith(key)), "unknown")
 
 
-class Builder(manual.ManualForgeryBuilder):
-  """DEFACTO: copy-move, splicing, inpainting and face forgeries with JPEG probe masks.
+def coco_image(stem: str) -> str:
+  """`<n>_<COCO id>`: forgeries made from one COCO photograph share its id."""
+  return stem.split("_", 1)[-1]
 
-  Images `<type>-images/img/<id>.tif` pair with `<type>-annotations/probe_mask/<id>.jpg`; the JPEG
-  mask is thresholded at 127 (white = manipulated). DEFACTO has no authentic images.
+
+class Builder(manual.ManualForgeryBuilder):
+  """DEFACTO: copy-move, splicing and inpainting forgeries of MS-COCO photographs.
+
+  Images `<type>_img/img/<n>_<COCO id>.tif` pair with `<type>_annotations/probe_mask/<same>.jpg`,
+  a JPEG mask thresholded at 127 (white = manipulated). DEFACTO has no authentic images. Forgeries
+  of one COCO photograph are near duplicates and share a split.
   """
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   DEFACTO (https://defactodataset.github.io/). Extract the parts you want side by side and pass
   their common folder as the manual directory:
 
-    <type>-images/img/<id>.tif                    forged image
-    <type>-annotations/probe_mask/<id>.jpg        mask (JPEG, thresholded at 127)
+    copymove_img/img/<n>_<COCO id>.tif               forged image
+    copymove_annotations/probe_mask/<same>.jpg       mask (JPEG, thresholded at 127)
+    splicing_1_img/img/ ... splicing_7_img/img/      with splicing_<k>_annotations/probe_mask/
+    inpainting_img/img/                              with inpainting_annotations/probe_mask/
 
-  with <type> e.g. copymove, splicing_1, inpainting, face_morphing (underscores instead of the
-  hyphen, as in the Kaggle copy `<type>_img/` / `<type>_annotations/`, also work).
-  Type from the folder: copymove -> copy_move, splicing -> splicing, inpainting -> removal,
-  others -> unknown. No official split: seeded 70/5/25.
+  `<type>-images/` / `<type>-annotations/` folder names and .tif/.png probe masks also work;
+  donor_mask/, inpaint_mask/ and graph/ are not used. Type from the folder: copymove ->
+  copy_move, splicing -> splicing, inpainting -> removal, others -> unknown. No official split:
+  seeded 70/5/25, forgeries of one COCO photograph in one split.
   """
 
   def _list_candidates(self, manual_dir: pathlib.Path) -> list[manual.Candidate]:
@@ -42,18 +51,19 @@ class Builder(manual.ManualForgeryBuilder):
         continue
       mask_dir = self._mask_dir(image_dir.parent, match["prefix"])
       for path in manual.image_files(image_dir):
-        mask = mask_dir / f"{path.stem}.jpg" if mask_dir else None
-        if mask is None or not mask.is_file():
+        masks = [mask_dir / f"{path.stem}{suffix}" for suffix in MASK_SUFFIXES] if mask_dir else []
+        mask = next((mask for mask in masks if mask.is_file()), None)
+        if mask is None:
           self._skip(manual.relative_name(path, manual_dir),
                      f"missing mask probe_mask/{path.stem}.jpg")
           continue
         candidates.append(manual.Candidate(
             path, mask, manual.bright_above(127), manipulation_type(match["prefix"]),
-            manual.relative_name(path, manual_dir)))
+            coco_image(path.stem)))
     return candidates
 
   def _mask_dir(self, image_root: pathlib.Path, prefix: str) -> pathlib.Path | None:
-    for separator in ("-", "_"):
+    for separator in ("_", "-"):
       mask_dir = image_root.parent / f"{prefix}{separator}annotations" / "probe_mask"
       if mask_dir.is_dir():
         return mask_dir
