@@ -11,6 +11,7 @@ datasets behave the same way:
   build and never gets paired with the wrong mask;
 * without an official split, a seeded 70 / 5 / 25 split (the paper's) keeps every group of near
   duplicates in one split;
+* the manual directory holds either just this dataset or several, each in `<name>[/<config>]/`;
 * a missing or empty manual directory raises `ManualDirError` naming the dataset, the layout and the
   instructions.
 """
