@@ -52,6 +52,8 @@ def default_dataset_config() -> ml_collections.ConfigDict:
     image_size: side of the model input every image and mask is resized to.
     horizontal_flip, vertical_flip: random flips (p = 0.5 each) in training.
     worker_count: grain worker processes doing the decoding and augmentation (0 = in-process).
+      One keeps the pipeline well ahead of the CPU train step (benchmarks/input_pipeline.py);
+      raise it on GPU hosts.
     worker_buffer_size: batches each worker prepares ahead.
     read_threads, read_prefetch: grain's record-reading threads and read-ahead buffer.
   There is no shuffle buffer: grain's IndexSampler draws a full random permutation of the records
@@ -68,7 +70,7 @@ def default_dataset_config() -> ml_collections.ConfigDict:
   config.image_size = 256
   config.horizontal_flip = True
   config.vertical_flip = False
-  config.worker_count = 2
+  config.worker_count = 1
   config.worker_buffer_size = 2
   config.read_threads = 8
   config.read_prefetch = 64
