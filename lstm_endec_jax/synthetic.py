@@ -288,9 +288,16 @@ def randomise_object(obj: DonorObject, background: np.ndarray, rng: np.random.Ge
     obj, params["affine"] = affine_warp(obj, rng, options)
   params["alpha_blur"] = bool(rng.random() < options.alpha_blur_prob)
   if params["alpha_blur"]:
-    alpha = scipy.ndimage.gaussian_filter(obj.alpha, options.alpha_blur_sigma, mode="constant")
-    obj = dataclasses.replace(obj, alpha=alpha.astype(np.float32))
+    obj = blur_alpha_edge(obj, options.alpha_blur_sigma)
   return obj, params
+
+
+def blur_alpha_edge(obj: DonorObject, sigma: float) -> DonorObject:
+  """Gaussian blur of the matte, on a canvas padded by 3 sigma so the soft edge is not cut off."""
+  pad = int(math.ceil(3 * sigma))
+  rgb = np.pad(obj.rgb, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+  alpha = scipy.ndimage.gaussian_filter(np.pad(obj.alpha, pad), sigma, mode="constant")
+  return dataclasses.replace(obj, rgb=rgb, alpha=alpha.astype(np.float32))
 
 
 def fit_object(obj: DonorObject, height: int, width: int) -> DonorObject:

@@ -3,9 +3,10 @@
 Configs (examples = pristine crops x (splices_per_pristine + 1 authentic)):
   tiny     scikit-image photographs, 128x128, 16 / 8 / 8 examples: for tests (about a second).
   default  scikit-image photographs, 384x384, 3500 / 210 / 700 examples: the CPU training set
-           (builds in about two minutes on two cores; about 0.8 GB).
+           (one process, ~90 s of CPU time: 3.4 min wall on the shared 2-core dev machine; 1.1 GB).
   large    scikit-image photographs, 384x384, 70000 / 2100 / 7000 examples: GPU-scale, the size of the
-           paper's ~65k set, but only five training photographs of backgrounds and objects.
+           paper's ~65k set (~30 min of CPU time, ~20 GB), but with only five training photographs
+           for backgrounds and objects.
   manual   the paper's recipe at full size: 1024x1024 corner crops of the pristine photographs in
            `<manual_dir>/pristine/` (DRESDEN, NIST pristine...) with MS-COCO objects as donors.
 
