@@ -1,0 +1,168 @@
+"""Timing and reporting helpers shared by the benchmarks (run them from the repository root).
+
+Every benchmark reports steady-state numbers the same way: warm-up calls are excluded, compile time
+is measured on its own (`compile_seconds`), each timed call waits for its results
+(`jax.block_until_ready`), and a rate is the median over repeats with its spread (min, max and
+quartiles). `environment()` records what the numbers were measured on, including the load of this
+shared machine, and `write_result` puts both into one JSON file per benchmark.
+"""
+import dataclasses
+import datetime
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+
+RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "results"
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+  """Wall seconds of repeated calls; rates are derived per item (image, batch, ...)."""
+  seconds: tuple[float, ...]
+
+  @property
+  def median(self) -> float:
+    return statistics.median(self.seconds)
+
+  def quartiles(self) -> tuple[float, float]:
+    if len(self.seconds) < 2:
+      return self.seconds[0], self.seconds[0]
+    q1, _, q3 = statistics.quantiles(self.seconds, n=4, method="inclusive")
+    return q1, q3
+
+  def rate(self, items: float) -> dict[str, float]:
+    """items/s: median over repeats, slowest and fastest repeat, interquartile range."""
+    q1, q3 = self.quartiles()
+    return {"median": items / self.median, "min": items / max(self.seconds),
+            "max": items / min(self.seconds), "q1": items / q3, "q3": items / q1}
+
+  def to_json(self) -> dict[str, Any]:
+    q1, q3 = self.quartiles()
+    return {"median_s": self.median, "min_s": min(self.seconds), "max_s": max(self.seconds),
+            "q1_s": q1, "q3_s": q3, "repeats": len(self.seconds), "all_s": list(self.seconds)}
+
+
+def time_calls(call: Callable[[], Any], *, warmup: int, repeats: int) -> Timing:
+  """Times `repeats` calls of `call` after `warmup` untimed ones, each waited on to completion."""
+  if repeats < 1:
+    raise ValueError(f"repeats must be >= 1, got {repeats}")
+  for _ in range(warmup):
+    jax.block_until_ready(call())
+  seconds = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(call())
+    seconds.append(time.perf_counter() - start)
+  return Timing(tuple(seconds))
+
+
+def compile_seconds(jitted: Any, *args: Any) -> tuple[Any, float]:
+  """Lowers and compiles `jitted` for `args`; returns the compiled executable and the seconds."""
+  start = time.perf_counter()
+  compiled = jitted.lower(*args).compile()
+  return compiled, time.perf_counter() - start
+
+
+def flops_of(compiled: Any) -> float | None:
+  """FLOPs XLA's cost analysis counts for one call of a compiled executable (None if it has none)."""
+  analysis = compiled.cost_analysis()
+  if isinstance(analysis, Sequence):  # Older jax: one dict per partition.
+    analysis = analysis[0] if analysis else None
+  flops = (analysis or {}).get("flops")
+  return float(flops) if flops and flops > 0 else None
+
+
+def matmul_flops_per_second(size: int, *, warmup: int = 1, repeats: int = 5) -> dict[str, Any]:
+  """FLOP/s of a jitted (size x size) float32 matmul on the default device: the practical peak
+  the other numbers are compared with (measured in the same run, under the same load)."""
+  key_a, key_b = jax.random.split(jax.random.key(0))
+  a = jax.random.normal(key_a, (size, size), jax.numpy.float32)
+  b = jax.random.normal(key_b, (size, size), jax.numpy.float32)
+  matmul = jax.jit(jax.numpy.matmul)
+  timing = time_calls(lambda: matmul(a, b), warmup=warmup, repeats=repeats)
+  return {"size": size, "flops": 2.0 * size**3, "timing": timing.to_json(),
+          "flops_per_second": timing.rate(2.0 * size**3)}
+
+
+def _cpu_model() -> str:
+  try:
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def environment() -> dict[str, Any]:
+  """Machine, date, software versions and load: what a number needs to be comparable."""
+  import flax  # pylint: disable=g-import-not-at-top
+  import jaxlib  # pylint: disable=g-import-not-at-top
+  devices = jax.devices()
+  return {
+      "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+      "machine": f"{_cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}",
+      "cpu_count": os.cpu_count(),
+      "load_average": [round(load, 2) for load in os.getloadavg()],
+      "python": sys.version.split()[0],
+      "jax": jax.__version__,
+      "jaxlib": jaxlib.__version__,
+      "flax": flax.__version__,
+      "backend": jax.default_backend(),
+      "devices": f"{len(devices)} x {devices[0].device_kind}",
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
+  }
+
+
+def peak_rss_bytes() -> int:
+  """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
+  import resource  # pylint: disable=g-import-not-at-top
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def device_peak_bytes() -> int | None:
+  """Peak bytes in use on the first device where the backend tracks it (GPU/TPU; not CPU)."""
+  stats = jax.local_devices()[0].memory_stats() or {}
+  peak = stats.get("peak_bytes_in_use")
+  return int(peak) if peak is not None else None
+
+
+def compiled_memory_bytes(compiled: Any) -> dict[str, int] | None:
+  """XLA's buffer assignment of a compiled step: arguments, outputs, temporaries, and their peak
+  (arguments + outputs - donated aliases + temporaries)."""
+  analysis = compiled.memory_analysis()
+  if analysis is None:
+    return None
+  sizes = {"argument": analysis.argument_size_in_bytes, "output": analysis.output_size_in_bytes,
+           "alias": analysis.alias_size_in_bytes, "temp": analysis.temp_size_in_bytes}
+  sizes["peak"] = sizes["argument"] + sizes["output"] - sizes["alias"] + sizes["temp"]
+  return sizes
+
+
+def write_result(path: str | os.PathLike[str], name: str, result: dict[str, Any]) -> pathlib.Path:
+  """Writes `{"benchmark": name, "environment": ..., **result}` as indented JSON."""
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  payload = {"benchmark": name, "environment": environment(), **result}
+  path.write_text(json.dumps(payload, indent=2) + "\n")
+  return path
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+  """A GitHub Markdown table; cells are str()-ed."""
+  lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+  lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+  return "\n".join(lines)
+
+
+def format_rate(rate: dict[str, float], digits: int = 1) -> str:
+  """'median (min-max)' of a `Timing.rate` dict."""
+  return f"{rate['median']:.{digits}f} ({rate['min']:.{digits}f}-{rate['max']:.{digits}f})"

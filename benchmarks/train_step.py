@@ -1,0 +1,441 @@
+r"""Images/s, memory, FLOP/s and time profile of the complete train step, and its data-parallel scaling.
+
+  python -m benchmarks.train_step                   # base.py model, batch 16, 1 / 2 / 4 devices
+  python -m benchmarks.train_step --small           # tiny widths, batch 4, 1 / 2 devices (a test)
+
+The step measured is `train.make_parallel_train_step` itself: resampling features, model, loss,
+backward, gradient all-reduce and the Adam update, jitted and shard_map-ped over a data mesh, on a
+batch already on the devices. Each device count runs in its own process, because simulated CPU
+devices are fixed when XLA starts (`--xla_force_host_platform_device_count`); on GPUs the first N
+local devices are used. The global batch stays the same for every device count, so scaling is
+strong scaling. Simulated CPU devices share the same cores, so there the ideal is constant images/s
+(speed-up 1, efficiency 1/N) and the numbers show the cost of the data-parallel code path; on real
+devices the ideal is speed-up N.
+
+The process on the local devices (1 CPU device, or every GPU) also reports:
+* FLOPs per step from XLA's cost analysis of the compiled step, cross-checked against a count of the
+  convolution, dense and LSTM multiply-adds from the model's shapes (forward, and two more for the
+  backward: gradients of inputs and of weights), and the achieved FLOP/s against a large float32
+  matmul measured in the same process;
+* memory: XLA's buffer assignment of the step, the device's peak where the backend tracks it, and
+  the process's peak resident memory;
+* where the time goes: a `jax.profiler` trace of a few steps, each executed XLA operation attributed
+  to features / LSTM / encoder / decoder / loss / optimizer, forward or backward, by the Flax module
+  path in its HLO metadata.
+"""
+import collections
+import gzip
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from absl import app
+from absl import flags
+from flax import traverse_util
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from ml_collections import config_flags
+import numpy as np
+
+from benchmarks import common
+from lstm_endec_jax import models
+from lstm_endec_jax import optimizers
+from lstm_endec_jax import parallel
+from lstm_endec_jax import train
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+SMALL_MODEL = {"encoder_features": (4, 4, 4, 4), "lstm_hidden_size": 8, "lstm_maps": 4,
+               "decoder_features": (4, 4)}  # configs/smoke.py's widths
+
+_CONFIG = config_flags.DEFINE_config_file("config", str(REPO_ROOT / "configs" / "base.py"),
+                                          "Training configuration (model, loss, optimizer).")
+_SMALL = flags.DEFINE_bool("small", False, "Smallest size: tiny widths, batch 4, 1 and 2 devices, "
+                           "2 timed steps, a 512 matmul. For tests, not for numbers.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Global batch (default: the config's).")
+_DEVICE_COUNTS = flags.DEFINE_list("device_counts", None, "Device counts (default 1,2,4; --small "
+                                   "1,2), one process each.")
+_WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps after compilation.")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed steps; the median and spread are reported.")
+_PROFILE_STEPS = flags.DEFINE_integer("profile_steps", 2, "Steps traced with jax.profiler.")
+_MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 4096, "Side of the reference matmul.")
+_NUM_DEVICES = flags.DEFINE_integer("num_devices", 0, "Measure in this process on this many "
+                                    "devices and write --output (the parent runs one per count).")
+_DETAIL = flags.DEFINE_bool("detail", False, "With --num_devices: also FLOPs, matmul and profile.")
+_OUTPUT = flags.DEFINE_string("output", str(common.RESULTS_DIR / "train_step.json"),
+                              "JSON written here.")
+
+
+def setting(holder: flags.FlagHolder, small_value: Any) -> Any:
+  """A flag's value; with --small, `small_value` unless the flag was given."""
+  if _SMALL.value and not flags.FLAGS[holder.name].present:
+    return small_value
+  return holder.value
+
+
+def benchmark_config():
+  config = _CONFIG.value
+  if _SMALL.value:
+    config.model.update(SMALL_MODEL)
+    config.batch_size = 4
+  if _BATCH_SIZE.value:
+    config.batch_size = _BATCH_SIZE.value
+  return config
+
+
+def synthetic_batch(batch_size: int, image_size: int) -> dict[str, np.ndarray]:
+  """Random pixels and a square manipulated region per image: the step's cost does not depend on
+  the content."""
+  rng = np.random.default_rng(0)
+  masks = np.zeros((batch_size, image_size, image_size), np.uint8)
+  masks[:, image_size // 4: image_size // 2, image_size // 4: image_size // 2] = 1
+  return {"image": rng.integers(0, 256, (batch_size, image_size, image_size, 3), np.uint8),
+          "mask": masks, "label": np.ones(batch_size, np.int32)}
+
+
+# --- FLOP count from the model's shapes (the cross-check of XLA's cost analysis) ---------------
+
+def _matmul_layer(module: nn.Module, method_name: str) -> bool:
+  return method_name == "__call__" and isinstance(module, (nn.Conv, nn.Dense))
+
+
+def model_matmul_flops(config, variables, batch_size: int) -> dict[str, float]:
+  """Multiply-add FLOPs (x2) of the convolutions, dense layers and LSTM cells of one forward pass.
+
+  Convolutions and dense layers: 2 * output elements * kernel fan-in, from the output shapes Flax
+  records (`capture_intermediates`, evaluated abstractly). LSTM cells run inside a scan, where no
+  intermediates are recorded: 2 * batch * time steps * kernel elements. The resampling features
+  are the folded Radon+DFT matmul (`features.py`): 2 * patches * 1024 * 480.
+  """
+  model = models.create_model(config.model)
+  size = config.dataset.image_size
+  images = jax.ShapeDtypeStruct((batch_size, size, size, 3), jnp.uint8)
+  _, state = jax.eval_shape(
+      lambda v, x: model.apply(v, x, train=False, capture_intermediates=_matmul_layer,
+                               mutable=["intermediates"]), variables, images)
+  kernels = traverse_util.flatten_dict(variables["params"])
+  flops = collections.Counter()
+  for path, outputs in traverse_util.flatten_dict(state["intermediates"]).items():
+    kernel = kernels[path[:-1] + ("kernel",)]
+    part = "lstm" if path[0] == "lstm_branch" else path[0]
+    flops[part] += 2.0 * np.prod(outputs[0].shape) * np.prod(kernel.shape[:-1])
+  time_steps = 64  # grid_size ** 2 patches (features.py defaults)
+  for path, kernel in kernels.items():
+    if path[0] == "lstm_branch" and any(name.startswith("OptimizedLSTMCell") for name in path):
+      flops["lstm"] += 2.0 * batch_size * time_steps * np.prod(kernel.shape)
+  if config.model.use_lstm_branch:
+    flops["features"] = 2.0 * batch_size * time_steps * 32 * 32 * 480
+  return dict(flops)
+
+
+def train_step_flops_estimate(forward: dict[str, float]) -> float:
+  """Forward + backward: every parameterised matmul costs twice its forward again (input and weight
+  gradients); the features have no parameters and no backward."""
+  learned = sum(value for part, value in forward.items() if part != "features")
+  return forward.get("features", 0.0) + 3.0 * learned
+
+
+# --- Where the time goes: profile events attributed by HLO metadata ----------------------------
+
+_COMPUTATION = re.compile(r"^(ENTRY )?%?([\w.\-]+) .*\{\s*$")
+_INSTRUCTION = re.compile(r"^\s+(?:ROOT )?%?([\w.\-]+) = (.*)$")
+_CALLEES = re.compile(r"(?:calls|to_apply|body|condition|branch_computations)=\{?([%\w.\-, ]+)\}?")
+_OP_NAME = re.compile(r'op_name="([^"]*)"')
+_COLLECTIVES = ("all-reduce", "all-gather", "reduce-scatter", "collective-permute", "all-to-all")
+
+
+def _opcode(definition: str) -> str:
+  """The opcode of an HLO instruction's right-hand side: `f32[2]{0} add(...)` -> add."""
+  if definition.startswith("("):  # Tuple shape: skip to its closing parenthesis.
+    depth = 0
+    for index, char in enumerate(definition):
+      depth += {"(": 1, ")": -1}.get(char, 0)
+      if depth == 0:
+        definition = definition[index + 1:]
+        break
+  match = re.match(r"\s*\S*\s+([\w\-]+)\(", " " + definition.lstrip())
+  return match.group(1) if match else ""
+
+
+def part_of(op_name: str) -> str:
+  """The model part an operation belongs to, from its JAX name stack (Flax module paths)."""
+  direction = "backward" if "transpose(" in op_name else "forward"
+  if "_resampling_features" in op_name:
+    return "features"
+  for module, part in (("/lstm_branch/", "LSTM"), ("/encoder/", "encoder"),
+                       ("/decoder/", "decoder")):
+    if module in op_name:
+      return f"{part} {direction}"
+  if "LSTMEnDec" in op_name:  # Input scaling, LSTM-map upsampling, concatenation.
+    return f"fusion {direction}"
+  if "jvp()" in op_name or "transpose(jvp())" in op_name:
+    return f"loss {direction}"
+  return "optimizer and metrics"
+
+
+def _parse_computations(hlo_text: str) -> tuple[str, dict[str, list[tuple[str, str]]]]:
+  """(entry name, computation name -> [(instruction name, right-hand side)]) of an HLO module."""
+  computations: dict[str, list[tuple[str, str]]] = {}
+  entry, current = "", None
+  for line in hlo_text.splitlines():
+    header = _COMPUTATION.match(line)
+    if header:
+      current = header.group(2)
+      computations[current] = []
+      if header.group(1):
+        entry = current
+      continue
+    instruction = _INSTRUCTION.match(line)
+    if instruction and current is not None:
+      computations[current].append(instruction.groups())
+  return entry, computations
+
+
+def hlo_parts(hlo_text: str) -> dict[str, str]:
+  """Entry-computation instruction name -> model part.
+
+  An instruction takes the most common part of the JAX names in its own metadata and in the
+  computations it calls (fusions often carry none themselves). One with no name at all (e.g. the
+  weight-gradient convolutions XLA creates) takes its operands' part, backward if any operand is
+  in the backward pass; one with no named operand either, its users' part.
+  """
+  entry, computations = _parse_computations(hlo_text)
+
+  def names_below(definition: str, seen: set[str]) -> list[str]:
+    found = _OP_NAME.findall(definition)
+    for group in _CALLEES.findall(definition):
+      for callee in (name.strip().lstrip("%") for name in group.split(",")):
+        if callee in computations and callee not in seen:
+          seen.add(callee)
+          for _, inner in computations[callee]:
+            found += names_below(inner, seen)
+    return found
+
+  instructions = computations.get(entry, [])
+  names = {name for name, _ in instructions}
+  operands = {name: [operand for operand in re.findall(r"%([\w.\-]+)", definition)
+                     if operand in names and operand != name]
+              for name, definition in instructions}
+  parts = {}
+  for name, definition in instructions:
+    if _opcode(definition) in _COLLECTIVES:
+      parts[name] = "gradient all-reduce"
+      continue
+    votes = collections.Counter(part_of(op) for op in names_below(definition, set()))
+    if not votes:
+      inherited = [parts[operand] for operand in operands[name] if operand in parts]
+      votes = collections.Counter(part for part in inherited if "backward" in part) or \
+          collections.Counter(inherited)
+    if votes:
+      parts[name] = votes.most_common(1)[0][0]
+  for name, _ in reversed(instructions):
+    if name not in parts:
+      users = collections.Counter(parts[user] for user, used in operands.items()
+                                  if name in used and user in parts)
+      parts[name] = users.most_common(1)[0][0] if users else "other"
+  return parts
+
+
+def trace_events(trace_dir: pathlib.Path) -> list[dict[str, Any]]:
+  """Complete ('X') events of the Perfetto trace jax.profiler wrote under `trace_dir`."""
+  paths = sorted(trace_dir.glob("**/perfetto_trace.json.gz"))
+  if not paths:
+    raise FileNotFoundError(f"jax.profiler wrote no perfetto_trace.json.gz under {trace_dir}")
+  with gzip.open(paths[-1]) as file:
+    trace = json.load(file)
+  events = trace["traceEvents"] if isinstance(trace, dict) else trace
+  return [event for event in events if event.get("ph") == "X"]
+
+
+def profile_parts(run_steps, compiled, steps: int) -> dict[str, Any]:
+  """Traces `steps` steps and sums the time of each part's top-level XLA operations.
+
+  Shares are of the summed operation time; `wall_seconds_per_step` - `op_seconds_per_step` is time
+  with no operation of the step running (dispatch, waits, the machine's other load).
+  """
+  parts = hlo_parts(compiled.as_text())
+  module = compiled.as_text().split(None, 2)[1].rstrip(",")
+  with tempfile.TemporaryDirectory() as trace_dir:
+    jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
+    start = time.perf_counter()
+    run_steps(steps)
+    wall = (time.perf_counter() - start) / steps
+    jax.profiler.stop_trace()
+    events = trace_events(pathlib.Path(trace_dir))
+  seconds = collections.Counter()
+  for event in events:
+    args = event.get("args") or {}
+    if args.get("hlo_module") == module and args.get("hlo_op") in parts:
+      seconds[parts[args["hlo_op"]]] += event["dur"] * 1e-6 / steps
+  total = sum(seconds.values())
+  if not total:
+    raise RuntimeError(f"The trace holds no operation of {module}; cannot attribute step time.")
+  return {"seconds_per_step": dict(seconds.most_common()), "op_seconds_per_step": total,
+          "wall_seconds_per_step": wall, "steps": steps,
+          "share": {part: value / total for part, value in seconds.most_common()}}
+
+
+# --- One device count, in this process --------------------------------------------------------
+
+def measure(config, num_devices: int, *, detail: bool) -> dict[str, Any]:
+  """Compiles and times the real parallel train step on `num_devices` devices."""
+  mesh = parallel.create_mesh(num_devices)
+  parallel.check_batch_size(config.batch_size, mesh, "batch size")
+  learning_rate_fn = optimizers.create_learning_rate_schedule(config)
+  init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
+  variables = train.initial_variables(config, init_rng)
+  state = train.create_train_state(config, variables, dropout_rng, np.full(2, 0.5, np.float32),
+                                   learning_rate_fn)
+  state = jax.device_put(state, parallel.replicated(mesh))
+  batch = parallel.global_batch(
+      synthetic_batch(config.batch_size, config.dataset.image_size), mesh)
+  compiled, compile_s = common.compile_seconds(
+      train.make_parallel_train_step(config, mesh, learning_rate_fn), state, batch)
+  holder = {"state": state}
+
+  def step():
+    holder["state"], metrics = compiled(holder["state"], batch)
+    return holder["state"], metrics
+
+  timing = common.time_calls(step, warmup=setting(_WARMUP, 1), repeats=setting(_REPEATS, 2))
+  result = {
+      "num_devices": num_devices, "batch_size": config.batch_size,
+      "compile_seconds": compile_s, "step_timing": timing.to_json(),
+      "images_per_second": timing.rate(config.batch_size),
+      "memory_bytes": {"xla_buffers": common.compiled_memory_bytes(compiled),
+                       "device_peak": common.device_peak_bytes(),
+                       "process_peak_rss": common.peak_rss_bytes()},
+      "finite_loss": bool(np.isfinite(float(step()[1]["loss"]))),
+  }
+  if detail:
+    result.update(flop_report(config, variables, compiled, timing))
+    result["profile"] = profile_parts(
+        lambda steps: [jax.block_until_ready(step()) for _ in range(steps)], compiled,
+        setting(_PROFILE_STEPS, 1))
+  return result
+
+
+def flop_report(config, variables, compiled, timing: common.Timing) -> dict[str, Any]:
+  xla_flops = common.flops_of(compiled)
+  forward = model_matmul_flops(config, variables, config.batch_size)
+  estimate = train_step_flops_estimate(forward)
+  matmul = common.matmul_flops_per_second(setting(_MATMUL_SIZE, 512))
+  flops = xla_flops or estimate
+  achieved = timing.rate(flops)
+  return {
+      "flops_per_step": {"xla_cost_analysis": xla_flops, "matmul_count": estimate,
+                         "matmul_count_forward_by_part": forward,
+                         "xla_over_count": xla_flops / estimate if xla_flops else None},
+      "achieved_flops_per_second": achieved,
+      "matmul_reference": matmul,
+      "fraction_of_matmul_peak": achieved["median"] / matmul["flops_per_second"]["median"],
+  }
+
+
+# --- The suite: one process per device count ---------------------------------------------------
+
+def _with_device_count(xla_flags: str, count: int) -> str:
+  kept = [flag for flag in xla_flags.split()
+          if not flag.startswith("--xla_force_host_platform_device_count")]
+  return " ".join(kept + [f"--xla_force_host_platform_device_count={count}"])
+
+
+def run_process(num_devices: int, detail: bool, output: pathlib.Path) -> dict[str, Any]:
+  """Runs this script with `--num_devices` in a fresh process and reads its JSON."""
+  env = dict(os.environ)
+  if jax.default_backend() == "cpu":
+    env["XLA_FLAGS"] = _with_device_count(env.get("XLA_FLAGS", ""), num_devices)
+  passed = [arg for arg in sys.argv[1:]
+            if not arg.startswith(("--output", "--device_counts", "--num_devices", "--detail"))]
+  command = [sys.executable, "-m", "benchmarks.train_step", *passed,
+             f"--num_devices={num_devices}", f"--detail={detail}", f"--output={output}"]
+  subprocess.run(command, check=True, cwd=REPO_ROOT, env=env)
+  return json.loads(output.read_text())
+
+
+def local_device_count() -> int:
+  """Devices the headline number runs on: all local accelerators, or the one CPU device."""
+  return 1 if jax.default_backend() == "cpu" else jax.local_device_count()
+
+
+def scaling_table(runs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+  base = runs[min(runs)]["images_per_second"]["median"]
+  return [{"num_devices": count, "images_per_second": run["images_per_second"],
+           "speedup": run["images_per_second"]["median"] / base,
+           "efficiency": run["images_per_second"]["median"] / base / count}
+          for count, run in sorted(runs.items())]
+
+
+def summary_rows(headline: dict[str, Any], scaling: list[dict[str, Any]]) -> list[list[str]]:
+  """Rows (measure, value, spread or note) for SUMMARY.md."""
+  rate = headline["images_per_second"]
+  memory = headline["memory_bytes"]
+  peak = memory["device_peak"] or memory["xla_buffers"]["peak"]
+  flops = headline["flops_per_step"]
+  profile = headline["profile"]["share"]
+  rows = [
+      [f"train step, batch {headline['batch_size']}, {headline['num_devices']} device(s)",
+       f"{rate['median']:.2f} images/s", f"min {rate['min']:.2f}, max {rate['max']:.2f}; "
+       f"compile {headline['compile_seconds']:.0f} s"],
+      ["train step memory", f"{peak / 2**30:.2f} GiB",
+       f"XLA buffers; process peak RSS {memory['process_peak_rss'] / 2**30:.2f} GiB"],
+      ["train step FLOPs", f"{flops['xla_cost_analysis'] / 1e9:.0f} GFLOP/step",
+       f"matmul count {flops['matmul_count'] / 1e9:.0f} GFLOP"],
+      ["train step FLOP/s", f"{headline['achieved_flops_per_second']['median'] / 1e9:.1f} GFLOP/s",
+       f"{100 * headline['fraction_of_matmul_peak']:.0f}% of a "
+       f"{headline['matmul_reference']['size']}^2 matmul "
+       f"({headline['matmul_reference']['flops_per_second']['median'] / 1e9:.0f} GFLOP/s)"],
+      ["train step time by part", ", ".join(
+          f"{part} {100 * share:.0f}%" for part, share in profile.items() if share >= 0.005), ""],
+  ]
+  for entry in scaling:
+    rows.append([f"data parallel, {entry['num_devices']} device(s)",
+                 f"{entry['images_per_second']['median']:.2f} images/s",
+                 f"speed-up {entry['speedup']:.2f}, efficiency {entry['efficiency']:.2f}"])
+  return rows
+
+
+def main(argv):
+  del argv
+  config = benchmark_config()
+  if _NUM_DEVICES.value:
+    common.write_result(_OUTPUT.value, "train_step_process",
+                        measure(config, _NUM_DEVICES.value, detail=_DETAIL.value))
+    return
+  counts = [int(c) for c in (_DEVICE_COUNTS.value or (["1", "2"] if _SMALL.value else
+                                                      ["1", "2", "4"]))]
+  headline_count = local_device_count()
+  available = jax.local_device_count() if jax.default_backend() != "cpu" else max(counts)
+  counts = sorted({count for count in counts if count <= available} | {headline_count})
+  runs = {}
+  with tempfile.TemporaryDirectory() as scratch:
+    for count in counts:
+      runs[count] = run_process(count, count == headline_count,
+                                pathlib.Path(scratch) / f"{count}.json")
+      print(f"{count} device(s): {common.format_rate(runs[count]['images_per_second'], 2)} "
+            "images/s", flush=True)
+  headline = runs[headline_count]
+  scaling = scaling_table(runs)
+  result = {
+      "model": config.model.variant, "model_config": config.model.to_dict(),
+      "batch_size": config.batch_size, "image_size": config.dataset.image_size,
+      "small": _SMALL.value,
+      "images_per_second": headline["images_per_second"]["median"],
+      "headline": headline, "scaling": scaling,
+      "scaling_note": ("simulated CPU devices share the same cores: ideal speed-up is 1"
+                       if jax.default_backend() == "cpu" else "ideal speed-up is N"),
+      "summary": summary_rows(headline, scaling),
+  }
+  path = common.write_result(_OUTPUT.value, "train_step", result)
+  print(common.markdown_table(["measure", "value", "spread / note"], result["summary"]))
+  print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+  app.run(main)
