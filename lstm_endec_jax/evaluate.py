@@ -133,7 +133,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_json(path: pathlib.Path, value: Any) -> None:
-  path.write_text(json.dumps(_json_safe(value), indent=2, sort_keys=True) + "\n")
+  path.write_text(json.dumps(_json_safe(value), indent=2) + "\n")
 
 
 def robustness_table(results: Mapping[str, Mapping[float, Mapping[str, float]]],

@@ -23,6 +23,7 @@ import tqdm
 
 from lstm_endec_jax import image_io
 from lstm_endec_jax import localizer as localizer_lib
+from lstm_endec_jax import trained_model
 from lstm_endec_jax import visualize
 
 _CHECKPOINT = flags.DEFINE_string(
@@ -133,14 +134,27 @@ def main(argv: Sequence[str]) -> int:
   if not inputs:
     raise app.UsageError("Name at least one image file or folder.")
   step = _STEP.value if _STEP.value in ("latest", "best") else int(_STEP.value)
-  localizer = localizer_lib.Localizer.from_checkpoint(
-      _CHECKPOINT.value, step=step, batch_size=_BATCH_SIZE.value)
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # Orbax reports every file it reads at INFO.
+  try:
+    localizer = localizer_lib.Localizer.from_checkpoint(
+        _CHECKPOINT.value, step=step, batch_size=_BATCH_SIZE.value)
+  except (trained_model.CheckpointNotFoundError, ValueError) as error:
+    sys.exit(f"error: {error}")
+  print(f"Loaded the {localizer.variant!r} model from {_CHECKPOINT.value}.", file=sys.stderr)
+  # Compile before the first image, so that every image's timing measures prediction alone.
+  localizer.predict_batch(np.zeros((_BATCH_SIZE.value if _TILE.value else 1,
+                                    localizer_lib.IMAGE_SIZE, localizer_lib.IMAGE_SIZE, 3),
+                                   np.uint8))
   failures = predict_files(localizer, inputs, _OUTPUT.value, tile=_TILE.value,
                            overlap=_OVERLAP.value, threshold=_THRESHOLD.value)
+  predictions = pathlib.Path(_OUTPUT.value) / PREDICTIONS_FILE
   if failures:
-    logging.error("%d of the images could not be read; see %s.", failures,
-                  pathlib.Path(_OUTPUT.value) / PREDICTIONS_FILE)
-  return 1 if failures else 0
+    print(f"{failures} file(s) could not be read and were skipped; see {predictions}.",
+          file=sys.stderr)
+    return 1
+  print(f"Done; results listed in {predictions}.", file=sys.stderr)
+  return 0
 
 
 if __name__ == "__main__":

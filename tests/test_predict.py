@@ -1,0 +1,180 @@
+"""Inference on users' files with a checkpoint of a real (smoke) training run."""
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+import pytest
+import tifffile
+
+from lstm_endec_jax import image_io
+from lstm_endec_jax import input_pipeline
+from lstm_endec_jax import localizer as localizer_lib
+from lstm_endec_jax import models
+from lstm_endec_jax import predict
+from lstm_endec_jax import trained_model
+from lstm_endec_jax import visualize
+import trained_run
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory):
+  return trained_run.trained_workdir(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def localizer(workdir):
+  return localizer_lib.Localizer.from_checkpoint(workdir, batch_size=4)
+
+
+def _photo(height, width):
+  """Smooth content with texture, like a photograph (not white noise)."""
+  y, x = np.mgrid[:height, :width]
+  base = np.stack([x * 255 // max(width, 1), y * 255 // max(height, 1), (x + y) % 256], -1)
+  return np.clip(base + RNG.integers(-20, 20, base.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def user_folder(tmp_path_factory):
+  """A folder of users' files: every supported kind, plus broken ones."""
+  folder = tmp_path_factory.mktemp("photos")
+  (folder / "sub").mkdir()
+  photo = _photo(90, 120)
+  Image.fromarray(photo).save(folder / "photo.jpg", quality=90)
+  Image.fromarray(photo).save(folder / "photo.png")  # Same stem as photo.jpg.
+  Image.fromarray(photo[..., 0]).save(folder / "sub" / "gray.png")
+  Image.fromarray(np.dstack([photo, photo[..., :1]])).save(folder / "sub" / "rgba.png")
+  Image.fromarray(photo).convert("P").save(folder / "sub" / "palette.gif")
+  Image.fromarray(photo).save(folder / "sub" / "photo.bmp")
+  tifffile.imwrite(folder / "sub" / "deep.tif", photo.astype(np.uint16) * 257, photometric="rgb")
+  Image.fromarray(photo[:1, :1]).save(folder / "sub" / "one_pixel.png")
+  full = (folder / "photo.jpg").read_bytes()
+  (folder / "sub" / "truncated.jpg").write_bytes(full[:len(full) // 2])
+  (folder / "sub" / "notes.png").write_text("not an image")
+  return folder
+
+
+@pytest.fixture(scope="module")
+def cli_run(workdir, user_folder, tmp_path_factory):
+  """One run of the command line on the folder, in a fresh process."""
+  output = tmp_path_factory.mktemp("cli_output")
+  result = subprocess.run(
+      [sys.executable, "-m", "lstm_endec_jax.predict", f"--checkpoint={workdir}",
+       f"--output={output}", str(user_folder)],
+      cwd=trained_run.REPO_ROOT, capture_output=True, text=True, timeout=300)
+  records = [json.loads(line) for line in (output / "predictions.jsonl").read_text().splitlines()]
+  return result, output, {pathlib.Path(r["image"]).relative_to(user_folder).as_posix(): r
+                          for r in records}
+
+
+def test_cli_processes_every_readable_file_and_reports_broken_ones(cli_run):
+  result, output, records = cli_run
+  assert result.returncode == 1, result.stderr  # Some files failed.
+  assert set(records) == {
+      "photo.jpg", "photo.png", "sub/deep.tif", "sub/gray.png", "sub/notes.png",
+      "sub/one_pixel.png", "sub/palette.gif", "sub/photo.bmp", "sub/rgba.png",
+      "sub/truncated.jpg"}
+  assert "cannot decode" in records["sub/truncated.jpg"]["error"]
+  assert "not an image" in records["sub/notes.png"]["error"]
+  assert "truncated.jpg" in result.stderr and "notes.png" in result.stderr
+  for name, record in records.items():
+    if "error" in record:
+      continue
+    assert 0 <= record["manipulated_fraction"] <= 1 and 0 <= record["score"] <= 1, name
+    assert record["seconds"]["total"] > 0
+    for kind in ("heatmap", "mask", "overlay"):
+      written = np.asarray(Image.open(record[kind]))
+      assert written.shape[:2] == (record["height"], record["width"]), (name, kind)
+  assert records["sub/one_pixel.png"]["height"] == 1
+  # photo.jpg and photo.png keep apart; the folder tree is mirrored.
+  assert {pathlib.Path(records[n]["heatmap"]).name for n in ("photo.jpg", "photo.png")} == {
+      "photo_jpg_heatmap.png", "photo_png_heatmap.png"}
+  assert (output / "sub" / "deep_mask.png").is_file()
+
+
+def test_api_and_cli_give_the_same_map(cli_run, localizer, user_folder):
+  _, _, records = cli_run
+  for name in ("photo.jpg", "sub/deep.tif", "sub/one_pixel.png"):
+    record = records[name]
+    probabilities = localizer.predict(image_io.read_image(user_folder / name))
+    assert record["score"] == pytest.approx(float(probabilities.max()), abs=1e-6)
+    np.testing.assert_array_equal(np.asarray(Image.open(record["heatmap"])),
+                                  visualize.colorize_heatmap(probabilities))
+    np.testing.assert_array_equal(np.asarray(Image.open(record["mask"])) > 0,
+                                  probabilities >= 0.5)
+
+
+def test_predict_returns_probabilities_at_the_input_resolution(localizer):
+  image = _photo(123, 301)
+  for tile in (False, True):
+    probabilities = localizer.predict(image, tile=tile)
+    assert probabilities.shape == (123, 301) and probabilities.dtype == np.float32
+    assert 0 <= probabilities.min() and probabilities.max() <= 1
+
+
+def test_tile_mode_on_one_window_equals_the_resized_prediction(localizer):
+  image = _photo(256, 256)
+  np.testing.assert_allclose(localizer.predict(image, tile=True), localizer.predict(image),
+                             atol=1e-6)
+
+
+def test_tile_mode_sees_full_resolution(localizer):
+  image = _photo(600, 700)
+  tiled = localizer.predict(image, tile=True)
+  windows = np.stack([image[:256, :256], image[-256:, -256:]])
+  corners = localizer.predict_batch(windows)
+  # Image corners are covered by one window each, so they hold that window's prediction.
+  np.testing.assert_allclose(tiled[:8, :8], corners[0, :8, :8], atol=1e-5)
+  np.testing.assert_allclose(tiled[-8:, -8:], corners[1, -8:, -8:], atol=1e-5)
+
+
+def test_predict_batch_pads_without_changing_results(localizer):
+  images = np.stack([_photo(256, 256) for _ in range(5)])  # One chunk of 4 and one of 1.
+  together = localizer.predict_batch(images)
+  assert together.shape == (5, 256, 256)
+  np.testing.assert_allclose(together[4], localizer.predict_batch(images[4:])[0], atol=1e-5)
+  np.testing.assert_allclose(together[1], localizer.predict_batch(images[:3])[1], atol=1e-5)
+
+
+def test_model_input_is_resized_like_the_training_pipeline():
+  image = _photo(300, 410)
+  expected, _ = input_pipeline.resize_pair(image, np.zeros(image.shape[:2], np.uint8), 256)
+  np.testing.assert_array_equal(image_io.resize_image(image, 256, 256), expected)
+
+
+def test_checkpoint_paths_and_steps(workdir, tmp_path):
+  latest = trained_model.load(workdir)
+  assert latest.step == trained_run.NUM_TRAIN_STEPS and latest.variant == "paper"
+  by_dir = trained_model.load(workdir / "checkpoints" / "1")
+  assert by_dir.step == 1
+  assert trained_model.load(workdir / "checkpoints", step=1).step == 1
+  metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  auc = {m["step"]: m["pooled/pixel_auc"] for m in metrics if m["split"] == "validation"}
+  assert trained_model.load(workdir, step="best").step == max(auc, key=auc.get)
+  assert not np.allclose(by_dir.variables["params"]["decoder"]["classifier"]["kernel"],
+                         latest.variables["params"]["decoder"]["classifier"]["kernel"])
+  with pytest.raises(trained_model.CheckpointNotFoundError, match="has no step 7"):
+    trained_model.load(workdir, step=7)
+  with pytest.raises(trained_model.CheckpointNotFoundError, match="No checkpoint at"):
+    trained_model.load(tmp_path)
+  lonely_step = tmp_path / "copied" / "checkpoints" / "2"
+  shutil.copytree(workdir / "checkpoints" / "2", lonely_step)
+  with pytest.raises(trained_model.CheckpointNotFoundError, match="config.json is missing"):
+    trained_model.load(lonely_step)
+
+
+def test_checkpoint_of_another_variant_is_refused_naming_both(workdir):
+  with pytest.raises(trained_model.ModelVariantMismatchError,
+                     match="holds a 'paper' model.*asks for the 'hled' variant"):
+    trained_model.load(workdir, model_config=models.model_config("hled"))
+
+
+def test_output_stems_never_collide():
+  paths = [pathlib.Path(p) for p in ("a/x.jpg", "a/x.png", "b/x.jpg", "y.tif", "y.tif")]
+  assert [s.as_posix() for s in predict.output_stems(paths)] == [
+      "a/x_jpg", "a/x_png", "b/x", "y_tif", "y_tif_2"]
