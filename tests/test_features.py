@@ -186,13 +186,15 @@ def test_radon_rejects_non_square_patches():
 
 def test_jit_vmap_and_shard_map():
   images = _photo_batch(4)
-  expected = np.asarray(features.resampling_features(images))
+  expected = np.asarray(features.resampling_features(images, chunk_size=None))
+  # One image per step, so that the chunked lax.map path runs under each transformation.
+  extract = functools.partial(features.resampling_features, chunk_size=1)
 
-  jitted = jax.jit(features.resampling_features)(jnp.asarray(images))
+  jitted = jax.jit(extract)(jnp.asarray(images))
   np.testing.assert_allclose(jitted, expected, rtol=0, atol=1e-6)
 
   stacked = images.reshape(2, 2, *images.shape[1:])
-  vmapped = jax.vmap(features.resampling_features)(jnp.asarray(stacked))
+  vmapped = jax.vmap(extract)(jnp.asarray(stacked))
   np.testing.assert_allclose(vmapped.reshape(expected.shape), expected, rtol=0, atol=1e-6)
 
   assert jax.device_count() >= 2, "tests/conftest.py simulates 2 CPU devices"
@@ -200,10 +202,7 @@ def test_jit_vmap_and_shard_map():
   batch_sharding = jax.sharding.NamedSharding(mesh, PartitionSpec("data"))
   sharded = jax.jit(
       jax.shard_map(
-          features.resampling_features,
-          mesh=mesh,
-          in_specs=PartitionSpec("data"),
-          out_specs=PartitionSpec("data"),
+          extract, mesh=mesh, in_specs=PartitionSpec("data"), out_specs=PartitionSpec("data")
       )
   )(jax.device_put(images, batch_sharding))
   assert len(sharded.sharding.device_set) == 2
