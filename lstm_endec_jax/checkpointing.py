@@ -172,6 +172,18 @@ def _resolve_step_dir(path: str | os.PathLike[str]) -> pathlib.Path:
       f"'{STATE}/'.")
 
 
+def read_state(path: str | os.PathLike[str],
+               sharding: jax.sharding.Sharding) -> dict[str, Any]:
+  """The saved train state at `path` as a dict of arrays placed with `sharding`.
+
+  `path` is a workdir (its latest step), its checkpoint dir, or a step dir.
+  """
+  state_dir = _resolve_step_dir(path)
+  checkpointer = ocp.StandardCheckpointer()
+  saved = checkpointer.metadata(state_dir).item_metadata.tree
+  return checkpointer.restore(state_dir, abstract_like(saved, sharding))
+
+
 def load_variables(path: str | os.PathLike[str], like: dict[str, Any],
                    sharding: jax.sharding.Sharding) -> dict[str, Any]:
   """Restores `params` and `batch_stats` of another run for fine-tuning.
@@ -181,8 +193,7 @@ def load_variables(path: str | os.PathLike[str], like: dict[str, Any],
   names what differs.
   """
   state_dir = _resolve_step_dir(path)
-  checkpointer = ocp.StandardCheckpointer()
-  saved = checkpointer.metadata(state_dir).item_metadata.tree
+  saved = ocp.StandardCheckpointer().metadata(state_dir).item_metadata.tree
   names = tuple(like)
   missing = [name for name in names if name not in saved]
   if missing:
@@ -193,9 +204,9 @@ def load_variables(path: str | os.PathLike[str], like: dict[str, Any],
     raise ValueError(
         f"Checkpoint {state_dir} does not fit this model (a different model "
         f"variant or size?): {_first_difference(expected, found)}.")
-  # The whole saved tree is restored (optimizer state included, a few MB),
-  # with this run's sharding, and only the wanted parts are kept.
-  restored = checkpointer.restore(state_dir, abstract_like(saved, sharding))
+  # The whole saved tree is restored (optimizer state included, a few MB)
+  # and only the wanted parts are kept.
+  restored = read_state(state_dir.parent, sharding)
   logging.info("Initialised %s from %s.", ", ".join(names), state_dir)
   return {name: restored[name] for name in names}
 

@@ -4,6 +4,7 @@ TensorBoard event files are written with tensorboardX, because clu's metric
 writers import TensorFlow (SPEC section 7). Only process 0 writes.
 """
 
+import datetime
 import json
 import math
 import os
@@ -87,6 +88,8 @@ class Progress:
 
   def __init__(self, *, total_steps: int, start_step: int, batch_size: int):
     self._batch_size = batch_size
+    self._total_steps = total_steps
+    self._step = start_step
     self._bar = tqdm.tqdm(
         total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
         disable=None if jax.process_index() == 0 else True, smoothing=0.1)
@@ -95,6 +98,7 @@ class Progress:
     self._started = time.perf_counter()
 
   def update(self) -> None:
+    self._step += 1
     self._bar.update(1)
     self._window_steps += 1
 
@@ -112,6 +116,11 @@ class Progress:
     self.resume()
     return {"steps_per_second": steps_per_second,
             "images_per_second": steps_per_second * self._batch_size}
+
+  def eta(self, steps_per_second: float) -> str:
+    """Time left at `steps_per_second`, as H:MM:SS."""
+    seconds = (self._total_steps - self._step) / max(steps_per_second, 1e-9)
+    return str(datetime.timedelta(seconds=round(seconds)))
 
   def show(self, loss: float, throughput: dict[str, float]) -> None:
     self._bar.set_postfix(loss=f"{loss:.4f}",

@@ -1,0 +1,13 @@
+"""Baseline "Encoder-Decoder" of the paper's tables (SegNet-style, no LSTM, no
+resampling features), trained like configs/base.py."""
+
+import ml_collections
+
+from configs import base
+from lstm_endec_jax import models
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = base.get_config()
+  config.model = models.model_config("endec")
+  return config

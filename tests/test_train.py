@@ -1,0 +1,247 @@
+"""End-to-end training runs of configs/smoke.py, in process and as real CLI runs.
+
+The CLI runs share a persistent XLA compilation cache per test, so only the
+first run of a chain compiles the train and eval steps.
+"""
+
+import json
+import logging
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from configs import smoke
+from lstm_endec_jax import checkpointing
+from lstm_endec_jax import input_pipeline
+from lstm_endec_jax import models
+from lstm_endec_jax import optimizers
+from lstm_endec_jax import parallel
+from lstm_endec_jax import train
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> pathlib.Path:
+  """The tiny synthetic_splice dataset, built once for this module."""
+  path = tmp_path_factory.mktemp("tfds")
+  config = smoke.get_config()
+  config.dataset.data_dir = str(path)
+  input_pipeline.ensure_dataset_built(config)
+  return path
+
+
+@pytest.fixture(scope="module")
+def small_model(data_dir):
+  """An LSTM-free model on 64 x 64 images, its state and compiled steps.
+
+  Quick to compile; the steps are compiled once and reused by the tests (a
+  fresh copy of the state keeps the jit cache key).
+  """
+  config = smoke.get_config()
+  config.model = models.model_config("endec")
+  config.model.encoder_features = (4, 4, 4, 4)
+  config.model.decoder_features = (4, 4, 4, 4)
+  config.dataset.data_dir = str(data_dir)
+  config.dataset.image_size = 64
+  rng = jax.random.key(0)
+  learning_rate_fn = optimizers.create_learning_rate_schedule(config)
+  state = train.create_train_state(
+      config, train.initial_variables(config, rng), rng, np.array([0.3, 0.7]),
+      learning_rate_fn)
+  steps = {n: train.make_parallel_train_step(config, parallel.create_mesh(n),
+                                             learning_rate_fn) for n in (1, 2)}
+  return state, steps
+
+
+def _on_mesh(state, mesh):
+  return jax.device_put(jax.tree.map(np.array, state), parallel.replicated(mesh))
+
+
+def _batch(seed=0, size=4, image_size=64):
+  rng = np.random.default_rng(seed)
+  masks = np.zeros((size, image_size, image_size), np.uint8)
+  masks[:, 16:40, 24:50] = 1
+  return {"image": rng.integers(0, 256, (size, image_size, image_size, 3),
+                                np.uint8),
+          "mask": masks, "label": np.ones(size, np.int32)}
+
+
+def test_one_and_two_devices_take_the_same_step(small_model):
+  state, steps = small_model
+  results = []
+  for num_devices in (1, 2):
+    mesh = parallel.create_mesh(num_devices)
+    new_state, metrics = steps[num_devices](
+        _on_mesh(state, mesh), parallel.global_batch(_batch(), mesh))
+    results.append(jax.device_get((new_state, metrics)))
+  (state1, metrics1), (state2, metrics2) = results
+  # BatchNorm statistics over the global batch and pmean-ed gradients make
+  # the 2-device step the 1-device step.
+  for name in ("loss", "grad_norm", "pixel_accuracy"):
+    np.testing.assert_allclose(metrics1[name], metrics2[name], rtol=2e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4,
+                                                       atol=1e-6),
+               state1.batch_stats, state2.batch_stats)
+  assert int(state1.step) == int(state2.step) == 1
+  assert metrics1["is_finite"] and metrics2["is_finite"]
+
+
+def test_non_finite_loss_skips_the_update_and_is_reported(small_model, caplog):
+  state, steps = small_model
+  mesh = parallel.create_mesh(2)
+  poisoned = _on_mesh(state.replace(class_weights=np.array([np.nan, 1.0],
+                                                           np.float32)), mesh)
+  before = jax.device_get(poisoned)
+  after, metrics = steps[2](poisoned, parallel.global_batch(_batch(), mesh))
+  after, metrics = jax.device_get((after, metrics))
+  assert not metrics["is_finite"]
+  assert int(after.step) == 1
+  for name in ("params", "opt_state", "batch_stats"):
+    jax.tree.map(np.testing.assert_array_equal, getattr(after, name),
+                 getattr(before, name))
+  with caplog.at_level(logging.WARNING):
+    summary = train._summarize_train_metrics([metrics], first_step=0)  # pylint: disable=protected-access
+  assert "Step 1: non-finite loss" in caplog.text
+  assert summary["skipped_steps"] == 1
+
+
+def test_batch_that_does_not_split_over_devices_is_a_clear_error():
+  with pytest.raises(ValueError, match=r"batch size \(3\) must be a positive "
+                     r"multiple of the number of devices \(2"):
+    parallel.check_batch_size(3, parallel.create_mesh(2), "batch size")
+
+
+def test_warmup_then_cosine_schedule():
+  config = smoke.get_config()
+  config.update(dict(learning_rate=1.0, warmup_steps=10, num_train_steps=110,
+                     schedule="cosine"))
+  schedule = optimizers.create_learning_rate_schedule(config)
+  np.testing.assert_allclose(
+      [schedule(0), schedule(5), schedule(10), schedule(60), schedule(110)],
+      [0.0, 0.5, 1.0, 0.5, 0.0], atol=1e-6)
+
+
+# ----------------------------------------------------------------------------
+# Real runs of `python -m lstm_endec_jax.main`.
+
+
+def _env(cache_dir):
+  env = dict(os.environ)
+  env.update(JAX_COMPILATION_CACHE_DIR=str(cache_dir),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
+             XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  return env
+
+
+def _command(workdir, data_dir, *overrides):
+  return [sys.executable, "-m", "lstm_endec_jax.main",
+          "--config=configs/smoke.py", f"--workdir={workdir}",
+          f"--config.dataset.data_dir={data_dir}", *overrides]
+
+
+def _run(workdir, data_dir, cache_dir, *overrides):
+  result = subprocess.run(_command(workdir, data_dir, *overrides),
+                          cwd=REPO_ROOT, env=_env(cache_dir),
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result
+
+
+def _final_state(workdir, step):
+  return checkpointing.read_state(
+      pathlib.Path(workdir) / "checkpoints" / str(step),
+      parallel.replicated(parallel.create_mesh(2)))
+
+
+def _eval_json(workdir):
+  return json.loads((pathlib.Path(workdir) / "eval.json").read_text())
+
+
+def _check_outputs(workdir, num_steps):
+  workdir = pathlib.Path(workdir)
+  records = [json.loads(line)
+             for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert {r["split"] for r in records} == {"train", "validation", "test"}
+  assert max(r["step"] for r in records if r["split"] == "train") == num_steps
+  assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+  assert (workdir / "roc.png").stat().st_size > 0
+  assert list((workdir / "validation").glob("samples_step_*.png"))
+  evaluation = _eval_json(workdir)
+  assert evaluation["step"] == num_steps and evaluation["split"] == "test"
+  assert 0.0 <= evaluation["metrics"]["pooled/pixel_auc"] <= 1.0
+  weights = json.loads((workdir / "class_weights.json").read_text())
+  # Inverse class frequency normalised to sum to one: w = (f1, f0).
+  np.testing.assert_allclose(weights["weights"], weights["frequencies"][::-1],
+                             rtol=1e-6)
+  assert weights["frequencies"][1] < weights["frequencies"][0]
+
+
+def _kill_after_first_checkpoint(workdir, data_dir, cache_dir):
+  """Starts a run and SIGKILLs it as soon as its first checkpoint is final."""
+  process = subprocess.Popen(_command(workdir, data_dir), cwd=REPO_ROOT,
+                             env=_env(cache_dir), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  checkpoints = pathlib.Path(workdir) / "checkpoints"
+  deadline = time.monotonic() + 240
+  while not (checkpoints / "2").is_dir():
+    assert process.poll() is None, "the run ended before it could be killed"
+    assert time.monotonic() < deadline, "no checkpoint appeared"
+    time.sleep(0.02)
+  process.send_signal(signal.SIGKILL)
+  assert process.wait() == -signal.SIGKILL
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(data_dir, tmp_path):
+  cache_dir = tmp_path / "xla_cache"
+  uninterrupted = tmp_path / "uninterrupted"
+  _run(uninterrupted, data_dir, cache_dir)
+  _check_outputs(uninterrupted, num_steps=6)
+
+  killed = tmp_path / "killed"
+  _kill_after_first_checkpoint(killed, data_dir, cache_dir)
+  assert not (killed / "eval.json").exists()
+  log = _run(killed, data_dir, cache_dir).stderr
+  assert "Resuming from step" in log
+
+  expected, resumed = _final_state(uninterrupted, 6), _final_state(killed, 6)
+  for name in ("params", "opt_state", "batch_stats", "rng", "class_weights"):
+    jax.tree.map(np.testing.assert_array_equal, resumed[name], expected[name])
+  assert _eval_json(killed)["metrics"] == _eval_json(uninterrupted)["metrics"]
+
+  # Restoring the finished run and evaluating again gives the same metrics.
+  restored = tmp_path / "restored"
+  shutil.copytree(uninterrupted, restored)
+  (restored / "eval.json").unlink()
+  _run(restored, data_dir, cache_dir)
+  assert _eval_json(restored)["metrics"] == _eval_json(uninterrupted)["metrics"]
+
+
+def test_one_device_run_and_fine_tuning_from_it(data_dir, tmp_path):
+  cache_dir = tmp_path / "xla_cache"
+  base = tmp_path / "base"
+  _run(base, data_dir, cache_dir, "--config.num_devices=1")
+  _check_outputs(base, num_steps=6)
+
+  # Fine-tune with a zero learning rate: the first step keeps the base
+  # weights, and the optimizer starts from scratch.
+  finetuned = tmp_path / "finetuned"
+  _run(finetuned, data_dir, cache_dir, "--config.num_devices=1",
+       f"--config.init_from={base}", "--config.num_train_steps=1",
+       "--config.learning_rate=0", "--config.warmup_steps=0")
+  source, tuned = _final_state(base, 6), _final_state(finetuned, 1)
+  jax.tree.map(np.testing.assert_array_equal, tuned["params"],
+               source["params"])
+  assert int(tuned["step"]) == 1
+  adam_counts = [int(x) for x in jax.tree.leaves(tuned["opt_state"])
+                 if np.ndim(x) == 0]
+  assert adam_counts and all(count == 1 for count in adam_counts)
