@@ -6,8 +6,10 @@ is measured on its own (`compile_seconds`), each timed call waits for its result
 quartiles). `environment()` records what the numbers were measured on, including the load of this
 shared machine, and `write_result` puts both into one JSON file per benchmark.
 """
+import argparse
 import dataclasses
 import datetime
+import importlib.util
 import json
 import os
 import pathlib
@@ -20,7 +22,8 @@ from typing import Any
 
 import jax
 
-RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "results"
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,6 +148,48 @@ def compiled_memory_bytes(compiled: Any) -> dict[str, int] | None:
            "alias": analysis.alias_size_in_bytes, "temp": analysis.temp_size_in_bytes}
   sizes["peak"] = sizes["argument"] + sizes["output"] - sizes["alias"] + sizes["temp"]
   return sizes
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, *, output: pathlib.Path) -> None:
+  """--config, --small, --warmup, --repeats and --output, as every model benchmark takes them.
+
+  Defaults left as None are filled by `fill_defaults`, differently for --small runs.
+  """
+  parser.add_argument("--config", default=str(REPO_ROOT / "configs" / "base.py"),
+                      help="configuration file whose model (and training settings) are measured")
+  parser.add_argument("--small", action="store_true",
+                      help="smallest size (tiny widths, few repeats): for tests, not for numbers")
+  parser.add_argument("--warmup", type=int, help="untimed calls after the first (compiling) one")
+  parser.add_argument("--repeats", type=int, help="timed calls; median and spread are reported")
+  parser.add_argument("--output", default=str(output), help="JSON result path")
+
+
+def fill_defaults(args: argparse.Namespace, full: dict[str, Any], small: dict[str, Any]) -> None:
+  """Sets every argument still None to its `small` default in a --small run, else its `full`."""
+  for name, value in (small if args.small else full).items():
+    if getattr(args, name) is None:
+      setattr(args, name, value)
+
+
+def load_config(path: str | os.PathLike[str]) -> Any:
+  """`get_config()` of a configs/*.py file (the configs import each other as `configs.<name>`,
+  so the benchmarks run from the repository root: `python -m benchmarks.<name>`)."""
+  spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
+  if spec is None or spec.loader is None:
+    raise FileNotFoundError(f"cannot load a configuration from {path}")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def shrink_model(model_config: Any) -> Any:
+  """Applies the tiny widths of configs/smoke.py (its differences from configs/base.py) to a
+  `config.model` section, for the benchmarks' --small runs (tests, not numbers)."""
+  from configs import base  # pylint: disable=g-import-not-at-top
+  from configs import smoke  # pylint: disable=g-import-not-at-top
+  full, tiny = base.get_config().model, smoke.get_config().model
+  model_config.update({name: value for name, value in tiny.items() if full[name] != value})
+  return model_config
 
 
 def write_result(path: str | os.PathLike[str], name: str, result: dict[str, Any]) -> pathlib.Path:

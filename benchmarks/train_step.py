@@ -23,6 +23,7 @@ The process on the local devices (1 CPU device, or every GPU) also reports:
   to features / LSTM / encoder / decoder / loss / optimizer, forward or backward, by the Flax module
   path in its HLO metadata.
 """
+import argparse
 import collections
 import gzip
 import json
@@ -33,15 +34,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from absl import app
-from absl import flags
 from flax import traverse_util
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from ml_collections import config_flags
 import numpy as np
 
 from benchmarks import common
@@ -50,42 +49,35 @@ from lstm_endec_jax import optimizers
 from lstm_endec_jax import parallel
 from lstm_endec_jax import train
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-SMALL_MODEL = {"encoder_features": (4, 4, 4, 4), "lstm_hidden_size": 8, "lstm_maps": 4,
-               "decoder_features": (4, 4)}  # configs/smoke.py's widths
-
-_CONFIG = config_flags.DEFINE_config_file("config", str(REPO_ROOT / "configs" / "base.py"),
-                                          "Training configuration (model, loss, optimizer).")
-_SMALL = flags.DEFINE_bool("small", False, "Smallest size: tiny widths, batch 4, 1 and 2 devices, "
-                           "2 timed steps, a 512 matmul. For tests, not for numbers.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Global batch (default: the config's).")
-_DEVICE_COUNTS = flags.DEFINE_list("device_counts", None, "Device counts (default 1,2,4; --small "
-                                   "1,2), one process each.")
-_WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps after compilation.")
-_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed steps; the median and spread are reported.")
-_PROFILE_STEPS = flags.DEFINE_integer("profile_steps", 2, "Steps traced with jax.profiler.")
-_MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 4096, "Side of the reference matmul.")
-_NUM_DEVICES = flags.DEFINE_integer("num_devices", 0, "Measure in this process on this many "
-                                    "devices and write --output (the parent runs one per count).")
-_DETAIL = flags.DEFINE_bool("detail", False, "With --num_devices: also FLOPs, matmul and profile.")
-_OUTPUT = flags.DEFINE_string("output", str(common.RESULTS_DIR / "train_step.json"),
-                              "JSON written here.")
+FULL = {"device_counts": "1,2,4", "warmup": 2, "repeats": 5, "profile_steps": 2,
+        "matmul_size": 4096}
+SMALL = {"device_counts": "1,2", "warmup": 1, "repeats": 2, "profile_steps": 1,
+         "matmul_size": 512, "batch_size": 4}
 
 
-def setting(holder: flags.FlagHolder, small_value: Any) -> Any:
-  """A flag's value; with --small, `small_value` unless the flag was given."""
-  if _SMALL.value and not flags.FLAGS[holder.name].present:
-    return small_value
-  return holder.value
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  common.add_common_arguments(parser, output=common.RESULTS_DIR / "train_step.json")
+  parser.add_argument("--batch_size", type=int, help="global batch (default: the config's, 16)")
+  parser.add_argument("--device_counts", help="device counts, one process each (default 1,2,4)")
+  parser.add_argument("--profile_steps", type=int, help="steps traced with jax.profiler")
+  parser.add_argument("--matmul_size", type=int, help="side of the reference f32 matmul")
+  parser.add_argument("--num_devices", type=int, default=0,
+                      help="measure in this process on this many devices and write --output "
+                      "(the suite runs one such process per device count)")
+  parser.add_argument("--detail", action="store_true",
+                      help="with --num_devices: also FLOPs, the matmul and the profile")
+  args = parser.parse_args(argv)
+  common.fill_defaults(args, FULL, SMALL)
+  return args
 
 
-def benchmark_config():
-  config = _CONFIG.value
-  if _SMALL.value:
-    config.model.update(SMALL_MODEL)
-    config.batch_size = 4
-  if _BATCH_SIZE.value:
-    config.batch_size = _BATCH_SIZE.value
+def benchmark_config(args: argparse.Namespace):
+  config = common.load_config(args.config)
+  if args.small:
+    common.shrink_model(config.model)
+  if args.batch_size:
+    config.batch_size = args.batch_size
   return config
 
 
@@ -283,9 +275,9 @@ def profile_parts(run_steps, compiled, steps: int) -> dict[str, Any]:
 
 # --- One device count, in this process --------------------------------------------------------
 
-def measure(config, num_devices: int, *, detail: bool) -> dict[str, Any]:
-  """Compiles and times the real parallel train step on `num_devices` devices."""
-  mesh = parallel.create_mesh(num_devices)
+def measure(config, args: argparse.Namespace) -> dict[str, Any]:
+  """Compiles and times the real parallel train step on `args.num_devices` devices."""
+  mesh = parallel.create_mesh(args.num_devices)
   parallel.check_batch_size(config.batch_size, mesh, "batch size")
   learning_rate_fn = optimizers.create_learning_rate_schedule(config)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
@@ -303,9 +295,9 @@ def measure(config, num_devices: int, *, detail: bool) -> dict[str, Any]:
     holder["state"], metrics = compiled(holder["state"], batch)
     return holder["state"], metrics
 
-  timing = common.time_calls(step, warmup=setting(_WARMUP, 1), repeats=setting(_REPEATS, 2))
+  timing = common.time_calls(step, warmup=args.warmup, repeats=args.repeats)
   result = {
-      "num_devices": num_devices, "batch_size": config.batch_size,
+      "num_devices": args.num_devices, "batch_size": config.batch_size,
       "compile_seconds": compile_s, "step_timing": timing.to_json(),
       "images_per_second": timing.rate(config.batch_size),
       "memory_bytes": {"xla_buffers": common.compiled_memory_bytes(compiled),
@@ -313,21 +305,21 @@ def measure(config, num_devices: int, *, detail: bool) -> dict[str, Any]:
                        "process_peak_rss": common.peak_rss_bytes()},
       "finite_loss": bool(np.isfinite(float(step()[1]["loss"]))),
   }
-  if detail:
-    result.update(flop_report(config, variables, compiled, timing))
+  if args.detail:
+    result.update(flop_report(config, variables, compiled, timing, args.matmul_size))
     result["profile"] = profile_parts(
         lambda steps: [jax.block_until_ready(step()) for _ in range(steps)], compiled,
-        setting(_PROFILE_STEPS, 1))
+        args.profile_steps)
   return result
 
 
-def flop_report(config, variables, compiled, timing: common.Timing) -> dict[str, Any]:
+def flop_report(config, variables, compiled, timing: common.Timing, matmul_size: int
+                ) -> dict[str, Any]:
   xla_flops = common.flops_of(compiled)
   forward = model_matmul_flops(config, variables, config.batch_size)
   estimate = train_step_flops_estimate(forward)
-  matmul = common.matmul_flops_per_second(setting(_MATMUL_SIZE, 512))
-  flops = xla_flops or estimate
-  achieved = timing.rate(flops)
+  matmul = common.matmul_flops_per_second(matmul_size)
+  achieved = timing.rate(xla_flops or estimate)
   return {
       "flops_per_step": {"xla_cost_analysis": xla_flops, "matmul_count": estimate,
                          "matmul_count_forward_by_part": forward,
@@ -346,16 +338,19 @@ def _with_device_count(xla_flags: str, count: int) -> str:
   return " ".join(kept + [f"--xla_force_host_platform_device_count={count}"])
 
 
-def run_process(num_devices: int, detail: bool, output: pathlib.Path) -> dict[str, Any]:
+def run_process(args: argparse.Namespace, num_devices: int, detail: bool,
+                output: pathlib.Path) -> dict[str, Any]:
   """Runs this script with `--num_devices` in a fresh process and reads its JSON."""
   env = dict(os.environ)
   if jax.default_backend() == "cpu":
     env["XLA_FLAGS"] = _with_device_count(env.get("XLA_FLAGS", ""), num_devices)
-  passed = [arg for arg in sys.argv[1:]
-            if not arg.startswith(("--output", "--device_counts", "--num_devices", "--detail"))]
-  command = [sys.executable, "-m", "benchmarks.train_step", *passed,
-             f"--num_devices={num_devices}", f"--detail={detail}", f"--output={output}"]
-  subprocess.run(command, check=True, cwd=REPO_ROOT, env=env)
+  command = [sys.executable, "-m", "benchmarks.train_step", f"--config={args.config}",
+             f"--batch_size={args.batch_size}", f"--warmup={args.warmup}",
+             f"--repeats={args.repeats}", f"--profile_steps={args.profile_steps}",
+             f"--matmul_size={args.matmul_size}", f"--num_devices={num_devices}",
+             f"--output={output}", *(["--small"] if args.small else []),
+             *(["--detail"] if detail else [])]
+  subprocess.run(command, check=True, cwd=common.REPO_ROOT, env=env)
   return json.loads(output.read_text())
 
 
@@ -372,51 +367,72 @@ def scaling_table(runs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
           for count, run in sorted(runs.items())]
 
 
+def grouped_shares(share: dict[str, float]) -> dict[str, float]:
+  """The profile as features / LSTM / encoder / decoder forward, the whole backward pass, and the
+  rest (loss, optimizer, all-reduce, fusion of the two branches)."""
+  groups = collections.Counter()
+  for part, value in share.items():
+    if part.endswith("backward"):
+      groups["backward"] += value
+    elif part in ("features", "LSTM forward", "encoder forward", "decoder forward"):
+      groups[part] += value
+    else:
+      groups["loss, optimizer, other"] += value
+  return dict(groups.most_common())
+
+
+def _percentages(shares: dict[str, float]) -> str:
+  return ", ".join(f"{name} {100 * value:.0f}%" for name, value in shares.items()
+                   if value >= 0.005)
+
+
 def summary_rows(headline: dict[str, Any], scaling: list[dict[str, Any]]) -> list[list[str]]:
   """Rows (measure, value, spread or note) for SUMMARY.md."""
   rate = headline["images_per_second"]
   memory = headline["memory_bytes"]
   peak = memory["device_peak"] or memory["xla_buffers"]["peak"]
   flops = headline["flops_per_step"]
-  profile = headline["profile"]["share"]
+  share = headline["profile"]["share"]
+  backward = {part.replace(" backward", ""): value for part, value in share.items()
+              if part.endswith("backward")}
+  matmul = headline["matmul_reference"]
   rows = [
-      [f"train step, batch {headline['batch_size']}, {headline['num_devices']} device(s)",
+      [f"train step, batch {headline['batch_size']}, {headline['num_devices']} device",
        f"{rate['median']:.2f} images/s", f"min {rate['min']:.2f}, max {rate['max']:.2f}; "
        f"compile {headline['compile_seconds']:.0f} s"],
-      ["train step memory", f"{peak / 2**30:.2f} GiB",
-       f"XLA buffers; process peak RSS {memory['process_peak_rss'] / 2**30:.2f} GiB"],
-      ["train step FLOPs", f"{flops['xla_cost_analysis'] / 1e9:.0f} GFLOP/step",
-       f"matmul count {flops['matmul_count'] / 1e9:.0f} GFLOP"],
+      ["train step peak memory", f"{peak / 2**30:.2f} GiB",
+       "device peak" if memory["device_peak"] else
+       f"XLA buffer assignment; process peak RSS {memory['process_peak_rss'] / 2**30:.2f} GiB"],
+      ["train step FLOPs", f"{flops['xla_cost_analysis'] / 1e9:.1f} GFLOP/step",
+       f"XLA cost analysis; conv/dense/LSTM count {flops['matmul_count'] / 1e9:.1f} GFLOP"],
       ["train step FLOP/s", f"{headline['achieved_flops_per_second']['median'] / 1e9:.1f} GFLOP/s",
-       f"{100 * headline['fraction_of_matmul_peak']:.0f}% of a "
-       f"{headline['matmul_reference']['size']}^2 matmul "
-       f"({headline['matmul_reference']['flops_per_second']['median'] / 1e9:.0f} GFLOP/s)"],
-      ["train step time by part", ", ".join(
-          f"{part} {100 * share:.0f}%" for part, share in profile.items() if share >= 0.005), ""],
+       f"{100 * headline['fraction_of_matmul_peak']:.0f}% of a {matmul['size']}^2 f32 matmul "
+       f"({matmul['flops_per_second']['median'] / 1e9:.0f} GFLOP/s, same run)"],
+      ["train step time by part", _percentages(grouped_shares(share)),
+       f"backward: {_percentages(backward)}"],
   ]
   for entry in scaling:
-    rows.append([f"data parallel, {entry['num_devices']} device(s)",
-                 f"{entry['images_per_second']['median']:.2f} images/s",
+    rows.append([f"data parallel, {entry['num_devices']} device(s), global batch "
+                 f"{headline['batch_size']}", f"{entry['images_per_second']['median']:.2f} images/s",
                  f"speed-up {entry['speedup']:.2f}, efficiency {entry['efficiency']:.2f}"])
   return rows
 
 
-def main(argv):
-  del argv
-  config = benchmark_config()
-  if _NUM_DEVICES.value:
-    common.write_result(_OUTPUT.value, "train_step_process",
-                        measure(config, _NUM_DEVICES.value, detail=_DETAIL.value))
+def main(argv: Sequence[str] | None = None) -> None:
+  args = parse_args(sys.argv[1:] if argv is None else argv)
+  config = benchmark_config(args)
+  args.batch_size = config.batch_size
+  if args.num_devices:
+    common.write_result(args.output, "train_step_process", measure(config, args))
     return
-  counts = [int(c) for c in (_DEVICE_COUNTS.value or (["1", "2"] if _SMALL.value else
-                                                      ["1", "2", "4"]))]
   headline_count = local_device_count()
-  available = jax.local_device_count() if jax.default_backend() != "cpu" else max(counts)
-  counts = sorted({count for count in counts if count <= available} | {headline_count})
+  requested = [int(count) for count in args.device_counts.split(",")]
+  if jax.default_backend() != "cpu":  # Real devices cannot be simulated: skip counts beyond them.
+    requested = [count for count in requested if count <= jax.local_device_count()]
   runs = {}
   with tempfile.TemporaryDirectory() as scratch:
-    for count in counts:
-      runs[count] = run_process(count, count == headline_count,
+    for count in sorted(set(requested) | {headline_count}):
+      runs[count] = run_process(args, count, count == headline_count,
                                 pathlib.Path(scratch) / f"{count}.json")
       print(f"{count} device(s): {common.format_rate(runs[count]['images_per_second'], 2)} "
             "images/s", flush=True)
@@ -425,17 +441,19 @@ def main(argv):
   result = {
       "model": config.model.variant, "model_config": config.model.to_dict(),
       "batch_size": config.batch_size, "image_size": config.dataset.image_size,
-      "small": _SMALL.value,
+      "small": args.small,
       "images_per_second": headline["images_per_second"]["median"],
       "headline": headline, "scaling": scaling,
-      "scaling_note": ("simulated CPU devices share the same cores: ideal speed-up is 1"
-                       if jax.default_backend() == "cpu" else "ideal speed-up is N"),
+      "scaling_note": ("simulated CPU devices share the same cores: ideal speed-up is 1, "
+                       "efficiency 1/N" if jax.default_backend() == "cpu"
+                       else "ideal speed-up is N"),
+      "profile_groups": grouped_shares(headline["profile"]["share"]),
       "summary": summary_rows(headline, scaling),
   }
-  path = common.write_result(_OUTPUT.value, "train_step", result)
+  path = common.write_result(args.output, "train_step", result)
   print(common.markdown_table(["measure", "value", "spread / note"], result["summary"]))
   print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  main()
