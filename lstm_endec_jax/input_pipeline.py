@@ -92,7 +92,8 @@ def training_mixture(dataset_config: ml_collections.ConfigDict) -> list[tuple[st
   """The (name, weight) pairs trained on."""
   mixture = parse_pairs(dataset_config.mixture, float) or [(dataset_config.name, 1.0)]
   if any(weight < 0 for _, weight in mixture) or sum(w for _, w in mixture) <= 0:
-    raise ValueError(f"mixture weights must be >= 0 with a positive sum: {dataset_config.mixture!r}")
+    raise ValueError(
+        f"mixture weights must be >= 0 with a positive sum: {dataset_config.mixture!r}")
   return mixture
 
 
@@ -125,6 +126,7 @@ class MixtureDataSource(grain.sources.RandomAccessDataSource):
     remainders = shares * length - counts
     counts[np.argsort(-remainders)[:length - counts.sum()]] += 1  # largest remainder
     self._sources = list(sources)
+    self._shares = shares.round(6).tolist()
     self._dataset = np.repeat(np.arange(len(sources)), counts)
     self._record = np.concatenate([np.arange(count) % size for count, size in zip(counts, sizes)])
 
@@ -138,7 +140,9 @@ class MixtureDataSource(grain.sources.RandomAccessDataSource):
     return record
 
   def __repr__(self) -> str:
-    return f"MixtureDataSource(sources={self._sources!r}, length={len(self)})"
+    # grain checks this on `set_state`: a checkpoint resumes only on the same mixture.
+    return (f"MixtureDataSource(sources={self._sources!r}, shares={self._shares}, "
+            f"length={len(self)})")
 
 
 def resize_pair(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -259,7 +263,8 @@ def ensure_dataset_built(config: ml_collections.ConfigDict) -> None:
   `manual_dir` and fail with their layout instructions when it is missing.
   """
   dataset_config = config.dataset
-  names = dict.fromkeys([dataset_config.name] + [name for name, _ in training_mixture(dataset_config)])
+  mixture_names = [name for name, _ in training_mixture(dataset_config)]
+  names = dict.fromkeys([dataset_config.name] + mixture_names)
   download_config = tfds.download.DownloadConfig(
       manual_dir=dataset_config.manual_dir or None, try_download_gcs=False)
   for name in names:

@@ -29,9 +29,9 @@ import skimage.color
 import skimage.draw
 import skimage.segmentation
 
-# True-colour natural photographs inside `skimage/data` (no pooch fetch), by split. Photographs of one
-# scene (the motorcycle stereo pair) stay in one split. Grey-level images, drawings, charts, logos
-# and the synthetic phantom are left out.
+# True-colour natural photographs inside `skimage/data` (no pooch fetch), by split. Photographs of
+# one scene (the motorcycle stereo pair) stay in one split. Grey-level images, drawings, charts,
+# logos and the synthetic phantom are left out.
 SKIMAGE_PHOTOS: Mapping[str, tuple[str, ...]] = {
     "train": ("astronaut.png", "coffee.png", "hubble_deep_field.jpg", "motorcycle_left.png",
               "motorcycle_right.png"),
@@ -129,7 +129,7 @@ def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
 
 
 def reinhard_transfer(rgb: np.ndarray, alpha: np.ndarray, target: np.ndarray) -> np.ndarray:
-  """Reinhard et al. (2001) colour transfer in Lab: the object takes the target's mean and spread."""
+  """Reinhard et al. (2001) colour transfer in Lab: the object takes the target's mean and std."""
   source_lab = skimage.color.rgb2lab(rgb)
   target_lab = skimage.color.rgb2lab(target)
   inside = alpha > 0.5
@@ -173,7 +173,8 @@ def _blob_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
   noise = scipy.ndimage.gaussian_filter(rng.standard_normal((height, width)), sigma)
   noise /= noise.std() + 1e-12
   y, x = np.mgrid[0:height, 0:width]
-  radius2 = ((y - (height - 1) / 2) / (height / 2)) ** 2 + ((x - (width - 1) / 2) / (width / 2)) ** 2
+  radius2 = (((y - (height - 1) / 2) / (height / 2)) ** 2
+             + ((x - (width - 1) / 2) / (width / 2)) ** 2)
   return noise + 2.0 * (1.0 - radius2) > 1.0
 
 
@@ -205,7 +206,7 @@ def random_shape_mask(rng: np.random.Generator, crop: np.ndarray) -> tuple[np.nd
 
 def cut_random_object(photo: np.ndarray, rng: np.random.Generator, *, min_side: int,
                       max_side: int, source: str) -> DonorObject:
-  """Cuts an object of side `min_side..max_side` at a random place of `photo` with a random shape."""
+  """Cuts an object of side `min_side..max_side` at a random place of `photo`, random shape."""
   photo_height, photo_width = photo.shape[:2]
   height = int(rng.integers(min_side, min(max_side, photo_height) + 1))
   width = int(rng.integers(min_side, min(max_side, photo_width) + 1))
