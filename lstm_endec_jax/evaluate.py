@@ -36,26 +36,32 @@ from lstm_endec_jax import train
 from lstm_endec_jax import trained_model
 from lstm_endec_jax import visualize
 
-config_flags.DEFINE_config_file("config", None, "Config of the model and dataset (configs/*.py); "
-                                "the checkpoint must hold the same model variant.",
-                                lock_config=True)
-_CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "A training workdir, its checkpoints/ directory, or one step directory.",
-    required=True)
-_STEP = flags.DEFINE_string("step", "latest", "For a workdir: 'latest', 'best' or a step number.")
-_SPLIT = flags.DEFINE_string("split", None, "TFDS split of config.dataset.name, e.g. 'test' or "
-                             "'test[:100]' (default: config.test_split).")
-_OUTPUT = flags.DEFINE_string("output", None, "Output directory (default: <workdir>/evaluate/"
-                              "<dataset>_<split>_step<N>).")
-_ROBUSTNESS = flags.DEFINE_bool("robustness", False, "Also evaluate under JPEG, blur and noise.")
-_DISTORTIONS = flags.DEFINE_list("distortions", list(distortions.ROBUSTNESS_LEVELS),
-                                 "Distortions for --robustness.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the Gaussian noise.")
-
 # Columns of the Markdown robustness table (every metric is in robustness.json).
 TABLE_METRICS = ("pooled/pixel_auc", "per_image/pixel_auc", "per_image/f1", "per_image/iou",
                  "pooled/pixel_accuracy", "image/auc")
 Batches = Iterable[dict[str, np.ndarray]]
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags; defined only when this module is the program, so that importing it
+  beside another command-line module (e.g. in tests) defines no flag twice."""
+  config_flags.DEFINE_config_file("config", None, "Config of the model and dataset "
+                                  "(configs/*.py); the checkpoint must hold the same model "
+                                  "variant.", lock_config=True)
+  flags.DEFINE_string("checkpoint", None, "A training workdir, its checkpoints/ directory, or one "
+                      "step directory.", required=True)
+  flags.DEFINE_string("step", "latest", "For a workdir: 'latest', 'best' or a step number.")
+  flags.DEFINE_string("split", None, "TFDS split of config.dataset.name, e.g. 'test' or "
+                      "'test[:100]' (default: config.test_split).")
+  flags.DEFINE_string("output", None, "Output directory (default: <workdir>/evaluate/"
+                      "<dataset>_<split>_step<N>).")
+  flags.DEFINE_bool("robustness", False, "Also evaluate under JPEG, blur and noise.")
+  flags.DEFINE_list("distortions", list(distortions.ROBUSTNESS_LEVELS),
+                    "Distortions for --robustness.")
+  flags.DEFINE_integer("seed", 0, "Seed of the Gaussian noise.")
 
 
 @flax.struct.dataclass
@@ -220,18 +226,22 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, checkpoint: str | os.
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if flags.FLAGS.config is None:
+  if FLAGS.config is None:
     raise app.UsageError("--config is required, e.g. --config=configs/base.py")
-  parallel.maybe_initialize_distributed()
-  step = _STEP.value if _STEP.value in ("latest", "best") else int(_STEP.value)
   try:
-    evaluate_checkpoint(flags.FLAGS.config, _CHECKPOINT.value, step=step, split=_SPLIT.value,
-                        output_dir=_OUTPUT.value, robustness=_ROBUSTNESS.value,
-                        distortion_names=_DISTORTIONS.value, seed=_SEED.value)
+    step = trained_model.parse_step(FLAGS.step)
+  except ValueError as error:
+    raise app.UsageError(str(error)) from error
+  parallel.maybe_initialize_distributed()
+  try:
+    evaluate_checkpoint(FLAGS.config, FLAGS.checkpoint, step=step,
+                        split=FLAGS.split, output_dir=FLAGS.output, robustness=FLAGS.robustness,
+                        distortion_names=FLAGS.distortions, seed=FLAGS.seed)
   except (trained_model.CheckpointNotFoundError, trained_model.ModelVariantMismatchError,
           reporting.WorkdirError) as error:
     sys.exit(f"error: {error}")
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -26,20 +26,25 @@ from lstm_endec_jax import localizer as localizer_lib
 from lstm_endec_jax import trained_model
 from lstm_endec_jax import visualize
 
-_CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "A training workdir, its checkpoints/ directory, or one step directory.",
-    required=True)
-_OUTPUT = flags.DEFINE_string("output", None, "Directory for the result images and "
-                              "predictions.jsonl.", required=True)
-_STEP = flags.DEFINE_string("step", "latest", "For a workdir: 'latest', 'best' or a step number.")
-_TILE = flags.DEFINE_bool("tile", False, "Predict at full resolution in overlapping 256x256 "
-                          "windows instead of resizing the image to 256x256.")
-_OVERLAP = flags.DEFINE_integer("overlap", 64, "Pixels shared by neighbouring windows (--tile).")
-_THRESHOLD = flags.DEFINE_float("threshold", 0.5, "P(manipulated) at and above which a pixel is "
-                                "in the mask.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Windows per model call (--tile).")
-
 PREDICTIONS_FILE = "predictions.jsonl"
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags; defined only when this module is the program, so that importing it
+  beside another command-line module (e.g. in tests) defines no flag twice."""
+  flags.DEFINE_string("checkpoint", None, "A training workdir, its checkpoints/ directory, or one "
+                      "step directory.", required=True)
+  flags.DEFINE_string("output", None, "Directory for the result images and predictions.jsonl.",
+                      required=True)
+  flags.DEFINE_string("step", "latest", "For a workdir: 'latest', 'best' or a step number.")
+  flags.DEFINE_bool("tile", False, "Predict at full resolution in overlapping 256x256 windows "
+                    "instead of resizing the image to 256x256.")
+  flags.DEFINE_integer("overlap", 64, "Pixels shared by neighbouring windows (--tile).")
+  flags.DEFINE_float("threshold", 0.5, "P(manipulated) at and above which a pixel is in the mask.")
+  flags.DEFINE_integer("batch_size", 8, "Windows per model call (--tile).")
 
 
 def output_stems(relative_paths: Sequence[pathlib.Path]) -> list[pathlib.Path]:
@@ -133,22 +138,25 @@ def main(argv: Sequence[str]) -> int:
   inputs = argv[1:]
   if not inputs:
     raise app.UsageError("Name at least one image file or folder.")
-  step = _STEP.value if _STEP.value in ("latest", "best") else int(_STEP.value)
-  if not flags.FLAGS["verbosity"].present:
+  try:
+    step = trained_model.parse_step(FLAGS.step)
+  except ValueError as error:
+    raise app.UsageError(str(error)) from error
+  if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # Orbax reports every file it reads at INFO.
   try:
     localizer = localizer_lib.Localizer.from_checkpoint(
-        _CHECKPOINT.value, step=step, batch_size=_BATCH_SIZE.value)
+        FLAGS.checkpoint, step=step, batch_size=FLAGS.batch_size)
   except (trained_model.CheckpointNotFoundError, ValueError) as error:
     sys.exit(f"error: {error}")
-  print(f"Loaded the {localizer.variant!r} model from {_CHECKPOINT.value}.", file=sys.stderr)
+  print(f"Loaded the {localizer.variant!r} model from {FLAGS.checkpoint}.", file=sys.stderr)
   # Compile before the first image, so that every image's timing measures prediction alone.
-  localizer.predict_batch(np.zeros((_BATCH_SIZE.value if _TILE.value else 1,
+  localizer.predict_batch(np.zeros((FLAGS.batch_size if FLAGS.tile else 1,
                                     localizer_lib.IMAGE_SIZE, localizer_lib.IMAGE_SIZE, 3),
                                    np.uint8))
-  failures = predict_files(localizer, inputs, _OUTPUT.value, tile=_TILE.value,
-                           overlap=_OVERLAP.value, threshold=_THRESHOLD.value)
-  predictions = pathlib.Path(_OUTPUT.value) / PREDICTIONS_FILE
+  failures = predict_files(localizer, inputs, FLAGS.output, tile=FLAGS.tile,
+                           overlap=FLAGS.overlap, threshold=FLAGS.threshold)
+  predictions = pathlib.Path(FLAGS.output) / PREDICTIONS_FILE
   if failures:
     print(f"{failures} file(s) could not be read and were skipped; see {predictions}.",
           file=sys.stderr)
@@ -158,4 +166,5 @@ def main(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

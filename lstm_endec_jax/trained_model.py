@@ -72,6 +72,16 @@ def read_run_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
     raise ValueError(f"{path} is not valid JSON: {error}") from error
 
 
+def parse_step(text: str) -> str | int:
+  """A command line's --step: "latest", "best" or a step number."""
+  if text in ("latest", "best"):
+    return text
+  try:
+    return int(text)
+  except ValueError:
+    raise ValueError(f"--step must be 'latest', 'best' or a step number, got {text!r}") from None
+
+
 def select_step(checkpoints: pathlib.Path, run_config: ml_collections.ConfigDict,
                 step: str | int) -> int:
   """The latest step, the best one by the run's `best_metric`, or a given step number."""

@@ -110,10 +110,10 @@ def test_api_and_cli_give_the_same_map(cli_run, localizer, user_folder):
 
 
 def test_predict_returns_probabilities_at_the_input_resolution(localizer):
-  image = _photo(123, 301)
+  image = _photo(123, 500)  # Tile mode: 3 windows in one batch.
   for tile in (False, True):
     probabilities = localizer.predict(image, tile=tile)
-    assert probabilities.shape == (123, 301) and probabilities.dtype == np.float32
+    assert probabilities.shape == (123, 500) and probabilities.dtype == np.float32
     assert 0 <= probabilities.min() and probabilities.max() <= 1
 
 
@@ -124,7 +124,7 @@ def test_tile_mode_on_one_window_equals_the_resized_prediction(localizer):
 
 
 def test_tile_mode_sees_full_resolution(localizer):
-  image = _photo(600, 700)
+  image = _photo(300, 400)  # 2 x 2 windows.
   tiled = localizer.predict(image, tile=True)
   windows = np.stack([image[:256, :256], image[-256:, -256:]])
   corners = localizer.predict_batch(windows)
@@ -150,14 +150,15 @@ def test_model_input_is_resized_like_the_training_pipeline():
 def test_checkpoint_paths_and_steps(workdir, tmp_path):
   latest = trained_model.load(workdir)
   assert latest.step == trained_run.NUM_TRAIN_STEPS and latest.variant == "paper"
-  by_dir = trained_model.load(workdir / "checkpoints" / "1")
-  assert by_dir.step == 1
-  assert trained_model.load(workdir / "checkpoints", step=1).step == 1
+  first = trained_model.load(workdir / "checkpoints" / "1")
+  assert first.step == 1
+  assert not np.allclose(first.variables["params"]["decoder"]["classifier"]["kernel"],
+                         latest.variables["params"]["decoder"]["classifier"]["kernel"])
   metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   auc = {m["step"]: m["pooled/pixel_auc"] for m in metrics if m["split"] == "validation"}
-  assert trained_model.load(workdir, step="best").step == max(auc, key=auc.get)
-  assert not np.allclose(by_dir.variables["params"]["decoder"]["classifier"]["kernel"],
-                         latest.variables["params"]["decoder"]["classifier"]["kernel"])
+  config = trained_model.read_run_config(workdir)
+  assert trained_model.select_step(workdir / "checkpoints", config, "best") == max(auc, key=auc.get)
+  assert trained_model.select_step(workdir / "checkpoints", config, 1) == 1
   with pytest.raises(trained_model.CheckpointNotFoundError, match="has no step 7"):
     trained_model.load(workdir, step=7)
   with pytest.raises(trained_model.CheckpointNotFoundError, match="No checkpoint at"):
