@@ -1,0 +1,292 @@
+"""Tests of the LSTM-EnDec network and its baselines (lstm_endec_jax/models.py, layers.py).
+
+Inputs are 256x256 (fixed by the resampling features); widths are tiny so that every variant
+compiles and runs in about a second on a CPU core.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from clu import parameter_overview
+from jax.sharding import Mesh, PartitionSpec as P
+
+from lstm_endec_jax import layers, models, patch_order
+
+IMAGE_SHAPE = (2, 256, 256, 3)
+
+
+def rng(seed: int) -> jax.Array:
+  """An "rbg" key: initialising with it compiles ~5x faster on CPU than with threefry."""
+  return jax.random.key(seed, impl="rbg")
+
+
+def tiny_config(variant: str, **overrides):
+  """`variant`'s structure with every width cut to 2-4 maps."""
+  config = models.model_config(variant)
+  config.encoder_features = (4, 4, 4, 4)
+  config.lstm_hidden_size = 4
+  config.lstm_maps = 3
+  if config.encoder_top_features:
+    config.encoder_top_features = 3
+  if config.classifier_kernel_size:  # otherwise the last stage holds the class maps
+    config.decoder_features = (3,) * len(config.decoder_features)
+  config.update(overrides)
+  return config
+
+
+def random_images(seed: int = 0, shape=IMAGE_SHAPE) -> np.ndarray:
+  return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+def toy_masks(shape=IMAGE_SHAPE[:3]) -> np.ndarray:
+  masks = np.zeros(shape, np.int32)
+  masks[:, 64:160, 96:224] = 1
+  return masks
+
+
+@functools.cache
+def tiny_model_and_variables(variant: str, **overrides):
+  model = models.create_model(tiny_config(variant, **overrides))
+  variables = jax.jit(functools.partial(model.init, train=False))(rng(0), random_images())
+  return model, variables
+
+
+def train_apply(model, variables, images, seed=0):
+  return model.apply(variables, images, train=True, rngs={"dropout": rng(seed)},
+                     mutable=["batch_stats"])
+
+
+def cross_entropy(logits, masks):
+  return optax.softmax_cross_entropy_with_integer_labels(logits, masks).mean()
+
+
+@functools.cache
+def train_and_eval_pass(variant: str):
+  """One jitted pass of a tiny `variant`: train logits, BN updates, gradients, eval logits."""
+  model, variables = tiny_model_and_variables(variant)
+
+  @jax.jit
+  def run(variables, images, masks, dropout_seed):
+    def loss_fn(params):
+      logits, updates = train_apply(model, {**variables, "params": params}, images,
+                                    seed=dropout_seed)
+      return cross_entropy(logits, masks), (logits, updates)
+    grads, (logits, updates) = jax.grad(loss_fn, has_aux=True)(variables["params"])
+    eval_logits = model.apply(variables, images, train=False, rngs={"dropout": rng(dropout_seed)})
+    return logits, updates, grads, eval_logits
+
+  # Arrays enter as arguments: closed-over constants would be constant-folded at compile time.
+  return functools.partial(run, variables, random_images(1), toy_masks())
+
+
+@pytest.mark.parametrize("variant", models.VARIANTS)
+def test_output_shape_and_dtype_train_and_eval(variant):
+  _, variables = tiny_model_and_variables(variant)
+  assert set(variables) == {"params", "batch_stats"}
+  logits, updates, _, eval_logits = train_and_eval_pass(variant)(0)
+  assert set(updates) == {"batch_stats"}
+  for out in (logits, eval_logits):
+    assert out.shape == (2, 256, 256, 2)
+    assert out.dtype == jnp.float32
+    assert np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize("variant", models.VARIANTS)
+def test_one_gradient_step_reaches_every_parameter(variant):
+  _, _, grads, _ = train_and_eval_pass(variant)(0)
+  for path, grad in jax.tree_util.tree_leaves_with_path(grads):
+    name = jax.tree_util.keystr(path)
+    assert np.all(np.isfinite(grad)), name
+    assert np.any(grad != 0), name
+
+
+def test_bfloat16_compute_keeps_float32_params_and_logits():
+  model = models.create_model(tiny_config("hled", dtype="bfloat16"))
+  images = jax.ShapeDtypeStruct(IMAGE_SHAPE, jnp.uint8)
+  variables = jax.eval_shape(functools.partial(model.init, train=False), rng(0), images)
+  dtypes = {leaf.dtype for leaf in jax.tree_util.tree_leaves(variables)}
+  assert dtypes == {jnp.dtype(jnp.float32)}
+  forward = jax.jit(functools.partial(model.apply, train=False))
+  assert "bf16" in forward.lower(variables, images).as_text()
+  assert jax.eval_shape(forward, variables, images).dtype == jnp.float32
+
+
+def test_eval_is_deterministic_and_train_uses_dropout_rng():
+  run = train_and_eval_pass("hled")  # LSTM output dropout 0.1
+  (train_1, _, _, eval_1), (train_2, _, _, eval_2) = run(1), run(2)
+  np.testing.assert_array_equal(eval_1, eval_2)
+  assert not np.allclose(train_1, train_2)
+
+
+def hand_count_paper_parameters() -> int:
+  """The full `paper` network's parameters, counted from section 3 of the paper."""
+  def encoder_stage(c_in, c):  # conv3x3 (no bias) + BN, res unit: BN, conv, BN, conv (+bias)
+    return 9 * c_in * c + 2 * c + 2 * c + 9 * c * c + 2 * c + 9 * c * c + c
+  encoder = sum(encoder_stage(c_in, c) for c_in, c in [(3, 32), (32, 64), (64, 128), (128, 256)])
+  def lstm_layer(n_in, n_h):  # 4 gates: input kernel, recurrent kernel, bias
+    return 4 * (n_in * n_h + n_h * n_h + n_h)
+  lstm = lstm_layer(240, 128) + lstm_layer(128, 128)
+  projection = 128 * 64 + 64  # shared W (Nh x Nf) and B
+  decoder = (9 * (256 + 64) * 64 + 2 * 64  # x4, conv3x3 -> 64, BN
+             + 9 * 64 * 16 + 2 * 16  # x4, conv3x3 -> 16, BN
+             + 9 * 16 * 2 + 2)  # conv3x3 -> 2 heat maps
+  return encoder + lstm + projection + decoder
+
+
+# Full-size parameter counts (reported in the issue note); `paper` is also counted by hand below.
+EXPECTED_PARAMETERS = {
+    "paper": 2_480_770,
+    "hled": 2_207_138,
+    "endec": 2_936_450,
+    "endec_x4": 2_115_138,
+    "fcn": 1_958_788,
+}
+
+
+@pytest.mark.parametrize("variant", models.VARIANTS)
+def test_full_size_parameter_counts(variant):
+  model = models.create_model(models.model_config(variant))
+  variables = jax.eval_shape(functools.partial(model.init, train=False),
+                             rng(0), jax.ShapeDtypeStruct((1, 256, 256, 3), jnp.uint8))
+  count = parameter_overview.count_parameters(variables["params"])
+  assert count == EXPECTED_PARAMETERS[variant]
+  if variant == "paper":
+    assert count == hand_count_paper_parameters()
+
+
+def lstm_maps(model, variables, images):
+  """The LSTM branch's (B, 8, 8, Nf) maps, before upsampling and fusion."""
+  _, state = model.apply(variables, images, train=False,
+                         capture_intermediates=lambda module, _: module.name == "lstm_branch")
+  (maps,) = state["intermediates"]["lstm_branch"]["__call__"]
+  return maps
+
+
+@pytest.mark.parametrize("order_name", ["hilbert", "raster", "column"])
+def test_lstm_maps_keep_the_spatial_identity_of_patches(order_name):
+  """Perturbing patch p changes exactly the maps of p and of the patches fed after it.
+
+  The `paper` maps (no BN+ReLU after the projection, whose dead units would hide changes).
+  """
+  _, variables = tiny_model_and_variables("paper")
+  model = models.create_model(tiny_config("paper", patch_order=order_name))
+  order = patch_order.patch_order(order_name, 8)
+  step_of_patch = patch_order.inverse_permutation(order)
+  steps = (63, 40)  # the last patch fed, and one in the middle of the sequence
+  images = np.repeat(random_images(3, (1, 256, 256, 3)), 1 + len(steps), axis=0)
+  for i, step in enumerate(steps, start=1):
+    row, col = divmod(int(order[step]), 8)
+    images[i, 32 * row:32 * row + 32, 32 * col:32 * col + 32] = random_images(4, (32, 32, 3))
+  maps = np.asarray(jax.jit(functools.partial(lstm_maps, model))(variables, images))
+  for i, step in enumerate(steps, start=1):
+    changed = np.any(maps[i] != maps[0], axis=-1)
+    np.testing.assert_array_equal(changed, (step_of_patch >= step).reshape(8, 8))
+    assert changed.reshape(-1)[order[step]]
+
+
+def test_loss_decreases_on_a_fixed_batch():
+  model, variables = tiny_model_and_variables("paper")
+  images = random_images(6)
+  masks = np.zeros(images.shape[:3], np.int32)
+  masks[0, :128] = 1
+  masks[1, :, 100:200] = 1
+  optimizer = optax.adam(1e-2)
+
+  @jax.jit
+  def step(params, batch_stats, opt_state, images, masks):
+    def loss_fn(params):
+      logits, updates = train_apply(model, {"params": params, "batch_stats": batch_stats}, images)
+      return cross_entropy(logits, masks), updates["batch_stats"]
+    (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    updates, opt_state = optimizer.update(grads, opt_state)
+    return optax.apply_updates(params, updates), batch_stats, opt_state, loss
+
+  params, batch_stats = variables["params"], variables["batch_stats"]
+  opt_state = optimizer.init(params)
+  losses = []
+  for _ in range(6):
+    params, batch_stats, opt_state, loss = step(params, batch_stats, opt_state, images, masks)
+    losses.append(float(loss))
+  assert losses[-1] < 0.9 * losses[0], losses
+
+
+def test_batch_norm_updates_running_stats_in_train_and_uses_them_in_eval():
+  model, variables = tiny_model_and_variables("endec_x4")
+  images = random_images(7)
+
+  @jax.jit
+  def train_outputs(variables, images):
+    logits, state = model.apply(variables, images, train=True, capture_intermediates=True,
+                                mutable=["batch_stats", "intermediates"])
+    (conv_out,) = state["intermediates"]["encoder"]["Conv_0"]["__call__"]
+    return logits, state["batch_stats"], conv_out
+
+  evaluate = jax.jit(functools.partial(model.apply, train=False))
+  logits, batch_stats, conv_out = train_outputs(variables, images)
+  # Running mean of the first BatchNorm: momentum * 0 + (1 - momentum) * batch mean of its input.
+  momentum = tiny_config("endec_x4").batch_norm_momentum
+  np.testing.assert_allclose(batch_stats["encoder"]["BatchNorm_0"]["mean"],
+                             (1 - momentum) * np.mean(conv_out, axis=(0, 1, 2)),
+                             rtol=1e-5, atol=1e-7)
+  trained = {**variables, "batch_stats": batch_stats}
+  eval_logits = evaluate(trained, images)
+  assert not np.allclose(eval_logits, evaluate(variables, images))
+  # Eval: an image's logits do not depend on the rest of the batch; train: they do.
+  swapped = images[::-1]
+  np.testing.assert_allclose(evaluate(trained, swapped)[::-1], eval_logits, rtol=1e-5, atol=1e-5)
+  alone, _, _ = train_outputs(variables, np.concatenate([images[:1], images[:1]]))
+  assert not np.allclose(alone[:1], logits[:1], atol=1e-3)
+
+
+def test_shard_map_batch_norm_statistics_match_the_full_batch():
+  """Two devices with one image each and axis_name="data" normalise like one device with both."""
+  _, variables = tiny_model_and_variables("hled")
+  model = models.create_model(tiny_config("hled", lstm_dropout_rate=0.0))
+  sharded = models.create_model(tiny_config("hled", lstm_dropout_rate=0.0), axis_name="data")
+  mesh = Mesh(np.array(jax.devices()[:2]), ("data",))
+  assert mesh.devices.size == 2, "conftest should simulate two CPU devices"
+
+  @functools.partial(jax.shard_map, mesh=mesh, in_specs=(P(), P("data")),
+                     out_specs=(P("data"), P()))
+  def sharded_apply(variables, images):
+    logits, updates = sharded.apply(variables, images, train=True, mutable=["batch_stats"])
+    return logits, updates["batch_stats"]
+
+  @jax.jit
+  def both(variables, images):
+    full_logits, full_updates = model.apply(variables, images, train=True,
+                                            mutable=["batch_stats"])
+    return sharded_apply(variables, images), (full_logits, full_updates["batch_stats"])
+
+  (logits, batch_stats), (full_logits, full_batch_stats) = both(variables, random_images(8))
+  leaves = jax.tree_util.tree_leaves(batch_stats)
+  assert len(leaves) == len(jax.tree_util.tree_leaves(full_batch_stats)) > 10
+  jax.tree_util.tree_map(functools.partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-6),
+                         batch_stats, full_batch_stats)
+  np.testing.assert_allclose(logits, full_logits, rtol=1e-4, atol=1e-5)
+
+
+def test_bilinear_deconv_matches_bilinear_resize_away_from_the_border():
+  np.testing.assert_allclose(layers.bilinear_kernel(2)[0] / layers.bilinear_kernel(2)[0, 1],
+                             [1 / 3, 1, 1, 1 / 3])
+  x = jnp.asarray(np.random.default_rng(9).normal(size=(1, 8, 8, 3)), jnp.float32)
+  for factor in (2, 4):
+    deconv = layers.upsample(x, factor, "bilinear_deconv")
+    resized = layers.upsample(x, factor, "bilinear")
+    assert deconv.shape == resized.shape == (1, 8 * factor, 8 * factor, 3)
+    inner = slice(factor, -factor)
+    np.testing.assert_allclose(deconv[:, inner, inner], resized[:, inner, inner], atol=1e-5)
+
+
+def test_config_errors_name_the_bad_value():
+  with pytest.raises(ValueError, match="'unet'"):
+    models.model_config("unet")
+  with pytest.raises(ValueError, match="'float16'"):
+    models.create_model(tiny_config("paper", dtype="float16"))
+  model = models.create_model(tiny_config("paper", projection="diagonal"))
+  with pytest.raises(ValueError, match="'diagonal'"):
+    jax.eval_shape(functools.partial(model.init, train=False), rng(0),
+                   jax.ShapeDtypeStruct((1, 256, 256, 3), jnp.uint8))
