@@ -186,19 +186,26 @@ def _check_outputs(workdir, num_steps):
   assert weights["frequencies"][1] < weights["frequencies"][0]
 
 
-def _kill_after_first_checkpoint(workdir, data_dir, cache_dir):
-  """Starts a run and SIGKILLs it as soon as its first checkpoint is final."""
-  process = subprocess.Popen(_command(workdir, data_dir), cwd=REPO_ROOT,
-                             env=_env(cache_dir), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-  checkpoints = pathlib.Path(workdir) / "checkpoints"
-  deadline = time.monotonic() + 240
-  while not (checkpoints / "2").is_dir():
-    assert process.poll() is None, "the run ended before it could be killed"
-    assert time.monotonic() < deadline, "no checkpoint appeared"
-    time.sleep(0.02)
-  process.send_signal(signal.SIGKILL)
-  assert process.wait() == -signal.SIGKILL
+def _signal_after_first_checkpoint(workdir, data_dir, cache_dir, signum,
+                                   *overrides):
+  """Starts a run, sends `signum` once its first checkpoint is final.
+
+  Returns the exit code and the log.
+  """
+  log_path = pathlib.Path(f"{workdir}.log")
+  with log_path.open("w") as log:
+    process = subprocess.Popen(_command(workdir, data_dir, *overrides),
+                               cwd=REPO_ROOT, env=_env(cache_dir),
+                               stdout=subprocess.DEVNULL, stderr=log)
+    checkpoints = pathlib.Path(workdir) / "checkpoints"
+    deadline = time.monotonic() + 240
+    while not (checkpoints / "2").is_dir():
+      assert process.poll() is None, "the run ended before the signal"
+      assert time.monotonic() < deadline, "no checkpoint appeared"
+      time.sleep(0.02)
+    process.send_signal(signum)
+    returncode = process.wait(timeout=240)
+  return returncode, log_path.read_text()
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(data_dir, tmp_path):
@@ -208,7 +215,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(data_dir, tmp_path):
   _check_outputs(uninterrupted, num_steps=6)
 
   killed = tmp_path / "killed"
-  _kill_after_first_checkpoint(killed, data_dir, cache_dir)
+  returncode, _ = _signal_after_first_checkpoint(killed, data_dir, cache_dir,
+                                                 signal.SIGKILL)
+  assert returncode == -signal.SIGKILL
   assert not (killed / "eval.json").exists()
   log = _run(killed, data_dir, cache_dir).stderr
   assert "Resuming from step" in log
@@ -245,3 +254,15 @@ def test_one_device_run_and_fine_tuning_from_it(data_dir, tmp_path):
   adam_counts = [int(x) for x in jax.tree.leaves(tuned["opt_state"])
                  if np.ndim(x) == 0]
   assert adam_counts and all(count == 1 for count in adam_counts)
+
+
+  # Ctrl-C / SIGTERM: the step in flight finishes, a checkpoint is saved and
+  # the run exits cleanly, without the final evaluation.
+  interrupted = tmp_path / "interrupted"
+  returncode, log = _signal_after_first_checkpoint(
+      interrupted, data_dir, cache_dir, signal.SIGTERM, "--config.num_devices=1")
+  assert returncode == 0, log[-3000:]
+  stopped_at = int(log.split("Stopped by SIGTERM after step ")[1].split(";")[0])
+  assert stopped_at < 6
+  assert (interrupted / "checkpoints" / str(stopped_at)).is_dir()
+  assert not (interrupted / "eval.json").exists()
