@@ -150,8 +150,12 @@ class LSTMEnDec(nn.Module):
     stage_outputs = layers.Encoder(self.encoder_features, conv, norm, name="encoder")(
         (pixels * self.input_scale).astype(self.dtype))
     if self.decoder_kind == "fcn":
-      logits = layers.FCNHead(self.num_classes, self.upsampling, conv, name="fcn_head")(stage_outputs, image_size)
-      return logits.astype(jnp.float32)
+      if self.use_lstm_branch:
+        raise ValueError("decoder_kind 'fcn' has no fusion point for the LSTM branch; "
+                         "set use_lstm_branch=False")
+      logits = layers.FCNHead(self.num_classes, self.upsampling, conv, name="fcn_head")(
+          stage_outputs, image_size)
+      return self._checked_logits(logits, images)
     if self.decoder_kind != "upsample_conv":
       raise ValueError(f"unknown decoder kind {self.decoder_kind!r}; expected {DECODER_KINDS}")
 
@@ -174,6 +178,15 @@ class LSTMEnDec(nn.Module):
         kernel_size=self.decoder_kernel_size,
         classifier_kernel_size=self.classifier_kernel_size, num_classes=self.num_classes,
         upsampling=self.upsampling, conv=conv, norm=norm, name="decoder")(x)
+    return self._checked_logits(logits, images)
+
+  def _checked_logits(self, logits: jax.Array, images: jax.Array) -> jax.Array:
+    if logits.shape[1:3] != images.shape[1:3]:
+      raise ValueError(
+          f"logits are {logits.shape[1]}x{logits.shape[2]} for {images.shape[1]}x"
+          f"{images.shape[2]} images: the decoder's upsampling factors "
+          f"{tuple(self.decoder_upsampling_factors)} must undo the encoder's "
+          f"{len(self.encoder_features)} poolings (x{2 ** len(self.encoder_features)})")
     return logits.astype(jnp.float32)
 
 

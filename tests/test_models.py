@@ -286,7 +286,10 @@ def test_config_errors_name_the_bad_value():
     models.model_config("unet")
   with pytest.raises(ValueError, match="'float16'"):
     models.create_model(tiny_config("paper", dtype="float16"))
-  model = models.create_model(tiny_config("paper", projection="diagonal"))
-  with pytest.raises(ValueError, match="'diagonal'"):
-    jax.eval_shape(functools.partial(model.init, train=False), rng(0),
-                   jax.ShapeDtypeStruct((1, 256, 256, 3), jnp.uint8))
+  images = jax.ShapeDtypeStruct((1, 256, 256, 3), jnp.uint8)
+  for overrides, message in [({"projection": "diagonal"}, "'diagonal'"),
+                             ({"decoder_upsampling_factors": (4, 2)}, "128x128 for 256x256"),
+                             ({"decoder_kind": "fcn"}, "use_lstm_branch=False")]:
+    model = models.create_model(tiny_config("paper", **overrides))
+    with pytest.raises(ValueError, match=message):
+      jax.eval_shape(functools.partial(model.init, train=False), rng(0), images)
