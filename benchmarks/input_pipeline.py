@@ -1,7 +1,7 @@
 """Images/s the grain training pipeline delivers from synthetic_splice, with augmentation.
 
-  python benchmarks/input_pipeline.py                       # default set, 0 / 1 / 2 workers
-  python benchmarks/input_pipeline.py --dataset=synthetic_splice/tiny --workers=0 \
+  python -m benchmarks.input_pipeline                       # default set, 0 / 1 / 2 workers
+  python -m benchmarks.input_pipeline --dataset=synthetic_splice/tiny --workers=0 \
       --batches=2 --repeats=1 --crop_size=96                # smallest size (a smoke check)
 
 Reads, decodes (PNG), crops at a corner or the centre, resizes to 256x256, flips and batches, i.e.
@@ -12,9 +12,6 @@ benchmarks/results/train_step.json exists, the lead of the pipeline over the tra
 consumption is reported too. Builds the dataset first when it is missing (offline).
 """
 import json
-import os
-import pathlib
-import platform
 import statistics
 import time
 
@@ -22,9 +19,10 @@ from absl import app
 from absl import flags
 import ml_collections
 
+from benchmarks import common
 from lstm_endec_jax import input_pipeline
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+RESULTS = common.RESULTS_DIR
 
 _DATASET = flags.DEFINE_string("dataset", "synthetic_splice/default", "TFDS name to read.")
 _DATA_DIR = flags.DEFINE_string("data_dir", input_pipeline.default_data_dir(), "TFDS data dir.")
@@ -90,10 +88,6 @@ def main(argv):
   best = max(result["images_per_second"] for result in results)
   consumption = train_step_rate()
   report = {
-      "benchmark": "input_pipeline",
-      "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-      "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                  "cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0]},
       "dataset": _DATASET.value, "batch_size": _BATCH_SIZE.value,
       "crop_size": pipeline_config(0).dataset.crop_size, "image_size": 256,
       "batches_per_run": _BATCHES.value, "warmup_batches": _WARMUP.value,
@@ -102,9 +96,7 @@ def main(argv):
       "train_step_images_per_second": consumption,
       "lead_over_train_step": round(best / consumption, 1) if consumption else None,
   }
-  output = pathlib.Path(_OUTPUT.value)
-  output.parent.mkdir(parents=True, exist_ok=True)
-  output.write_text(json.dumps(report, indent=2) + "\n")
+  output = common.write_result(_OUTPUT.value, "input_pipeline", report)
   print(f"best {best} images/s; wrote {output}")
 
 
