@@ -226,10 +226,11 @@ def _report_evaluation(step: int, split: str, accumulator, samples,
     visualize.write_roc_png(output_dir / "roc.png", fpr, tpr,
                             auc=results["pooled/pixel_auc"],
                             title=f"{split}, step {step}")
-    grid = visualize.write_sample_grid(
-        output_dir / f"samples_step_{step:07d}.png", samples["image"],
-        samples["mask"], samples["probs"], max_images=len(samples["image"]))
-    writer.write_image(step, f"{split}/samples", grid)
+    if samples:
+      grid = visualize.write_sample_grid(
+          output_dir / f"samples_step_{step:07d}.png", samples["image"],
+          samples["mask"], samples["probs"], max_images=len(samples["image"]))
+      writer.write_image(step, f"{split}/samples", grid)
   return results
 
 
@@ -251,8 +252,8 @@ def _summarize_train_metrics(history: list[dict[str, Any]], first_step: int
   return summary
 
 
-def _restore_or_initialize(config, workdir, mesh, train_iter,
-                           learning_rate_fn) -> TrainState:
+def _restore_or_initialize(config, workdir, mesh, train_iter, learning_rate_fn
+                           ) -> tuple[TrainState, Any]:
   """Resumes from the workdir, else starts fresh (optionally from init_from)."""
   rng = jax.random.key(config.seed)
   init_rng, dropout_rng = jax.random.split(rng)
