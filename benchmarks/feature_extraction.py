@@ -144,7 +144,7 @@ def benchmark(batch_sizes: Sequence[int], methods: Sequence[str], repeats: int,
     for method in methods:
       compiled, compile_s = common.compile_seconds(jax_extractor(method), device_images)
       # The machine is shared: measure the peak next to each timing, under the same load.
-      peak = common.matmul_flops_per_second(peak_size)
+      peak = common.matmul_flops_per_second(peak_size, repeats=10)
       peaks.append(peak)
       peak_flops = peak["flops_per_second"]["max"]  # Fastest repeat: least disturbed.
       timing = common.time_calls(lambda compiled=compiled: compiled(device_images), warmup=1,
