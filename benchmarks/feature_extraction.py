@@ -96,10 +96,12 @@ def flops_per_image(method: str, *, patch_size: int = 32, grid_size: int = 8,
     counts["radon_dft_gemm"] = patches * 2 * patch_size**2 * 2 * num_angles * bins
     counts["mean_correction"] = patches * 2 * 2 * num_angles * bins
   else:
+    # pylint: disable=protected-access
     if method == "gather":  # Padded tap slots, as evaluated.
-      taps = features._radon_gather_table(patch_size, angles)[0].size  # pylint: disable=protected-access
+      taps = features._radon_gather_table(patch_size, angles)[0].size
     else:
-      taps = np.count_nonzero(features._radon_matrix(patch_size, angles))  # pylint: disable=protected-access
+      taps = np.count_nonzero(features._radon_matrix(patch_size, angles))
+    # pylint: enable=protected-access
     counts["radon_gather"] = patches * 2 * taps
     counts["rfft"] = patches * num_angles * 2.5 * size * math.log2(size)
   counts["magnitude_and_normalisation"] = patches * num_angles * bins * 7

@@ -202,21 +202,22 @@ def radon_transform(
 
 def _as_color_batch(images: jax.Array, image_size: int) -> jax.Array:
   """Validates the input layout; returns (B, H, W, C), C in {1, 3}, in the input dtype."""
-  if images.ndim == 3:  # (B, H, W) grayscale.
-    images = images[..., None]
-  if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+  shape = images.shape
+  if len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] not in (1, 3, 4)):
     raise ValueError(
         "expected images of shape (B, H, W), (B, H, W, 1), (B, H, W, 3) or (B, H, W, 4), "
-        f"got shape {images.shape}"
+        f"got shape {shape}"
     )
-  if images.shape[1:3] != (image_size, image_size):
-    expected = (images.shape[0], image_size, image_size, images.shape[-1])
+  if shape[1:3] != (image_size, image_size):
+    expected = (shape[0], image_size, image_size, *shape[3:])
     raise ValueError(
         f"expected images of shape {expected} (patch_size * grid_size = {image_size}; "
-        f"resize before extracting features), got shape {images.shape}"
+        f"resize before extracting features), got shape {shape}"
     )
-  if images.shape[-1] == 4:  # RGBA: drop alpha.
-    images = images[..., :3]
+  if len(shape) == 3:  # (B, H, W) grayscale.
+    return images[..., None]
+  if shape[-1] == 4:  # RGBA: drop alpha.
+    return images[..., :3]
   return images
 
 
