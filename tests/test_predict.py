@@ -133,6 +133,15 @@ def test_tile_mode_sees_full_resolution(localizer):
   np.testing.assert_allclose(tiled[-8:, -8:], corners[1, -8:, -8:], atol=1e-5)
 
 
+def test_tile_mode_writes_full_resolution_outputs(localizer, tmp_path):
+  Image.fromarray(_photo(700, 900)).save(tmp_path / "large.jpg", quality=95)
+  failures = predict.predict_files(localizer, [tmp_path / "large.jpg"], tmp_path / "out",
+                                   tile=True, progress=None)
+  record = json.loads((tmp_path / "out" / predict.PREDICTIONS_FILE).read_text())
+  assert failures == 0 and record["mode"] == "tile"
+  assert np.asarray(Image.open(record["overlay"])).shape == (700, 900, 3)
+
+
 def test_predict_batch_pads_without_changing_results(localizer):
   images = np.stack([_photo(256, 256) for _ in range(5)])  # One chunk of 4 and one of 1.
   together = localizer.predict_batch(images)

@@ -2,8 +2,10 @@
 import tracemalloc
 
 import numpy as np
+from PIL import Image
 import pytest
 
+from lstm_endec_jax import image_io
 from lstm_endec_jax import tiling
 
 
@@ -52,9 +54,12 @@ def test_seams_are_blended():
   assert np.abs(np.diff(row)).max() < 0.01
 
 
-def test_huge_image_uses_bounded_memory():
+def test_huge_image_file_uses_bounded_memory(tmp_path):
   height, width, batch_size = 3000, 4000, 4
-  image = np.zeros((height, width, 3), np.uint8)
+  stripes = np.broadcast_to((np.arange(width) % 7 * 30).astype(np.uint8)[None, :, None],
+                            (height, width, 3))
+  Image.fromarray(np.ascontiguousarray(stripes)).save(tmp_path / "huge.png", compress_level=1)
+  image = image_io.read_image(tmp_path / "huge.png")
   batch_sizes = []
 
   def predict(windows):
