@@ -5,6 +5,7 @@ overridden on the command line, e.g. `--config.num_train_steps=100`.
 Running the same command again resumes from the workdir's last checkpoint.
 """
 
+import errno
 import pathlib
 import sys
 
@@ -47,8 +48,17 @@ def main(argv):
   try:
     train.train_and_evaluate(FLAGS.config, workdir)
   except (reporting.WorkdirError, checkpointing.CheckpointWriteError) as error:
-    logging.error("%s", error)
-    sys.exit(f"error: {error}")
+    _exit_with(str(error))
+  except OSError as error:
+    if error.errno != errno.ENOSPC:
+      raise
+    _exit_with(f"The disk is full: cannot write {error.filename or workdir}. "
+               "Free space, then run the same command to resume.")
+
+
+def _exit_with(message: str) -> None:
+  logging.error("%s", message)
+  sys.exit(f"error: {message}")
 
 
 if __name__ == "__main__":

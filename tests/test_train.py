@@ -266,3 +266,13 @@ def test_one_device_run_and_fine_tuning_from_it(data_dir, tmp_path):
   assert stopped_at < 6
   assert (interrupted / "checkpoints" / str(stopped_at)).is_dir()
   assert not (interrupted / "eval.json").exists()
+
+
+def test_unwritable_workdir_is_a_clear_error(tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a directory")
+  result = subprocess.run(_command(blocker / "run", tmp_path), cwd=REPO_ROOT,
+                          env=_env(tmp_path / "xla_cache"),
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 1
+  assert f"error: Cannot write to the workdir {blocker}/run" in result.stderr
