@@ -4,7 +4,7 @@ r"""Images/s of inference: the jitted forward pass at batch 1, 16 and 64, and `p
   python -m benchmarks.inference --small            # tiny widths, batch 1 and 2, 2 images (a test)
 
 Forward: `Localizer.predict_batch` on 256x256 uint8 images (host to device, model, softmax, device
-to host), with a Localizer per batch size so that each runs one compiled shape. End to end:
+to host); batch sizes that are powers of two run unpadded. End to end:
 `predict.predict_files` over a folder of JPEG and PNG photographs of several sizes (scikit-image's
 samples), i.e. decoding, resizing to 256x256, the forward pass at batch 1, resizing the map back
 and writing the heat-map, mask and overlay PNGs plus predictions.jsonl. The variables are a fresh
@@ -67,10 +67,9 @@ def time_first_call(call) -> float:
   return time.perf_counter() - start
 
 
-def measure_forward(model, variables, batch_size: int, *, warmup: int, repeats: int
-                    ) -> dict[str, Any]:
-  """Steady-state images/s of `Localizer.predict_batch` on one full batch."""
-  localizer = localizer_lib.Localizer(model, variables, batch_size=batch_size)
+def measure_forward(localizer: localizer_lib.Localizer, batch_size: int, *, warmup: int,
+                    repeats: int) -> dict[str, Any]:
+  """Steady-state images/s of `Localizer.predict_batch` on one batch of `batch_size` images."""
   images = np.random.default_rng(0).integers(
       0, 256, (batch_size, localizer_lib.IMAGE_SIZE, localizer_lib.IMAGE_SIZE, 3), np.uint8)
   first = time_first_call(lambda: localizer.predict_batch(images))
@@ -81,10 +80,9 @@ def measure_forward(model, variables, batch_size: int, *, warmup: int, repeats: 
           "first_call_seconds": first, "compile_seconds": first - timing.median}
 
 
-def measure_predict(model, variables, num_images: int, *, warmup: int, repeats: int
-                    ) -> dict[str, Any]:
+def measure_predict(localizer: localizer_lib.Localizer, num_images: int, *, warmup: int,
+                    repeats: int) -> dict[str, Any]:
   """Images/s of `predict.predict_files` over a folder, and its per-image stage times."""
-  localizer = localizer_lib.Localizer(model, variables)
   with tempfile.TemporaryDirectory() as scratch:
     folder, output = pathlib.Path(scratch) / "images", pathlib.Path(scratch) / "predictions"
     folder.mkdir()
@@ -127,15 +125,19 @@ def main(argv: Sequence[str] | None = None) -> None:
   config = common.load_config(args.config)
   if args.small:
     common.shrink_model(config.model)
-  model = models.create_model(config.model)
-  variables = train.initial_variables(config, jax.random.key(config.seed))
+  batch_sizes = [int(size) for size in args.batch_sizes.split(",")]
+  # One Localizer for every batch size: predict_batch runs a batch of a power of two as it is,
+  # and predict() (one image, batch 1) reuses the batch-1 executable.
+  localizer = localizer_lib.Localizer(
+      models.create_model(config.model),
+      train.initial_variables(config, jax.random.key(config.seed)), batch_size=max(batch_sizes))
   forward = []
-  for batch_size in (int(size) for size in args.batch_sizes.split(",")):
-    forward.append(measure_forward(model, variables, batch_size, warmup=args.warmup,
+  for batch_size in batch_sizes:
+    forward.append(measure_forward(localizer, batch_size, warmup=args.warmup,
                                    repeats=args.repeats))
     print(f"forward batch {batch_size}: "
           f"{common.format_rate(forward[-1]['images_per_second'], 2)} images/s", flush=True)
-  end_to_end = measure_predict(model, variables, args.num_images, warmup=args.warmup,
+  end_to_end = measure_predict(localizer, args.num_images, warmup=args.warmup,
                                repeats=args.repeats)
   result = {"model": config.model.variant, "model_config": config.model.to_dict(),
             "small": args.small, "forward": forward, "predict": end_to_end,

@@ -1,0 +1,121 @@
+"""The benchmark suite runs at its smallest sizes and writes what the README table is made from.
+
+Speed itself is not tested here (benchmarks/ measures it); these runs use configs/smoke.py's tiny
+widths and one or two timed calls. feature_extraction.py has its own smallest-size test in
+test_features.py.
+"""
+import json
+
+import pytest
+
+from benchmarks import common
+from benchmarks import inference
+from benchmarks import run_all
+from benchmarks import train_step
+
+
+def test_timing_rates_are_median_and_spread_over_repeats():
+  timing = common.Timing((2.0, 1.0, 4.0))
+  rate = timing.rate(8)
+  assert rate["median"] == 4.0 and rate["min"] == 2.0 and rate["max"] == 8.0
+  assert rate["min"] <= rate["q1"] <= rate["median"] <= rate["q3"] <= rate["max"]
+  assert timing.to_json()["repeats"] == 3
+
+
+def test_train_step_smallest_size_reports_flops_memory_and_profile(tmp_path):
+  output = tmp_path / "train_step.json"
+  # One device count (one process) keeps the test short; test_train checks that the step on two
+  # devices equals the step on one.
+  train_step.main(["--small", "--device_counts=1", f"--output={output}"])
+  result = json.loads(output.read_text())
+  headline = result["headline"]
+  assert result["images_per_second"] == headline["images_per_second"]["median"] > 0
+  assert headline["finite_loss"]
+  assert [entry["num_devices"] for entry in result["scaling"]] == [1]
+  flops = headline["flops_per_step"]
+  # Elementwise work (BatchNorm, Adam, loss) is a large part of the tiny model's FLOPs, so the
+  # count of matmul FLOPs is below XLA's total, but of the same size.
+  assert 1.0 <= flops["xla_over_count"] < 3.0
+  assert headline["matmul_reference"]["flops_per_second"]["median"] > 0
+  assert headline["memory_bytes"]["xla_buffers"]["peak"] > 0
+  share = headline["profile"]["share"]
+  assert sum(share.values()) == pytest.approx(1.0)
+  for part in ("features", "encoder forward", "encoder backward", "decoder forward",
+               "LSTM forward", "optimizer and metrics"):
+    assert part in share, part
+  assert set(result["profile_groups"]) >= {"features", "encoder forward", "backward"}
+  assert result["environment"]["jax"]
+
+
+def test_scaling_is_relative_to_the_fewest_devices():
+  runs = {count: {"images_per_second": {"median": rate}}
+          for count, rate in ((1, 4.0), (2, 6.0), (4, 8.0))}
+  table = train_step.scaling_table(runs)
+  assert [entry["speedup"] for entry in table] == [1.0, 1.5, 2.0]
+  assert [entry["efficiency"] for entry in table] == [1.0, 0.75, 0.5]
+
+
+def test_profile_attributes_unnamed_weight_gradients_to_the_backward_pass():
+  hlo = """HloModule jit_train_step, entry_computation_layout={()->f32[]}
+
+%fused (p: f32[4]) -> f32[4] {
+  %p = f32[4]{0} parameter(0)
+  ROOT %m = f32[4]{0} multiply(%p, %p), metadata={op_name="jit(train_step)/jvp(LSTMEnDec)/encoder/Conv_0/mul"}
+}
+
+ENTRY %main (x: f32[4]) -> f32[4] {
+  %x = f32[4]{0} parameter(0)
+  %forward = f32[4]{0} fusion(%x), kind=kLoop, calls=%fused
+  %backward = f32[4]{0} negate(%forward), metadata={op_name="jit(train_step)/transpose(jvp(LSTMEnDec))/decoder/Conv_0/neg"}
+  %weight_gradient = f32[4]{0} convolution(%forward, %backward), window={size=1}
+  ROOT %sum = f32[4]{0} all-reduce(%weight_gradient), to_apply=%fused
+}
+"""
+  parts = train_step.hlo_parts(hlo)
+  assert parts["forward"] == "encoder forward"
+  assert parts["backward"] == "decoder backward"
+  assert parts["weight_gradient"] == "decoder backward"
+  assert parts["sum"] == "gradient all-reduce"
+
+
+def test_inference_smallest_size_times_forward_and_predict_end_to_end(tmp_path):
+  output = tmp_path / "inference.json"
+  inference.main(["--small", f"--output={output}"])
+  result = json.loads(output.read_text())
+  assert [entry["batch_size"] for entry in result["forward"]] == [1, 2]
+  assert all(entry["images_per_second"]["median"] > 0 for entry in result["forward"])
+  end_to_end = result["predict"]
+  assert end_to_end["num_images"] == 2 and end_to_end["images_per_second"]["median"] > 0
+  assert all(seconds > 0 for seconds in end_to_end["median_seconds_per_image"].values())
+  assert len(result["summary"]) == 3
+
+
+def test_run_all_writes_a_json_per_benchmark_and_the_summary_table(tmp_path):
+  run_all.main(["--small", "--benchmarks=input_pipeline,metrics_speed",
+                f"--results_dir={tmp_path}"])
+  for name in ("input_pipeline", "metrics_speed"):
+    result = json.loads((tmp_path / f"{name}.json").read_text())
+    assert "error" not in result, result.get("error")
+    assert result["run"]["seconds"] > 0
+  summary = (tmp_path / "SUMMARY.md").read_text()
+  assert f"jax {common.environment()['jax']}" in summary
+  assert "| measure | value | spread / note |" in summary
+  assert "input pipeline, 0 worker(s)" in summary and "metrics_speed" in summary
+
+
+def test_summary_states_the_pipeline_lead_and_failures():
+  environment = common.environment()
+  run = {"load_average_before": [1.0, 1.0, 1.0]}
+  results = {
+      "train_step": {"environment": environment, "run": run, "images_per_second": 2.0,
+                     "summary": [["train step", "2.00 images/s", ""]]},
+      "input_pipeline": {"environment": environment, "run": run, "batch_size": 16, "results": [
+          {"worker_count": 0, "images_per_second": 30.0, "images_per_second_min": 29.0,
+           "images_per_second_max": 31.0, "first_batch_seconds": 0.5},
+          {"worker_count": 2, "images_per_second": 50.0, "images_per_second_min": 45.0,
+           "images_per_second_max": 55.0, "first_batch_seconds": 2.0}]},
+      "inference": {"environment": environment, "run": run, "error": "exit status 1: boom"},
+  }
+  summary = run_all.summary_markdown(results, small=False)
+  assert "| input pipeline lead over the train step | 25.0x |" in summary
+  assert "| inference | failed | exit status 1: boom |" in summary
