@@ -58,14 +58,17 @@ class Localizer:
     if images.ndim != 4 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
       raise ValueError(f"predict_batch expects (B, {IMAGE_SIZE}, {IMAGE_SIZE}, 3) images, got "
                        f"{images.shape}; use predict() for a single image of any size")
-    chunks = []
-    for start in range(0, len(images), self.batch_size):
-      chunk = images[start:start + self.batch_size]
-      padded_size = min(self.batch_size, 1 << (len(chunk) - 1).bit_length())
-      padding = np.zeros((padded_size - len(chunk), *chunk.shape[1:]), chunk.dtype)
-      probabilities = self._probabilities(self.variables, np.concatenate([chunk, padding]))
-      chunks.append(np.asarray(probabilities)[:len(chunk)])
-    return np.concatenate(chunks) if chunks else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    chunks = [images[start:start + self.batch_size]
+              for start in range(0, len(images), self.batch_size)]
+    return np.concatenate(
+        [self._predict_padded(chunk, min(self.batch_size, 1 << (len(chunk) - 1).bit_length()))
+         for chunk in chunks]) if chunks else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+
+  def _predict_padded(self, images: np.ndarray, size: int) -> np.ndarray:
+    """Runs the compiled model on `images` padded with zeros to `size` rows."""
+    padding = np.zeros((size - len(images), *images.shape[1:]), images.dtype)
+    probabilities = self._probabilities(self.variables, np.concatenate([images, padding]))
+    return np.asarray(probabilities)[:len(images)]
 
   def predict(self, image: np.ndarray, *, tile: bool = False, overlap: int = 64) -> np.ndarray:
     """P(manipulated) `(H, W)` float32 of one uint8 RGB `(H, W, 3)` image, at its resolution."""
@@ -74,8 +77,10 @@ class Localizer:
       raise ValueError(f"predict expects one uint8 RGB image (H, W, 3), got {image.dtype} "
                        f"{image.shape}; image_io.read_image converts files of any format")
     if tile:
-      return tiling.predict_tiled(image, self.predict_batch, tile=IMAGE_SIZE, overlap=overlap,
-                                  batch_size=self.batch_size)
+      # Every call gets a full batch, so one compiled shape serves all images and window counts.
+      return tiling.predict_tiled(
+          image, lambda windows: self._predict_padded(windows, self.batch_size), tile=IMAGE_SIZE,
+          overlap=overlap, batch_size=self.batch_size)
     height, width = image.shape[:2]
     small = image_io.resize_image(image, IMAGE_SIZE, IMAGE_SIZE)
     return image_io.resize_map(self.predict_batch(small[None])[0], height, width)

@@ -43,8 +43,11 @@ def define_flags() -> None:
   flags.DEFINE_bool("tile", False, "Predict at full resolution in overlapping 256x256 windows "
                     "instead of resizing the image to 256x256.")
   flags.DEFINE_integer("overlap", 64, "Pixels shared by neighbouring windows (--tile).")
-  flags.DEFINE_float("threshold", 0.5, "P(manipulated) at and above which a pixel is in the mask.")
-  flags.DEFINE_integer("batch_size", 8, "Windows per model call (--tile).")
+  flags.DEFINE_float("threshold", 0.5, "P(manipulated) at and above which a pixel is in the mask.",
+                     lower_bound=0.0, upper_bound=1.0)
+  flags.DEFINE_integer("batch_size", 8, "Windows per model call (--tile).", lower_bound=1)
+  flags.register_validator("overlap", lambda overlap: 0 <= overlap < localizer_lib.IMAGE_SIZE,
+                           f"--overlap must be in [0, {localizer_lib.IMAGE_SIZE}).")
 
 
 def output_stems(relative_paths: Sequence[pathlib.Path]) -> list[pathlib.Path]:
