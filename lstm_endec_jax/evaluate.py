@@ -36,13 +36,11 @@ from lstm_endec_jax import train
 from lstm_endec_jax import trained_model
 from lstm_endec_jax import visualize
 
+FLAGS = flags.FLAGS
 # Columns of the Markdown robustness table (every metric is in robustness.json).
 TABLE_METRICS = ("pooled/pixel_auc", "per_image/pixel_auc", "per_image/f1", "per_image/iou",
                  "pooled/pixel_accuracy", "image/auc")
 Batches = Iterable[dict[str, np.ndarray]]
-
-
-FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:

@@ -4,8 +4,8 @@
   probabilities = localizer.predict(image)                 # (H, W) float32, P(manipulated)
   probabilities = localizer.predict(image, tile=True)      # full resolution, 256x256 windows
 
-The model sees 256x256 images. By default an image is resized to that and the map resized back, as in
-the paper; `tile=True` keeps the native resolution (see `tiling`).
+The model sees 256x256 images. By default an image is resized to that and the map resized back, as
+in the paper; `tile=True` keeps the native resolution (see `tiling`).
 """
 from collections.abc import Mapping
 import os

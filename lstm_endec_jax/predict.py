@@ -3,8 +3,8 @@ r"""Heat maps and masks of manipulated regions in users' images.
   python -m lstm_endec_jax.predict --checkpoint=WORKDIR --output=DIR photo.jpg folder/ ...
 
 For each image (folders are walked recursively) writes `<name>_heatmap.png` (P(manipulated) in a
-colour map), `<name>_mask.png` (white where P >= --threshold), `<name>_overlay.png`, and one JSON line
-in `DIR/predictions.jsonl`. Images below a folder keep their relative path under DIR. A file that
+colour map), `<name>_mask.png` (white where P >= --threshold), `<name>_overlay.png`, and one JSON
+line in `DIR/predictions.jsonl`. Images below a folder keep their relative path under DIR. A file that
 cannot be read gets a line with its "error" and is skipped; the exit code is 1 if any failed.
 """
 from collections.abc import Iterable, Sequence
@@ -26,10 +26,8 @@ from lstm_endec_jax import localizer as localizer_lib
 from lstm_endec_jax import trained_model
 from lstm_endec_jax import visualize
 
-PREDICTIONS_FILE = "predictions.jsonl"
-
-
 FLAGS = flags.FLAGS
+PREDICTIONS_FILE = "predictions.jsonl"
 
 
 def define_flags() -> None:

@@ -15,7 +15,7 @@ WindowPredictor = Callable[[np.ndarray], np.ndarray]
 
 
 def window_starts(length: int, tile: int, overlap: int) -> list[int]:
-  """Start offsets covering `length` with windows of `tile`, at least `overlap` shared, last flush."""
+  """Offsets of `tile` windows covering `length`, sharing >= `overlap`, the last one flush."""
   if not 0 <= overlap < tile:
     raise ValueError(f"overlap must be in [0, tile={tile}), got {overlap}")
   if length <= tile:

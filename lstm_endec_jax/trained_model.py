@@ -66,8 +66,9 @@ def read_run_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(json.loads(path.read_text()))
   except FileNotFoundError:
     raise CheckpointNotFoundError(
-        f"{path} is missing: the training run writes it beside '{checkpointing.CHECKPOINT_SUBDIR}/' "
-        "and it names the model variant; keep the step directory inside its workdir.") from None
+        f"{path} is missing: the training run writes it beside "
+        f"'{checkpointing.CHECKPOINT_SUBDIR}/' and it names the model variant; keep the step "
+        "directory inside its workdir.") from None
   except json.JSONDecodeError as error:
     raise ValueError(f"{path} is not valid JSON: {error}") from error
 

@@ -47,7 +47,8 @@ def test_seams_are_blended():
   ramp = np.broadcast_to(np.linspace(0, 255, 1000).astype(np.uint8)[None, :, None], (256, 1000, 3))
 
   def window_means(windows):
-    return np.broadcast_to(_red_channel(windows).mean(axis=(1, 2))[:, None, None], windows.shape[:3])
+    means = _red_channel(windows).mean(axis=(1, 2))
+    return np.broadcast_to(means[:, None, None], windows.shape[:3])
 
   row = tiling.predict_tiled(np.ascontiguousarray(ramp), window_means)[128]
   assert row[-1] - row[0] > 0.7
