@@ -60,7 +60,8 @@ def train_apply(model, variables, images, seed=0):
 
 
 def cross_entropy(logits, masks):
-  return optax.softmax_cross_entropy_with_integer_labels(logits, masks).mean()
+  # One-hot targets: the integer-label form's gradient is a scatter XLA tries to constant-fold.
+  return optax.softmax_cross_entropy(logits, jax.nn.one_hot(masks, 2)).mean()
 
 
 @functools.cache
