@@ -77,7 +77,9 @@ def model_config(variant: str) -> ml_collections.ConfigDict:
   if variant == "hled":
     c.input_scale = 1.0 / 127.0
     c.encoder_top_features = 32  # conv_top: 1x1 256 -> 32, BN, ReLU
-    c.lstm_hidden_size = 64  # 2 x BasicLSTMCell(64)
+    # 2 x BasicLSTMCell(64). TF's cell adds forget_bias=1.0, flax's OptimizedLSTMCell does not:
+    # an initialisation difference only (the same bias parameters exist and are trained).
+    c.lstm_hidden_size = 64
     c.lstm_dropout_rate = 0.1  # DropoutWrapper(output_keep_prob=0.9) on each layer
     c.lstm_maps = 32
     c.projection = "per_position"
@@ -85,7 +87,7 @@ def model_config(variant: str) -> ml_collections.ConfigDict:
     c.upsampling = "bilinear_deconv"
     # x4 -> conv1x1 64 -> 2 + BN + ReLU -> x4. HLED applies two BatchNorms in a row there
     # (normalizer_fn and an explicit batch_norm); with one ReLU after both they are one affine
-    # map per channel, so one is kept.
+    # map per channel, so one is kept. The ReLU on the class maps is HLED's and is kept too.
     c.decoder_features = (2,)
     c.decoder_kernel_size = 1
     c.classifier_kernel_size = 0
@@ -171,6 +173,8 @@ class LSTMEnDec(nn.Module):
           projection=self.projection, dropout_rate=self.lstm_dropout_rate,
           norm=norm if self.lstm_map_norm else None, dtype=self.dtype,
           name="lstm_branch")(patch_features, train=train)
+      # 8x8 -> the encoder's 16x16 with the fixed upsampling (paper: not stated; HLED: x2
+      # bilinear), then concatenated, encoder maps first as in HLED (paper: 256 + Nf maps).
       lstm_maps = layers.upsample(lstm_maps, x.shape[1] // lstm_maps.shape[1], self.upsampling)
       x = jnp.concatenate([x, lstm_maps.astype(x.dtype)], axis=-1)
     logits = layers.Decoder(
