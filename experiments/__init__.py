@@ -1,0 +1,1 @@
+"""Studies reproducing the paper's comparisons; see docs/RESULTS.md."""
