@@ -1,6 +1,6 @@
 """Images/s of the JAX resampling-feature extractor against the authors' reference pipeline.
 
-  python -m benchmarks.feature_extraction [--batch_sizes=1,16,128] [--repeats=20]
+  python -m benchmarks.feature_extraction [--batch_sizes=1,16,128] [--repeats=20] [--rounds=3]
 
 The reference is what HLED's `extract_resamp_feat.py` runs: per patch and channel scipy
 `convolve2d(mode='same', boundary='symm')`, `sqrt(|.|)`, channel mean, skimage
@@ -9,15 +9,17 @@ same uint8 photographs (crops of scikit-image's sample images) in the same run, 
 must agree (max abs difference <= --tolerance) before anything is timed.
 
 JAX timings are steady state (compile time reported on its own, one warm-up call excluded,
-median over repeats with min/max). "Arithmetic peak" is the FLOP/s of a large float32 matmul
-measured right before each JAX timing on the same devices (its fastest repeat); `peak_fraction`
-= achieved images/s divided by peak / (FLOPs per image of the method as implemented), and
-`peak_fraction_of_minimal_ops` uses the FLOPs the features need at least (sparse Radon weights
-and FFTs instead of the dense GEMM). The machine is shared, so the load average is recorded and
-numbers from a busy machine are noisy.
+median over repeats with min/max). The whole measurement runs --rounds times and each row
+reports the median over rounds (ratios included), which tames the noise of a shared machine.
+"Arithmetic peak" is the FLOP/s of a large float32 matmul measured right before each JAX timing
+on the same devices (its fastest repeat); `peak_fraction` = achieved images/s divided by
+peak / (FLOPs per image of the method as implemented), and `peak_fraction_of_minimal_ops` uses
+the FLOPs the features need at least (sparse Radon weights and FFTs instead of the dense GEMM).
+The load average is recorded: numbers from a busy machine are noisy.
 """
 import argparse
 import math
+import statistics
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -131,12 +133,10 @@ def check_agreement(images: np.ndarray, methods: Sequence[str], tolerance: float
   return errors
 
 
-def benchmark(batch_sizes: Sequence[int], methods: Sequence[str], repeats: int,
-              reference_repeats: int, tolerance: float, peak_size: int) -> dict[str, Any]:
-  images_all = sample_images(max(batch_sizes))
-  agreement = check_agreement(images_all[:min(4, len(images_all))], methods, tolerance)
-  minimal_flops = flops_per_image("minimal")["total"]
-  rows, peaks = [], []
+def _measure_round(batch_sizes, methods, compiled, images_all, repeats, reference_repeats,
+                   peak_size, minimal_flops) -> list[dict[str, Any]]:
+  """One pass over every batch size: reference, then each JAX method next to a peak matmul."""
+  rows = []
   for batch in batch_sizes:
     images = images_all[:batch]
     reference = common.time_calls(lambda images=images: reference_batch(images), warmup=0,
@@ -144,18 +144,17 @@ def benchmark(batch_sizes: Sequence[int], methods: Sequence[str], repeats: int,
     reference_rate = reference.rate(batch)
     device_images = jnp.asarray(images)
     for method in methods:
-      compiled, compile_s = common.compile_seconds(jax_extractor(method), device_images)
       # The machine is shared: measure the peak next to each timing, under the same load.
       peak = common.matmul_flops_per_second(peak_size, repeats=10)
-      peaks.append(peak)
       peak_flops = peak["flops_per_second"]["max"]  # Fastest repeat: least disturbed.
-      timing = common.time_calls(lambda compiled=compiled: compiled(device_images), warmup=1,
-                                 repeats=repeats)
+      executable = compiled[batch, method]
+      timing = common.time_calls(lambda executable=executable: executable(device_images),
+                                 warmup=1, repeats=repeats)
       rate = timing.rate(batch)
       flops = flops_per_image(method)
       bound = peak_flops / flops["total"]
       rows.append({
-          "batch": batch, "method": method, "compile_seconds": compile_s,
+          "batch": batch, "method": method,
           "jax_timing": timing.to_json(), "jax_images_per_second": rate,
           "reference_timing": reference.to_json(),
           "reference_images_per_second": reference_rate,
@@ -166,8 +165,49 @@ def benchmark(batch_sizes: Sequence[int], methods: Sequence[str], repeats: int,
           "minimal_flops_per_image": minimal_flops,
           "peak_fraction_of_minimal_ops": rate["median"] * minimal_flops / peak_flops,
       })
-  return {"agreement_max_abs_diff": agreement, "tolerance": tolerance,
-          "arithmetic_peaks": peaks, "rows": rows}
+  return rows
+
+
+def _median_over_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+  """One row from the same (batch, method) row of every round: medians of the rounds' medians
+  and ratios, the extremes of their min/max, the last round's constants."""
+  def combine(key):
+    rates = [r[key] for r in rounds]
+    return {"median": statistics.median(rate["median"] for rate in rates),
+            "min": min(rate["min"] for rate in rates),
+            "max": max(rate["max"] for rate in rates)}
+  row = {key: value for key, value in rounds[-1].items() if not key.endswith("timing")}
+  row["jax_images_per_second"] = combine("jax_images_per_second")
+  row["reference_images_per_second"] = combine("reference_images_per_second")
+  for key in ("speedup", "arithmetic_peak_flops_per_second", "arithmetic_bound_images_per_second",
+              "peak_fraction", "peak_fraction_of_minimal_ops"):
+    row[key] = statistics.median(r[key] for r in rounds)
+  row["rounds"] = rounds
+  return row
+
+
+def benchmark(batch_sizes: Sequence[int], methods: Sequence[str], repeats: int,
+              reference_repeats: int, tolerance: float, peak_size: int,
+              rounds: int) -> dict[str, Any]:
+  images_all = sample_images(max(batch_sizes))
+  agreement = check_agreement(images_all[:min(4, len(images_all))], methods, tolerance)
+  minimal_flops = flops_per_image("minimal")["total"]
+  compiled, compile_s = {}, {}
+  for batch in batch_sizes:
+    for method in methods:
+      compiled[batch, method], compile_s[batch, method] = common.compile_seconds(
+          jax_extractor(method), jnp.asarray(images_all[:batch]))
+  per_round = [
+      _measure_round(batch_sizes, methods, compiled, images_all, repeats, reference_repeats,
+                     peak_size, minimal_flops)
+      for _ in range(rounds)
+  ]
+  rows = []
+  for same_rows in zip(*per_round):
+    row = _median_over_rounds(list(same_rows))
+    rows.append({"compile_seconds": compile_s[row["batch"], row["method"]], **row})
+  return {"agreement_max_abs_diff": agreement, "tolerance": tolerance, "rounds": rounds,
+          "rows": rows}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -179,7 +219,8 @@ def table(result: dict[str, Any]) -> str:
            f"{r['arithmetic_peak_flops_per_second'] / 1e9:.0f}", f"{r['peak_fraction']:.2f}"]
           for r in result["rows"]]
   return (common.markdown_table(headers, rows)
-          + "\npeak: f32 square matmul measured next to each row; peak fraction = img/s x "
+          + f"\nmedians over {result['rounds']} rounds (min-max: extremes over all repeats); "
+          + "peak: f32 square matmul measured next to each row; peak fraction = img/s x "
           + "MFLOP/img / peak. Agreement with the reference (max abs): "
           + ", ".join(f"{m} {e:.2g}" for m, e in result["agreement_max_abs_diff"].items()))
 
@@ -195,6 +236,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                       help="timed reference passes over each batch")
   parser.add_argument("--tolerance", type=float, default=1e-4,
                       help="max abs feature difference allowed before timing")
+  parser.add_argument("--rounds", type=int, default=3,
+                      help="full passes over all batch sizes; rows report medians over rounds")
   parser.add_argument("--peak_size", type=int, default=2048,
                       help="side of the square matmul that measures the arithmetic peak")
   parser.add_argument("--output", default=str(RESULT_PATH), help="JSON result path")
@@ -210,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> None:
       reference_repeats=args.reference_repeats,
       tolerance=args.tolerance,
       peak_size=args.peak_size,
+      rounds=args.rounds,
   )
   print(table(result))
   path = common.write_result(args.output, "feature_extraction", result)
