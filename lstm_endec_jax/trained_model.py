@@ -13,6 +13,7 @@ from typing import Any
 from absl import logging
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import ml_collections
 import orbax.checkpoint as ocp
 
@@ -108,6 +109,13 @@ def select_step(checkpoints: pathlib.Path, run_config: ml_collections.ConfigDict
   return int(step)
 
 
+def saved_model_config(run_config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The run's model section over its variant's defaults (fields added since the run keep them)."""
+  model_config = models.model_config(run_config.model.variant)
+  model_config.update(run_config.model.to_dict())
+  return model_config
+
+
 def check_variant(run_config: ml_collections.ConfigDict, expected: str, where: os.PathLike[str]
                   ) -> None:
   found = run_config.model.variant
@@ -135,12 +143,18 @@ def load(path: str | os.PathLike[str], *, step: str | int = "latest",
     check_variant(run_config, model_config.variant, path)
   if step_dir is None:
     step_dir = checkpoints / str(select_step(checkpoints, run_config, step))
-  model = models.create_model(model_config or run_config.model)
-  shapes = jax.eval_shape(
-      lambda: model.init(jax.random.key(0), jax.numpy.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3),
-                                                            jax.numpy.uint8), train=False))
+  expected = "the --config" if model_config is not None else f"{workdir / CONFIG_FILE}"
+  model_config = model_config or saved_model_config(run_config)
+  model = models.create_model(model_config)
+  shapes = jax.eval_shape(lambda: model.init(
+      jax.random.key(0), jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), jnp.uint8), train=False))
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  variables = checkpointing.load_variables(step_dir, dict(shapes), device)
+  try:
+    variables = checkpointing.load_variables(step_dir, dict(shapes), device)
+  except ValueError as error:
+    raise ModelVariantMismatchError(
+        f"The weights in {step_dir} do not fit the {model_config.variant!r} model that {expected} "
+        f"describes: {error}") from error
   logging.info("Loaded the %r model of %s.", run_config.model.variant, step_dir)
   return TrainedModel(model=model, variables=variables, run_config=run_config, step_dir=step_dir,
                       step=int(step_dir.name))

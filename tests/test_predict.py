@@ -178,10 +178,21 @@ def test_checkpoint_paths_and_steps(workdir, tmp_path):
     trained_model.load(lonely_step)
 
 
-def test_checkpoint_of_another_variant_is_refused_naming_both(workdir):
+def test_model_fields_added_after_the_run_keep_their_defaults(workdir):
+  run_config = trained_model.read_run_config(workdir)
+  del run_config.model["patch_order"]
+  model_config = trained_model.saved_model_config(run_config)
+  assert model_config.patch_order == models.model_config("paper").patch_order
+  assert model_config.encoder_features == tuple(run_config.model.encoder_features) == (4, 4, 4, 4)
+
+
+def test_checkpoint_of_another_variant_or_size_is_refused(workdir):
   with pytest.raises(trained_model.ModelVariantMismatchError,
                      match="holds a 'paper' model.*asks for the 'hled' variant"):
     trained_model.load(workdir, model_config=models.model_config("hled"))
+  with pytest.raises(trained_model.ModelVariantMismatchError,
+                     match="do not fit the 'paper' model that the --config describes"):
+    trained_model.load(workdir, model_config=models.model_config("paper"))  # Full widths.
 
 
 def test_output_stems_never_collide():
