@@ -35,7 +35,7 @@ from lstm_endec_jax import predict
 from lstm_endec_jax import train
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # 512x512, 400x600, 300x451, 427x640
-FULL = {"batch_sizes": "1,16,64", "num_images": 16, "warmup": 1, "repeats": 5}
+FULL = {"batch_sizes": "1,16,64", "num_images": 16, "warmup": 1, "repeats": 3}
 SMALL = {"batch_sizes": "1,2", "num_images": 2, "warmup": 1, "repeats": 2}
 
 

@@ -44,12 +44,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
+from lstm_endec_jax import features
 from lstm_endec_jax import models
 from lstm_endec_jax import optimizers
 from lstm_endec_jax import parallel
 from lstm_endec_jax import train
 
-FULL = {"device_counts": "1,2,4", "warmup": 2, "repeats": 5, "profile_steps": 2,
+# A base.py step takes seconds to tens of seconds on a 2-core CPU: few repeats by default.
+FULL = {"device_counts": "1,2,4", "warmup": 1, "repeats": 3, "profile_steps": 1,
         "matmul_size": 4096}
 SMALL = {"device_counts": "1,2", "warmup": 1, "repeats": 2, "profile_steps": 1,
          "matmul_size": 512, "batch_size": 4}
@@ -102,8 +104,9 @@ def model_matmul_flops(config, variables, batch_size: int) -> dict[str, float]:
 
   Convolutions and dense layers: 2 * output elements * kernel fan-in, from the output shapes Flax
   records (`capture_intermediates`, evaluated abstractly). LSTM cells run inside a scan, where no
-  intermediates are recorded: 2 * batch * time steps * kernel elements. The resampling features
-  are the folded Radon+DFT matmul (`features.py`): 2 * patches * 1024 * 480.
+  intermediates are recorded: 2 * batch * patches * kernel elements. The resampling features are
+  one GEMM per patch (features.py's default "matmul" method): its pixels times the real and
+  imaginary parts of every feature, 2 * patches * (pixels / patches) * 2 * features.
   """
   model = models.create_model(config.model)
   size = config.dataset.image_size
@@ -111,18 +114,18 @@ def model_matmul_flops(config, variables, batch_size: int) -> dict[str, float]:
   _, state = jax.eval_shape(
       lambda v, x: model.apply(v, x, train=False, capture_intermediates=_matmul_layer,
                                mutable=["intermediates"]), variables, images)
+  _, num_patches, num_features = jax.eval_shape(features.resampling_features, images).shape
   kernels = traverse_util.flatten_dict(variables["params"])
   flops = collections.Counter()
   for path, outputs in traverse_util.flatten_dict(state["intermediates"]).items():
     kernel = kernels[path[:-1] + ("kernel",)]
     part = "lstm" if path[0] == "lstm_branch" else path[0]
     flops[part] += 2.0 * np.prod(outputs[0].shape) * np.prod(kernel.shape[:-1])
-  time_steps = 64  # grid_size ** 2 patches (features.py defaults)
   for path, kernel in kernels.items():
     if path[0] == "lstm_branch" and any(name.startswith("OptimizedLSTMCell") for name in path):
-      flops["lstm"] += 2.0 * batch_size * time_steps * np.prod(kernel.shape)
+      flops["lstm"] += 2.0 * batch_size * num_patches * np.prod(kernel.shape)
   if config.model.use_lstm_branch:
-    flops["features"] = 2.0 * batch_size * time_steps * 32 * 32 * 480
+    flops["features"] = 2.0 * batch_size * size * size * 2 * num_features
   return dict(flops)
 
 
@@ -155,14 +158,22 @@ def _opcode(definition: str) -> str:
   return match.group(1) if match else ""
 
 
-def part_of(op_name: str) -> str:
-  """The model part an operation belongs to, from its JAX name stack (Flax module paths)."""
+def part_of(op_name: str, *, by_module: bool = False) -> str:
+  """The model part an operation belongs to, from its JAX name stack (Flax module paths).
+
+  `by_module`: name encoder, decoder and LSTM operations by their module two levels down (e.g.
+  "encoder/ResidualUnit_0 backward"; "encoder/own ops" are the ReLUs and poolings the encoder
+  applies itself), to see which stage of a part takes the time.
+  """
   direction = "backward" if "transpose(" in op_name else "forward"
   if "_resampling_features" in op_name:
     return "features"
   for module, part in (("/lstm_branch/", "LSTM"), ("/encoder/", "encoder"),
                        ("/decoder/", "decoder")):
     if module in op_name:
+      if by_module:  # A submodule is followed by more of the path; ops outside any: "/own ops".
+        path = re.search(r"LSTMEnDec\)+/(\w+/\w+)/", op_name)
+        part = path.group(1) if path else module.strip("/") + "/own ops"
       return f"{part} {direction}"
   if "LSTMEnDec" in op_name:  # Input scaling, LSTM-map upsampling, concatenation.
     return f"fusion {direction}"
@@ -189,7 +200,7 @@ def _parse_computations(hlo_text: str) -> tuple[str, dict[str, list[tuple[str, s
   return entry, computations
 
 
-def hlo_parts(hlo_text: str) -> dict[str, str]:
+def hlo_parts(hlo_text: str, *, by_module: bool = False) -> dict[str, str]:
   """Entry-computation instruction name -> model part.
 
   An instruction takes the most common part of the JAX names in its own metadata and in the
@@ -219,7 +230,8 @@ def hlo_parts(hlo_text: str) -> dict[str, str]:
     if _opcode(definition) in _COLLECTIVES:
       parts[name] = "gradient all-reduce"
       continue
-    votes = collections.Counter(part_of(op) for op in names_below(definition, set()))
+    votes = collections.Counter(part_of(op, by_module=by_module)
+                                for op in names_below(definition, set()))
     if not votes:
       inherited = [parts[operand] for operand in operands[name] if operand in parts]
       votes = collections.Counter(part for part in inherited if "backward" in part) or \
@@ -251,8 +263,9 @@ def profile_parts(run_steps, compiled, steps: int) -> dict[str, Any]:
   Shares are of the summed operation time; `wall_seconds_per_step` - `op_seconds_per_step` is time
   with no operation of the step running (dispatch, waits, the machine's other load).
   """
-  parts = hlo_parts(compiled.as_text())
-  module = compiled.as_text().split(None, 2)[1].rstrip(",")
+  hlo_text = compiled.as_text()
+  parts, modules = hlo_parts(hlo_text), hlo_parts(hlo_text, by_module=True)
+  module = hlo_text.split(None, 2)[1].rstrip(",")
   with tempfile.TemporaryDirectory() as trace_dir:
     jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
     start = time.perf_counter()
@@ -260,17 +273,19 @@ def profile_parts(run_steps, compiled, steps: int) -> dict[str, Any]:
     wall = (time.perf_counter() - start) / steps
     jax.profiler.stop_trace()
     events = trace_events(pathlib.Path(trace_dir))
-  seconds = collections.Counter()
+  seconds, by_module = collections.Counter(), collections.Counter()
   for event in events:
     args = event.get("args") or {}
     if args.get("hlo_module") == module and args.get("hlo_op") in parts:
       seconds[parts[args["hlo_op"]]] += event["dur"] * 1e-6 / steps
+      by_module[modules[args["hlo_op"]]] += event["dur"] * 1e-6 / steps
   total = sum(seconds.values())
   if not total:
     raise RuntimeError(f"The trace holds no operation of {module}; cannot attribute step time.")
   return {"seconds_per_step": dict(seconds.most_common()), "op_seconds_per_step": total,
           "wall_seconds_per_step": wall, "steps": steps,
-          "share": {part: value / total for part, value in seconds.most_common()}}
+          "share": {part: value / total for part, value in seconds.most_common()},
+          "seconds_per_step_by_module": dict(by_module.most_common())}
 
 
 # --- One device count, in this process --------------------------------------------------------
@@ -392,7 +407,8 @@ def summary_rows(headline: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
   memory = headline["memory_bytes"]
   peak = memory["device_peak"] or memory["xla_buffers"]["peak"]
   flops = headline["flops_per_step"]
-  share = headline["profile"]["share"]
+  profile = headline["profile"]
+  share = profile["share"]
   backward = {part.replace(" backward", ""): value for part, value in share.items()
               if part.endswith("backward")}
   matmul = headline["matmul_reference"]
@@ -410,6 +426,10 @@ def summary_rows(headline: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
        f"({matmul['flops_per_second']['median'] / 1e9:.0f} GFLOP/s, same run)"],
       ["train step time by part", _percentages(grouped_shares(share)),
        f"backward: {_percentages(backward)}"],
+      ["train step slowest modules", ", ".join(
+          f"{name} {100 * value / profile['op_seconds_per_step']:.0f}%"
+          for name, value in list(profile["seconds_per_step_by_module"].items())[:4]),
+       "share of the summed operation time"],
   ]
   for entry in scaling:
     rows.append([f"data parallel, {entry['num_devices']} device(s), global batch "

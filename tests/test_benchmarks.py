@@ -76,6 +76,17 @@ ENTRY %main (x: f32[4]) -> f32[4] {
   assert parts["backward"] == "decoder backward"
   assert parts["weight_gradient"] == "decoder backward"
   assert parts["sum"] == "gradient all-reduce"
+  modules = train_step.hlo_parts(hlo, by_module=True)
+  assert modules["forward"] == "encoder/Conv_0 forward"
+  assert modules["weight_gradient"] == "decoder/Conv_0 backward"
+
+
+def test_profile_names_operations_outside_submodules_as_the_part_s_own():
+  assert train_step.part_of("jit(train_step)/jvp(LSTMEnDec)/encoder/ge", by_module=True) == \
+      "encoder/own ops forward"
+  assert train_step.part_of("jit(train_step)/jvp(LSTMEnDec)/jit(_resampling_features)/dot") == \
+      "features"
+  assert train_step.part_of("jit(train_step)/transpose(jvp())/mul") == "loss backward"
 
 
 def test_inference_smallest_size_times_forward_and_predict_end_to_end(tmp_path):
