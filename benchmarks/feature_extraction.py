@@ -1,6 +1,6 @@
 """Images/s of the JAX resampling-feature extractor against the authors' reference pipeline.
 
-  python -m benchmarks.feature_extraction [--batch_sizes=1,16,128] [--repeats=20] [--rounds=3]
+  python -m benchmarks.feature_extraction [--batch_sizes=1,16,128] [--repeats=30]
 
 The reference is what HLED's `extract_resamp_feat.py` runs: per patch and channel scipy
 `convolve2d(mode='same', boundary='symm')`, `sqrt(|.|)`, channel mean, skimage
@@ -8,20 +8,22 @@ The reference is what HLED's `extract_resamp_feat.py` runs: per patch and channe
 same uint8 photographs (crops of scikit-image's sample images) in the same run, and their features
 must agree (max abs difference <= --tolerance) before anything is timed.
 
-JAX timings are steady state (compile time reported on its own, one warm-up call excluded,
-median over repeats with min/max). The whole measurement runs --rounds times and each row
-reports the median over rounds (ratios included), which tames the noise of a shared machine.
-"Arithmetic peak" is the FLOP/s of a large float32 matmul measured right before each JAX timing
-on the same devices (its fastest repeat); `peak_fraction` = achieved images/s divided by
-peak / (FLOPs per image of the method as implemented), and `peak_fraction_of_minimal_ops` uses
-the FLOPs the features need at least (sparse Radon weights and FFTs instead of the dense GEMM).
-The load average is recorded: numbers from a busy machine are noisy.
+JAX timings are steady state: compile time is reported on its own, a warm-up call is excluded,
+and rates are medians over repeats with min/max. This machine is shared and its load comes in
+bursts, so within each batch size the reference (one image per repeat, it works image by image),
+a float32 matmul ("arithmetic peak") and every JAX method are timed in turn, repeat by repeat:
+all see the same load, and their ratios are fair even when absolute numbers are not.
+`peak_fraction` = achieved images/s divided by peak / (FLOPs per image of the method as
+implemented); `peak_fraction_of_minimal_ops` uses the FLOPs the features need at least (sparse
+Radon weights and FFTs instead of the dense GEMM). The load average is recorded.
 """
 import argparse
+import functools
+import itertools
 import math
-import statistics
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -133,81 +135,66 @@ def check_agreement(images: np.ndarray, methods: Sequence[str], tolerance: float
   return errors
 
 
-def _measure_round(batch_sizes, methods, compiled, images_all, repeats, reference_repeats,
-                   peak_size, minimal_flops) -> list[dict[str, Any]]:
-  """One pass over every batch size: reference, then each JAX method next to a peak matmul."""
+def _interleaved(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, common.Timing]:
+  """Times every call once per repeat, in turn, so that all of them see the same load phases
+  of the shared machine (its load comes in bursts that halve throughput for seconds)."""
+  for call in calls.values():
+    jax.block_until_ready(call())
+  seconds = {name: [] for name in calls}
+  for _ in range(repeats):
+    for name, call in calls.items():
+      start = time.perf_counter()
+      jax.block_until_ready(call())
+      seconds[name].append(time.perf_counter() - start)
+  return {name: common.Timing(tuple(values)) for name, values in seconds.items()}
+
+
+def benchmark(batch_sizes: Sequence[int], methods: Sequence[str], repeats: int,
+              reference_images: int, tolerance: float, peak_size: int) -> dict[str, Any]:
+  images_all = sample_images(max(batch_sizes))
+  agreement = check_agreement(images_all[:min(4, len(images_all))], methods, tolerance)
+  minimal_flops = flops_per_image("minimal")["total"]
+  peak_operands = [jax.random.normal(jax.random.key(i), (peak_size, peak_size)) for i in (0, 1)]
+  peak_matmul = jax.jit(jnp.matmul)
   rows = []
   for batch in batch_sizes:
     images = images_all[:batch]
-    reference = common.time_calls(lambda images=images: reference_batch(images), warmup=0,
-                                  repeats=reference_repeats)
-    reference_rate = reference.rate(batch)
     device_images = jnp.asarray(images)
+    compiled, compile_s = {}, {}
     for method in methods:
-      # The machine is shared: measure the peak next to each timing, under the same load.
-      peak = common.matmul_flops_per_second(peak_size, repeats=10)
-      peak_flops = peak["flops_per_second"]["max"]  # Fastest repeat: least disturbed.
-      executable = compiled[batch, method]
-      timing = common.time_calls(lambda executable=executable: executable(device_images),
-                                 warmup=1, repeats=repeats)
-      rate = timing.rate(batch)
+      compiled[method], compile_s[method] = common.compile_seconds(
+          jax_extractor(method), device_images)
+    turns = itertools.count()
+
+    def reference_call():  # The next image(s) of the batch, round robin.
+      first = next(turns) * reference_images
+      return reference_batch(images[(first + np.arange(reference_images)) % batch])
+
+    calls = {"reference": reference_call, "peak": lambda: peak_matmul(*peak_operands)}
+    calls.update({method: functools.partial(compiled[method], device_images)
+                  for method in methods})
+    timings = _interleaved(calls, repeats)
+    reference_rate = timings["reference"].rate(reference_images)
+    peak_flops = timings["peak"].rate(2.0 * peak_size**3)["median"]
+    for method in methods:
+      rate = timings[method].rate(batch)
       flops = flops_per_image(method)
       bound = peak_flops / flops["total"]
       rows.append({
-          "batch": batch, "method": method,
-          "jax_timing": timing.to_json(), "jax_images_per_second": rate,
-          "reference_timing": reference.to_json(),
+          "batch": batch, "method": method, "compile_seconds": compile_s[method],
+          "jax_timing": timings[method].to_json(), "jax_images_per_second": rate,
+          "reference_timing": timings["reference"].to_json(),
           "reference_images_per_second": reference_rate,
           "speedup": rate["median"] / reference_rate["median"],
+          "arithmetic_peak_timing": timings["peak"].to_json(),
           "arithmetic_peak_flops_per_second": peak_flops,
           "flops_per_image": flops, "arithmetic_bound_images_per_second": bound,
           "peak_fraction": rate["median"] / bound,
           "minimal_flops_per_image": minimal_flops,
           "peak_fraction_of_minimal_ops": rate["median"] * minimal_flops / peak_flops,
       })
-  return rows
-
-
-def _median_over_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-  """One row from the same (batch, method) row of every round: medians of the rounds' medians
-  and ratios, the extremes of their min/max, the last round's constants."""
-  def combine(key):
-    rates = [r[key] for r in rounds]
-    return {"median": statistics.median(rate["median"] for rate in rates),
-            "min": min(rate["min"] for rate in rates),
-            "max": max(rate["max"] for rate in rates)}
-  row = {key: value for key, value in rounds[-1].items() if not key.endswith("timing")}
-  row["jax_images_per_second"] = combine("jax_images_per_second")
-  row["reference_images_per_second"] = combine("reference_images_per_second")
-  for key in ("speedup", "arithmetic_peak_flops_per_second", "arithmetic_bound_images_per_second",
-              "peak_fraction", "peak_fraction_of_minimal_ops"):
-    row[key] = statistics.median(r[key] for r in rounds)
-  row["rounds"] = rounds
-  return row
-
-
-def benchmark(batch_sizes: Sequence[int], methods: Sequence[str], repeats: int,
-              reference_repeats: int, tolerance: float, peak_size: int,
-              rounds: int) -> dict[str, Any]:
-  images_all = sample_images(max(batch_sizes))
-  agreement = check_agreement(images_all[:min(4, len(images_all))], methods, tolerance)
-  minimal_flops = flops_per_image("minimal")["total"]
-  compiled, compile_s = {}, {}
-  for batch in batch_sizes:
-    for method in methods:
-      compiled[batch, method], compile_s[batch, method] = common.compile_seconds(
-          jax_extractor(method), jnp.asarray(images_all[:batch]))
-  per_round = [
-      _measure_round(batch_sizes, methods, compiled, images_all, repeats, reference_repeats,
-                     peak_size, minimal_flops)
-      for _ in range(rounds)
-  ]
-  rows = []
-  for same_rows in zip(*per_round):
-    row = _median_over_rounds(list(same_rows))
-    rows.append({"compile_seconds": compile_s[row["batch"], row["method"]], **row})
-  return {"agreement_max_abs_diff": agreement, "tolerance": tolerance, "rounds": rounds,
-          "rows": rows}
+  return {"agreement_max_abs_diff": agreement, "tolerance": tolerance,
+          "peak_matmul_size": peak_size, "rows": rows}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -219,9 +206,8 @@ def table(result: dict[str, Any]) -> str:
            f"{r['arithmetic_peak_flops_per_second'] / 1e9:.0f}", f"{r['peak_fraction']:.2f}"]
           for r in result["rows"]]
   return (common.markdown_table(headers, rows)
-          + f"\nmedians over {result['rounds']} rounds (min-max: extremes over all repeats); "
-          + "peak: f32 square matmul measured next to each row; peak fraction = img/s x "
-          + "MFLOP/img / peak. Agreement with the reference (max abs): "
+          + "\nreference, peak matmul and JAX calls interleaved repeat by repeat; "
+          + "peak fraction = img/s x MFLOP/img / peak. Agreement with the reference (max abs): "
           + ", ".join(f"{m} {e:.2g}" for m, e in result["agreement_max_abs_diff"].items()))
 
 
@@ -231,13 +217,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                       help="comma-separated batch sizes")
   parser.add_argument("--methods", default=",".join(features.RADON_METHODS),
                       help="comma-separated Radon methods of the JAX extractor")
-  parser.add_argument("--repeats", type=int, default=20, help="timed JAX calls per batch")
-  parser.add_argument("--reference_repeats", type=int, default=3,
-                      help="timed reference passes over each batch")
+  parser.add_argument("--repeats", type=int, default=30,
+                      help="timed repeats per batch size (each: reference, peak, every method)")
+  parser.add_argument("--reference_repeats", type=int, default=1,
+                      help="images the reference processes per timed repeat (it works image by "
+                           "image, so its images/s is the same at every batch size)")
   parser.add_argument("--tolerance", type=float, default=1e-4,
                       help="max abs feature difference allowed before timing")
-  parser.add_argument("--rounds", type=int, default=3,
-                      help="full passes over all batch sizes; rows report medians over rounds")
   parser.add_argument("--peak_size", type=int, default=2048,
                       help="side of the square matmul that measures the arithmetic peak")
   parser.add_argument("--output", default=str(RESULT_PATH), help="JSON result path")
@@ -250,10 +236,9 @@ def main(argv: Sequence[str] | None = None) -> None:
       batch_sizes=[int(b) for b in args.batch_sizes.split(",")],
       methods=args.methods.split(","),
       repeats=args.repeats,
-      reference_repeats=args.reference_repeats,
+      reference_images=args.reference_repeats,
       tolerance=args.tolerance,
       peak_size=args.peak_size,
-      rounds=args.rounds,
   )
   print(table(result))
   path = common.write_result(args.output, "feature_extraction", result)

@@ -213,7 +213,7 @@ def test_benchmark_smoke(tmp_path):
   output = tmp_path / "feature_extraction.json"
   subprocess.run(
       [sys.executable, "-m", "benchmarks.feature_extraction", "--batch_sizes=1",
-       "--methods=matmul", "--repeats=1", "--reference_repeats=1", "--peak_size=256", "--rounds=1",
+       "--methods=matmul", "--repeats=1", "--reference_repeats=1", "--peak_size=256",
        f"--output={output}"],
       cwd=REPO_ROOT, check=True, capture_output=True, timeout=120,
   )
