@@ -18,6 +18,10 @@ from lstm_endec_jax import layers, models, patch_order
 IMAGE_SHAPE = (2, 256, 256, 3)
 
 
+# Tests need correct programs, not fast ones: XLA's backend optimisations off cut compile time ~35%.
+jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
+
+
 def rng(seed: int) -> jax.Array:
   """An "rbg" key: initialising with it compiles ~5x faster on CPU than with threefry."""
   return jax.random.key(seed, impl="rbg")
@@ -50,7 +54,7 @@ def toy_masks(shape=IMAGE_SHAPE[:3]) -> np.ndarray:
 @functools.cache
 def tiny_model_and_variables(variant: str, **overrides):
   model = models.create_model(tiny_config(variant, **overrides))
-  variables = jax.jit(functools.partial(model.init, train=False))(rng(0), random_images())
+  variables = jit(functools.partial(model.init, train=False))(rng(0), random_images())
   return model, variables
 
 
@@ -69,7 +73,7 @@ def train_and_eval_pass(variant: str):
   """One jitted pass of a tiny `variant`: train logits, BN updates, gradients, eval logits."""
   model, variables = tiny_model_and_variables(variant)
 
-  @jax.jit
+  @jit
   def run(variables, images, masks, dropout_seed):
     def loss_fn(params):
       logits, updates = train_apply(model, {**variables, "params": params}, images,
@@ -181,7 +185,7 @@ def test_lstm_maps_keep_the_spatial_identity_of_patches(order_name):
   for i, step in enumerate(steps, start=1):
     row, col = divmod(int(order[step]), 8)
     images[i, 32 * row:32 * row + 32, 32 * col:32 * col + 32] = random_images(4, (32, 32, 3))
-  maps = np.asarray(jax.jit(functools.partial(lstm_maps, model))(variables, images))
+  maps = np.asarray(jit(functools.partial(lstm_maps, model))(variables, images))
   for i, step in enumerate(steps, start=1):
     changed = np.any(maps[i] != maps[0], axis=-1)
     np.testing.assert_array_equal(changed, (step_of_patch >= step).reshape(8, 8))
@@ -196,7 +200,7 @@ def test_loss_decreases_on_a_fixed_batch():
   masks[1, :, 100:200] = 1
   optimizer = optax.adam(1e-2)
 
-  @jax.jit
+  @jit
   def step(params, batch_stats, opt_state, images, masks):
     def loss_fn(params):
       logits, updates = train_apply(model, {"params": params, "batch_stats": batch_stats}, images)
@@ -218,14 +222,14 @@ def test_batch_norm_updates_running_stats_in_train_and_uses_them_in_eval():
   model, variables = tiny_model_and_variables("endec_x4")
   images = random_images(7)
 
-  @jax.jit
+  @jit
   def train_outputs(variables, images):
     logits, state = model.apply(variables, images, train=True, capture_intermediates=True,
                                 mutable=["batch_stats", "intermediates"])
     (conv_out,) = state["intermediates"]["encoder"]["Conv_0"]["__call__"]
     return logits, state["batch_stats"], conv_out
 
-  evaluate = jax.jit(functools.partial(model.apply, train=False))
+  evaluate = jit(functools.partial(model.apply, train=False))
   logits, batch_stats, conv_out = train_outputs(variables, images)
   # Running mean of the first BatchNorm: momentum * 0 + (1 - momentum) * batch mean of its input.
   momentum = tiny_config("endec_x4").batch_norm_momentum
@@ -256,7 +260,7 @@ def test_shard_map_batch_norm_statistics_match_the_full_batch():
     logits, updates = sharded.apply(variables, images, train=True, mutable=["batch_stats"])
     return logits, updates["batch_stats"]
 
-  @jax.jit
+  @jit
   def both(variables, images):
     full_logits, full_updates = model.apply(variables, images, train=True,
                                             mutable=["batch_stats"])
