@@ -62,6 +62,13 @@ def pipeline_rows(result: dict[str, Any]) -> Rows:
           for run in result["results"]]
 
 
+def model_rows(result: dict[str, Any]) -> Rows:
+  return [[f"model {row['variant']}", f"{row['params']:,} parameters",
+           f"{row['gflops_xla']:.1f} GFLOP per 256x256 image forward (XLA cost analysis; "
+           f"{row['gflops_layer_shapes']:.1f} from layer shapes)"]
+          for row in result["models"]]
+
+
 def stdout_rows(result: dict[str, Any]) -> Rows:
   """A benchmark that only prints: one row per printed line."""
   return [[f"{result['benchmark']}", line.strip(), "printed"]
@@ -79,6 +86,8 @@ BENCHMARKS = {
         "benchmarks.input_pipeline", (),
         ("--dataset=synthetic_splice/tiny", "--workers=0", "--batches=2", "--repeats=1",
          "--warmup=0", "--crop_size=96"), pipeline_rows),
+    "predict_tile": Benchmark("benchmarks.predict_tile", (), ("--small",), own_summary),
+    "model_stats": Benchmark("benchmarks.model_stats", (), (), model_rows),
     "metrics_speed": Benchmark("benchmarks.metrics_speed", (), (), stdout_rows),
 }
 
@@ -136,7 +145,7 @@ def summary_markdown(results: dict[str, dict[str, Any]], small: bool) -> str:
       rows.append([name, "failed", result["error"].replace("|", "/")])
       continue
     try:
-      rows += BENCHMARKS[name].rows(result)
+      rows += (stdout_rows if "stdout" in result else BENCHMARKS[name].rows)(result)
     except (KeyError, TypeError, ValueError) as error:  # A changed result layout.
       rows.append([name, "see JSON", f"summary unreadable: {error!r}"])
     if name == "input_pipeline":
@@ -152,8 +161,21 @@ def summary_markdown(results: dict[str, dict[str, Any]], small: bool) -> str:
       f"average before each benchmark: {loads}.",
       "",
   ]
-  return "\n".join(header) + "\n" + common.markdown_table(
+  text = "\n".join(header) + "\n" + common.markdown_table(
       ["measure", "value", "spread / note"], rows) + "\n"
+  step = results.get("train_step", {})
+  if "profile_table" in step:
+    profile = step["headline"]["profile"]
+    text += ("\n## Where the train step's time goes\n\n"
+             f"A jax.profiler trace of {profile['steps']} step(s) of batch {step['batch_size']} on "
+             f"{step['headline']['num_devices']} device; each XLA operation is attributed by the "
+             f"Flax module in its metadata. Operations summed "
+             f"{profile['op_seconds_per_step']:.2f} s per step against "
+             f"{profile['wall_seconds_per_step']:.2f} s of wall time (operations can overlap on "
+             "the cores).\n\n" + common.markdown_table(
+                 ["part", "forward s/step", "backward s/step", "total s/step", "share"], step["profile_table"])
+             + "\n")
+  return text
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

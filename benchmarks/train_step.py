@@ -401,6 +401,23 @@ def _percentages(shares: dict[str, float]) -> str:
                    if value >= 0.005)
 
 
+def profile_rows(profile: dict[str, Any]) -> list[list[str]]:
+  """(part, forward s, backward s, total s, share) per model part, for SUMMARY.md. The features
+  have no backward pass; the update, metrics and all-reduce are neither direction ("-")."""
+  seconds = profile["seconds_per_step"]
+  rows = []
+  for part in ("features", "LSTM", "encoder", "decoder", "fusion", "loss",
+               "optimizer and metrics", "gradient all-reduce"):
+    forward, backward = seconds.get(f"{part} forward"), seconds.get(f"{part} backward")
+    total = seconds.get(part, 0.0) + (forward or 0.0) + (backward or 0.0)
+    if part == "features":
+      forward = total
+    rows.append([part, "-" if forward is None else f"{forward:.3f}",
+                 "-" if backward is None else f"{backward:.3f}", f"{total:.3f}",
+                 f"{100 * total / profile['op_seconds_per_step']:.1f}%"])
+  return rows
+
+
 def summary_rows(headline: dict[str, Any], scaling: list[dict[str, Any]]) -> list[list[str]]:
   """Rows (measure, value, spread or note) for SUMMARY.md."""
   rate = headline["images_per_second"]
@@ -469,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                        else "ideal speed-up is N"),
       "profile_groups": grouped_shares(headline["profile"]["share"]),
       "summary": summary_rows(headline, scaling),
+      "profile_table": profile_rows(headline["profile"]),
   }
   path = common.write_result(args.output, "train_step", result)
   print(common.markdown_table(["measure", "value", "spread / note"], result["summary"]))

@@ -44,6 +44,8 @@ def test_train_step_smallest_size_reports_flops_memory_and_profile(tmp_path):
                "LSTM forward", "optimizer and metrics"):
     assert part in share, part
   assert set(result["profile_groups"]) >= {"features", "encoder forward", "backward"}
+  assert [row[0] for row in result["profile_table"]][:4] == ["features", "LSTM", "encoder",
+                                                              "decoder"]
   assert result["environment"]["jax"]
 
 
