@@ -135,14 +135,19 @@ def check_agreement(images: np.ndarray, methods: Sequence[str], tolerance: float
   return errors
 
 
-def _interleaved(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, common.Timing]:
+def _interleaved(calls: dict[str, Callable[[], Any]], repeats: int,
+                 untimed: Sequence[str] = ()) -> dict[str, common.Timing]:
   """Times every call once per repeat, in turn, so that all of them see the same load phases
-  of the shared machine (its load comes in bursts that halve throughput for seconds)."""
+  of the shared machine (its load comes in bursts that halve throughput for seconds). Calls named
+  in `untimed` run once untimed right before each timed call, so that they are timed in steady
+  state (warm caches and thread pool) rather than just after the others."""
   for call in calls.values():
     jax.block_until_ready(call())
   seconds = {name: [] for name in calls}
   for _ in range(repeats):
     for name, call in calls.items():
+      if name in untimed:
+        jax.block_until_ready(call())
       start = time.perf_counter()
       jax.block_until_ready(call())
       seconds[name].append(time.perf_counter() - start)
@@ -173,7 +178,7 @@ def benchmark(batch_sizes: Sequence[int], methods: Sequence[str], repeats: int,
     calls = {"reference": reference_call, "peak": lambda: peak_matmul(*peak_operands)}
     calls.update({method: functools.partial(compiled[method], device_images)
                   for method in methods})
-    timings = _interleaved(calls, repeats)
+    timings = _interleaved(calls, repeats, untimed=["peak", *methods])
     reference_rate = timings["reference"].rate(reference_images)
     peak_flops = timings["peak"].rate(2.0 * peak_size**3)["median"]
     for method in methods:
