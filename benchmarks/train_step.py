@@ -347,10 +347,13 @@ def flop_report(config, variables, compiled, timing: common.Timing, matmul_size:
 
 # --- The suite: one process per device count ---------------------------------------------------
 
-def _with_device_count(xla_flags: str, count: int) -> str:
+def child_xla_flags(xla_flags: str, count: int, *, small: bool) -> str:
+  """XLA_FLAGS with `count` simulated CPU devices; a --small run (a smoke test, not numbers) also
+  turns XLA's backend optimisations off, which cuts its compile time by about a third."""
   kept = [flag for flag in xla_flags.split()
           if not flag.startswith("--xla_force_host_platform_device_count")]
-  return " ".join(kept + [f"--xla_force_host_platform_device_count={count}"])
+  kept.append(f"--xla_force_host_platform_device_count={count}")
+  return " ".join(kept + (["--xla_backend_optimization_level=0"] if small else []))
 
 
 def run_process(args: argparse.Namespace, num_devices: int, detail: bool,
@@ -358,7 +361,7 @@ def run_process(args: argparse.Namespace, num_devices: int, detail: bool,
   """Runs this script with `--num_devices` in a fresh process and reads its JSON."""
   env = dict(os.environ)
   if jax.default_backend() == "cpu":
-    env["XLA_FLAGS"] = _with_device_count(env.get("XLA_FLAGS", ""), num_devices)
+    env["XLA_FLAGS"] = child_xla_flags(env.get("XLA_FLAGS", ""), num_devices, small=args.small)
   command = [sys.executable, "-m", "benchmarks.train_step", f"--config={args.config}",
              f"--batch_size={args.batch_size}", f"--warmup={args.warmup}",
              f"--repeats={args.repeats}", f"--profile_steps={args.profile_steps}",
