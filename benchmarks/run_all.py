@@ -134,7 +134,8 @@ def pipeline_lead_row(results: dict[str, dict[str, Any]]) -> Rows:
            f"worker(s)) vs {step['images_per_second']:.2f} images/s consumed"]]
 
 
-def summary_markdown(results: dict[str, dict[str, Any]], small: bool) -> str:
+def summary_markdown(results: dict[str, dict[str, Any]], small: bool,
+                     final_load: float | None = None) -> str:
   """SUMMARY.md: where and when, then one table of every benchmark's headline numbers."""
   environment = next(iter(results.values()))["environment"]
   loads = ", ".join(f"{name} {result['run']['load_average_before'][0]:.1f}"
@@ -158,7 +159,8 @@ def summary_markdown(results: dict[str, dict[str, Any]], small: bool) -> str:
       f"backend {environment['backend']} ({environment['devices']}). Command: "
       f"`python -m benchmarks.run_all`. Medians over repeats after warm-up; spreads are the "
       f"slowest and fastest repeat. The machine was shared with other jobs; 1-minute load "
-      f"average before each benchmark: {loads}.",
+      f"average before each benchmark: {loads}"
+      + (f"; after the last: {final_load:.1f}." if final_load is not None else "."),
       "",
   ]
   text = "\n".join(header) + "\n" + common.markdown_table(
@@ -208,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                     timeout=args.timeout)
       status = results[name].get("error", "ok")
       print(f"{name}: {status} ({results[name]['run']['seconds']:.0f} s)", flush=True)
-  summary = summary_markdown(results, args.small)
+  summary = summary_markdown(results, args.small, final_load=os.getloadavg()[0])
   (results_dir / "SUMMARY.md").write_text(summary)
   print(summary)
   if any("error" in result for result in results.values()):
