@@ -17,9 +17,11 @@ two equivalent ways (`RADON_METHODS`):
 * "matmul" (default): the Radon map and the 46-point real DFT are both linear, so they are folded
   into one dense (patch_size**2, 2 * angles * bins) = (1024, 480) matrix, and Radon + rfft of a
   batch is a single GEMM (B*64, 1024) x (1024, 480). It does ~8x more arithmetic than the
-  sparse map (65.6 vs 8.5 MFLOP per image), but XLA's CPU GEMM runs near the FMA peak while the
-  gather is bound by loads, so at batch 128 on the shared 2-core CPU the GEMM path is ~1.4x
-  faster (median of 5 runs of benchmarks/feature_extraction.py, which measures both).
+  sparse map (65.6 vs 8.5 MFLOP per image), but XLA's CPU GEMM runs at a large fraction of the
+  FMA peak while the gather is bound by loads: at batch 128 on the 2-core CPU the GEMM path
+  reached ~1900 images/s and the gather path ~1600 in the machine's quiet phases; under heavy
+  contention from other processes the two are within noise of each other
+  (benchmarks/feature_extraction.py measures both).
 
 Precision of the folded GEMM: XLA:CPU's GEMM accumulates each output over all 1024 products, and
 the small high-frequency magnitudes sit ~1e-4 below the DC level, so in float32 the plain GEMM
