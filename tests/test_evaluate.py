@@ -17,29 +17,36 @@ def workdir(tmp_path_factory):
   return trained_run.trained_workdir(tmp_path_factory)
 
 
-def _config(workdir):
-  return trained_run.smoke_config(trained_run.data_dir(workdir))
+def levels_span(table, name):
+  levels = table["distortions"][name]["levels"]
+  return levels[0], levels[-1]
 
 
-def test_evaluation_reproduces_the_training_runs_test_metrics(workdir, tmp_path):
-  config = _config(workdir)
-  metrics = evaluate.evaluate_checkpoint(config, workdir, output_dir=tmp_path)
-  written = json.loads((tmp_path / "eval.json").read_text())
+@pytest.fixture(scope="module")
+def evaluation(workdir, tmp_path_factory):
+  """The checkpoint evaluated on the whole test split, clean and under every distortion."""
+  output_dir = tmp_path_factory.mktemp("evaluation")
+  config = trained_run.smoke_config(trained_run.data_dir(workdir))
+  return evaluate.evaluate_checkpoint(config, workdir, output_dir=output_dir,
+                                      robustness=True), output_dir
+
+
+def test_evaluation_reproduces_the_training_runs_test_metrics(workdir, evaluation):
+  metrics, output_dir = evaluation
+  written = json.loads((output_dir / "eval.json").read_text())
   from_training = json.loads((workdir / "eval.json").read_text())
   assert written["step"] == from_training["step"] == trained_run.NUM_TRAIN_STEPS
   assert written["split"] == "test" and written["variant"] == "paper"
   assert written["metrics"]["num_images"] == 8
   for name, value in from_training["metrics"].items():
     assert metrics[name] == pytest.approx(value, rel=1e-6, nan_ok=True), name
-  assert np.asarray(Image.open(tmp_path / "roc.png")).ndim == 3
-  assert (tmp_path / "samples.png").is_file()
+  assert np.asarray(Image.open(output_dir / "roc.png")).ndim == 3
+  assert (output_dir / "samples.png").is_file()
 
 
-def test_robustness_table_covers_every_level_in_order(workdir, tmp_path):
-  config = _config(workdir)
-  config.num_test_batches = 1
-  clean = evaluate.evaluate_checkpoint(config, workdir, output_dir=tmp_path, robustness=True)
-  table = json.loads((tmp_path / "robustness.json").read_text())
+def test_robustness_table_covers_every_level_in_order(evaluation):
+  clean, output_dir = evaluation
+  table = json.loads((output_dir / "robustness.json").read_text())
   assert table["clean"]["pooled/pixel_auc"] == pytest.approx(clean["pooled/pixel_auc"])
   assert list(table["distortions"]) == ["jpeg", "blur", "noise"]
   for name, levels in distortions.ROBUSTNESS_LEVELS.items():
@@ -49,19 +56,14 @@ def test_robustness_table_covers_every_level_in_order(workdir, tmp_path):
     strengths = np.array(levels) * (-1 if name == "jpeg" else 1)  # JPEG: lower quality = stronger.
     assert np.all(np.diff(strengths) > 0), name
   assert levels_span(table, "jpeg") == (100, 50) and levels_span(table, "blur") == (3, 23)
-  markdown = (tmp_path / "robustness.md").read_text().splitlines()
+  markdown = (output_dir / "robustness.md").read_text().splitlines()
   assert len(markdown) == 2 + 1 + sum(map(len, distortions.ROBUSTNESS_LEVELS.values()))
   assert all(line.count("|") == len(evaluate.TABLE_METRICS) + 3 for line in markdown)
-  plot = np.asarray(Image.open(tmp_path / "robustness.png"))
+  plot = np.asarray(Image.open(output_dir / "robustness.png"))
   assert plot.shape[1] > plot.shape[0]  # One panel per distortion, side by side.
   # A distortion changes what the model sees: not every level can give the clean metrics.
   aucs = [m["pooled/pixel_auc"] for e in table["distortions"].values() for m in e["metrics"]]
   assert any(a != pytest.approx(clean["pooled/pixel_auc"], abs=1e-9) for a in aucs)
-
-
-def levels_span(table, name):
-  levels = table["distortions"][name]["levels"]
-  return levels[0], levels[-1]
 
 
 def test_distorted_batches_do_not_depend_on_the_batch_size():

@@ -126,11 +126,14 @@ def test_tile_mode_on_one_window_equals_the_resized_prediction(localizer):
 def test_tile_mode_sees_full_resolution(localizer):
   image = _photo(300, 400)  # 2 x 2 windows.
   tiled = localizer.predict(image, tile=True)
-  windows = np.stack([image[:256, :256], image[-256:, -256:]])
+  windows = np.stack([image[:256, :256], image[:256, -256:], image[-256:, :256],
+                      image[-256:, -256:]])
   corners = localizer.predict_batch(windows)
   # Image corners are covered by one window each, so they hold that window's prediction.
   np.testing.assert_allclose(tiled[:8, :8], corners[0, :8, :8], atol=1e-5)
-  np.testing.assert_allclose(tiled[-8:, -8:], corners[1, -8:, -8:], atol=1e-5)
+  np.testing.assert_allclose(tiled[:8, -8:], corners[1, :8, -8:], atol=1e-5)
+  np.testing.assert_allclose(tiled[-8:, :8], corners[2, -8:, :8], atol=1e-5)
+  np.testing.assert_allclose(tiled[-8:, -8:], corners[3, -8:, -8:], atol=1e-5)
 
 
 def test_tile_mode_writes_full_resolution_outputs(localizer, tmp_path):
