@@ -246,6 +246,19 @@ def hlo_parts(hlo_text: str, *, by_module: bool = False) -> dict[str, str]:
   return parts
 
 
+def hlo_op_kinds(hlo_text: str) -> dict[str, str]:
+  """Entry-computation instruction name -> its opcode, fusions with their kind (kLoop: elementwise,
+  kInput: reductions, kOutput: fused into a matmul or convolution), to see whether time goes to
+  arithmetic (convolution, dot) or to memory-bound passes."""
+  entry, computations = _parse_computations(hlo_text)
+  kinds = {}
+  for name, definition in computations.get(entry, []):
+    kind = re.search(r"kind=(k\w+)", definition)
+    opcode = _opcode(definition)
+    kinds[name] = f"{opcode} {kind.group(1)}" if opcode == "fusion" and kind else opcode
+  return kinds
+
+
 def trace_events(trace_dir: pathlib.Path) -> list[dict[str, Any]]:
   """Complete ('X') events of the Perfetto trace jax.profiler wrote under `trace_dir`."""
   paths = sorted(trace_dir.glob("**/perfetto_trace.json.gz"))
@@ -265,6 +278,7 @@ def profile_parts(run_steps, compiled, steps: int) -> dict[str, Any]:
   """
   hlo_text = compiled.as_text()
   parts, modules = hlo_parts(hlo_text), hlo_parts(hlo_text, by_module=True)
+  kinds = hlo_op_kinds(hlo_text)
   module = hlo_text.split(None, 2)[1].rstrip(",")
   with tempfile.TemporaryDirectory() as trace_dir:
     jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
@@ -273,19 +287,21 @@ def profile_parts(run_steps, compiled, steps: int) -> dict[str, Any]:
     wall = (time.perf_counter() - start) / steps
     jax.profiler.stop_trace()
     events = trace_events(pathlib.Path(trace_dir))
-  seconds, by_module = collections.Counter(), collections.Counter()
+  seconds, by_module, by_kind = collections.Counter(), collections.Counter(), collections.Counter()
   for event in events:
     args = event.get("args") or {}
     if args.get("hlo_module") == module and args.get("hlo_op") in parts:
       seconds[parts[args["hlo_op"]]] += event["dur"] * 1e-6 / steps
       by_module[modules[args["hlo_op"]]] += event["dur"] * 1e-6 / steps
+      by_kind[kinds.get(args["hlo_op"], "other")] += event["dur"] * 1e-6 / steps
   total = sum(seconds.values())
   if not total:
     raise RuntimeError(f"The trace holds no operation of {module}; cannot attribute step time.")
   return {"seconds_per_step": dict(seconds.most_common()), "op_seconds_per_step": total,
           "wall_seconds_per_step": wall, "steps": steps,
           "share": {part: value / total for part, value in seconds.most_common()},
-          "seconds_per_step_by_module": dict(by_module.most_common())}
+          "seconds_per_step_by_module": dict(by_module.most_common()),
+          "seconds_per_step_by_op_kind": dict(by_kind.most_common())}
 
 
 # --- One device count, in this process --------------------------------------------------------
@@ -450,6 +466,10 @@ def summary_rows(headline: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
           f"{name} {100 * value / profile['op_seconds_per_step']:.0f}%"
           for name, value in list(profile["seconds_per_step_by_module"].items())[:4]),
        "share of the summed operation time"],
+      ["train step time by operation kind", ", ".join(
+          f"{name} {100 * value / profile['op_seconds_per_step']:.0f}%"
+          for name, value in list(profile["seconds_per_step_by_op_kind"].items())[:4]),
+       "fusion kLoop: elementwise passes, kInput: reductions"],
   ]
   for entry in scaling:
     rows.append([f"data parallel, {entry['num_devices']} device(s), global batch "

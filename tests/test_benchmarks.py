@@ -43,6 +43,7 @@ def test_train_step_smallest_size_reports_flops_memory_and_profile(tmp_path):
   for part in ("features", "encoder forward", "encoder backward", "decoder forward",
                "LSTM forward", "optimizer and metrics"):
     assert part in share, part
+  assert "convolution" in headline["profile"]["seconds_per_step_by_op_kind"]
   assert set(result["profile_groups"]) >= {"features", "encoder forward", "backward"}
   assert [row[0] for row in result["profile_table"]][:4] == ["features", "LSTM", "encoder",
                                                               "decoder"]
@@ -81,6 +82,9 @@ ENTRY %main (x: f32[4]) -> f32[4] {
   modules = train_step.hlo_parts(hlo, by_module=True)
   assert modules["forward"] == "encoder/Conv_0 forward"
   assert modules["weight_gradient"] == "decoder/Conv_0 backward"
+  kinds = train_step.hlo_op_kinds(hlo)
+  assert kinds["forward"] == "fusion kLoop"
+  assert kinds["weight_gradient"] == "convolution" and kinds["sum"] == "all-reduce"
 
 
 def test_profile_names_operations_outside_submodules_as_the_part_s_own():
