@@ -128,7 +128,7 @@ def predict_files(localizer: localizer_lib.Localizer, inputs: Iterable[str | os.
                               threshold=threshold)
       except image_io.ImageReadError as error:
         failures += 1
-        logging.error("Skipped %s", error)
+        tqdm.tqdm.write(f"Skipped {error}", file=sys.stderr)  # Above the progress bar.
         record = {"image": str(path), "error": error.problem}
       predictions.write(json.dumps(record) + "\n")
       predictions.flush()
@@ -144,7 +144,9 @@ def main(argv: Sequence[str]) -> int:
   except ValueError as error:
     raise app.UsageError(str(error)) from error
   if not FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # Orbax reports every file it reads at INFO.
+    # Orbax logs every file it reads (INFO) and that a read-only directory is read-only (WARNING).
+    # --verbosity=0 shows everything.
+    logging.set_verbosity(logging.ERROR)
   try:
     localizer = localizer_lib.Localizer.from_checkpoint(
         FLAGS.checkpoint, step=step, batch_size=FLAGS.batch_size)
