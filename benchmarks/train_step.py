@@ -246,16 +246,21 @@ def hlo_parts(hlo_text: str, *, by_module: bool = False) -> dict[str, str]:
   return parts
 
 
+_FUSION_KINDS = {"kLoop": "elementwise fusion", "kInput": "reduction fusion",
+                 "kOutput": "fusion into a matmul/convolution",
+                 "kCustom": "library matmul/convolution fusion"}  # YNNPACK on CPU
+
+
 def hlo_op_kinds(hlo_text: str) -> dict[str, str]:
-  """Entry-computation instruction name -> its opcode, fusions with their kind (kLoop: elementwise,
-  kInput: reductions, kOutput: fused into a matmul or convolution), to see whether time goes to
-  arithmetic (convolution, dot) or to memory-bound passes."""
+  """Entry-computation instruction name -> what kind of work it is: its opcode (convolution, dot,
+  while, ...) or, for fusions, elementwise / reduction / library matmul: whether the time goes to
+  arithmetic or to memory-bound passes."""
   entry, computations = _parse_computations(hlo_text)
   kinds = {}
   for name, definition in computations.get(entry, []):
     kind = re.search(r"kind=(k\w+)", definition)
     opcode = _opcode(definition)
-    kinds[name] = f"{opcode} {kind.group(1)}" if opcode == "fusion" and kind else opcode
+    kinds[name] = _FUSION_KINDS.get(kind.group(1), opcode) if opcode == "fusion" and kind else opcode
   return kinds
 
 
@@ -469,7 +474,7 @@ def summary_rows(headline: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
       ["train step time by operation kind", ", ".join(
           f"{name} {100 * value / profile['op_seconds_per_step']:.0f}%"
           for name, value in list(profile["seconds_per_step_by_op_kind"].items())[:4]),
-       "fusion kLoop: elementwise passes, kInput: reductions"],
+       "share of the summed operation time"],
   ]
   for entry in scaling:
     rows.append([f"data parallel, {entry['num_devices']} device(s), global batch "

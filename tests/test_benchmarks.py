@@ -83,7 +83,7 @@ ENTRY %main (x: f32[4]) -> f32[4] {
   assert modules["forward"] == "encoder/Conv_0 forward"
   assert modules["weight_gradient"] == "decoder/Conv_0 backward"
   kinds = train_step.hlo_op_kinds(hlo)
-  assert kinds["forward"] == "fusion kLoop"
+  assert kinds["forward"] == "elementwise fusion"
   assert kinds["weight_gradient"] == "convolution" and kinds["sum"] == "all-reduce"
 
 
