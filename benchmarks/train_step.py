@@ -402,7 +402,8 @@ def scaling_table(runs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
   base = runs[min(runs)]["images_per_second"]["median"]
   return [{"num_devices": count, "images_per_second": run["images_per_second"],
            "speedup": run["images_per_second"]["median"] / base,
-           "efficiency": run["images_per_second"]["median"] / base / count}
+           "efficiency": run["images_per_second"]["median"] / base / count,
+           "compile_seconds": run["compile_seconds"], "memory_bytes": run["memory_bytes"]}
           for count, run in sorted(runs.items())]
 
 

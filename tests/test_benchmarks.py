@@ -51,8 +51,8 @@ def test_train_step_smallest_size_reports_flops_memory_and_profile(tmp_path):
 
 
 def test_scaling_is_relative_to_the_fewest_devices():
-  runs = {count: {"images_per_second": {"median": rate}}
-          for count, rate in ((1, 4.0), (2, 6.0), (4, 8.0))}
+  runs = {count: {"images_per_second": {"median": rate}, "compile_seconds": 1.0,
+                  "memory_bytes": {}} for count, rate in ((1, 4.0), (2, 6.0), (4, 8.0))}
   table = train_step.scaling_table(runs)
   assert [entry["speedup"] for entry in table] == [1.0, 1.5, 2.0]
   assert [entry["efficiency"] for entry in table] == [1.0, 0.75, 0.5]
