@@ -97,8 +97,10 @@ def flops_per_image(method: str, *, patch_size: int = 32, grid_size: int = 8,
   counts = {"error_map": pixels * (channels * 11 + channels)}
   if method == "matmul":
     counts["mean_subtraction"] = 2 * pixels
-    counts["radon_dft_gemm"] = patches * 2 * patch_size**2 * 2 * num_angles * bins
-    counts["mean_correction"] = patches * 2 * 2 * num_angles * bins
+    columns = features._radon_dft_matrix(  # pylint: disable=protected-access
+        patch_size, angles)[0].shape[1]
+    counts["radon_dft_gemm"] = patches * 2 * patch_size**2 * columns
+    counts["mean_correction"] = patches * 2 * columns
   else:
     # pylint: disable=protected-access
     if method == "gather":  # Padded tap slots, as evaluated.
