@@ -309,6 +309,36 @@ def profile_parts(run_steps, compiled, steps: int) -> dict[str, Any]:
           "seconds_per_step_by_op_kind": dict(by_kind.most_common())}
 
 
+def conv_directions(batch_size: int, image_size: int, channels: int, *, repeats: int
+                    ) -> dict[str, Any]:
+  """FLOP/s of the encoder's full-resolution 3x3 convolution (`channels` in and out, stride 1,
+  SAME) forward and of its two backward convolutions, the input and the weight gradient, each
+  jitted alone at the step's shapes: the three do the same FLOPs, so their rates show which
+  direction XLA runs on a slow path."""
+  key_x, key_w, key_dy = jax.random.split(jax.random.key(0), 3)
+  x = jax.random.normal(key_x, (batch_size, image_size, image_size, channels))
+  w = jax.random.normal(key_w, (3, 3, channels, channels))
+  dy = jax.random.normal(key_dy, x.shape)
+
+  def conv(x, w):
+    return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  directions = {
+      "forward": (conv, (x, w)),
+      "input gradient": (lambda x, w, dy: jax.vjp(lambda x: conv(x, w), x)[1](dy)[0], (x, w, dy)),
+      "weight gradient": (lambda x, w, dy: jax.vjp(lambda w: conv(x, w), w)[1](dy)[0],
+                          (x, w, dy)),
+  }
+  flops = 2.0 * batch_size * image_size**2 * 9 * channels**2
+  result = {"shape": [batch_size, image_size, image_size, channels], "flops": flops}
+  for name, (function, arguments) in directions.items():
+    compiled = jax.jit(function).lower(*arguments).compile()
+    timing = common.time_calls(lambda: compiled(*arguments), warmup=1, repeats=repeats)
+    result[name] = {"timing": timing.to_json(), "flops_per_second": timing.rate(flops)}
+  return result
+
+
 # --- One device count, in this process --------------------------------------------------------
 
 def measure(config, args: argparse.Namespace) -> dict[str, Any]:
@@ -346,6 +376,9 @@ def measure(config, args: argparse.Namespace) -> dict[str, Any]:
     result["profile"] = profile_parts(
         lambda steps: [jax.block_until_ready(step()) for _ in range(steps)], compiled,
         args.profile_steps)
+    result["conv_directions"] = conv_directions(
+        config.batch_size, config.dataset.image_size, config.model.encoder_features[0],
+        repeats=args.repeats)
   return result
 
 
@@ -472,6 +505,11 @@ def summary_rows(headline: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
           f"{name} {100 * value / profile['op_seconds_per_step']:.0f}%"
           for name, value in list(profile["seconds_per_step_by_module"].items())[:4]),
        "share of the summed operation time"],
+      ["3x3 convolution forward / input gradient / weight gradient", " / ".join(
+          f"{headline['conv_directions'][name]['flops_per_second']['median'] / 1e9:.0f}"
+          for name in ("forward", "input gradient", "weight gradient")) + " GFLOP/s",
+       "the encoder's full-resolution convolution "
+       f"{'x'.join(map(str, headline['conv_directions']['shape']))}, each direction jitted alone"],
       ["train step time by operation kind", ", ".join(
           f"{name} {100 * value / profile['op_seconds_per_step']:.0f}%"
           for name, value in list(profile["seconds_per_step_by_op_kind"].items())[:4]),

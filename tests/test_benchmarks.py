@@ -44,6 +44,8 @@ def test_train_step_smallest_size_reports_flops_memory_and_profile(tmp_path):
                "LSTM forward", "optimizer and metrics"):
     assert part in share, part
   assert "convolution" in headline["profile"]["seconds_per_step_by_op_kind"]
+  assert all(headline["conv_directions"][name]["flops_per_second"]["median"] > 0
+             for name in ("forward", "input gradient", "weight gradient"))
   assert set(result["profile_groups"]) >= {"features", "encoder forward", "backward"}
   assert [row[0] for row in result["profile_table"]][:4] == ["features", "LSTM", "encoder",
                                                               "decoder"]
