@@ -153,6 +153,15 @@ def test_predict_batch_pads_without_changing_results(localizer):
   np.testing.assert_allclose(together[1], localizer.predict_batch(images[:3])[1], atol=1e-5)
 
 
+def test_wrong_inputs_are_refused_with_the_shape_expected(localizer):
+  with pytest.raises(ValueError, match="uint8 RGB image"):
+    localizer.predict(np.zeros((10, 10, 3), np.float32))
+  with pytest.raises(ValueError, match="uint8 RGB image"):
+    localizer.predict(np.zeros((10, 10), np.uint8))
+  with pytest.raises(ValueError, match=r"expects \(B, 256, 256, 3\)"):
+    localizer.predict_batch(np.zeros((2, 128, 128, 3), np.uint8))
+
+
 def test_model_input_is_resized_like_the_training_pipeline():
   image = _photo(300, 410)
   expected, _ = input_pipeline.resize_pair(image, np.zeros(image.shape[:2], np.uint8), 256)
