@@ -358,8 +358,8 @@ def measure(config, args: argparse.Namespace) -> dict[str, Any]:
   holder = {"state": state}
 
   def step():
-    holder["state"], metrics = compiled(holder["state"], batch)
-    return holder["state"], metrics
+    holder["state"], holder["metrics"] = compiled(holder["state"], batch)
+    return holder["state"], holder["metrics"]
 
   timing = common.time_calls(step, warmup=args.warmup, repeats=args.repeats)
   result = {
@@ -369,7 +369,7 @@ def measure(config, args: argparse.Namespace) -> dict[str, Any]:
       "memory_bytes": {"xla_buffers": common.compiled_memory_bytes(compiled),
                        "device_peak": common.device_peak_bytes(),
                        "process_peak_rss": common.peak_rss_bytes()},
-      "finite_loss": bool(np.isfinite(float(step()[1]["loss"]))),
+      "finite_loss": bool(np.isfinite(float(holder["metrics"]["loss"]))),
   }
   if args.detail:
     result.update(flop_report(config, variables, compiled, timing, args.matmul_size))
