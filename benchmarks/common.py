@@ -75,7 +75,7 @@ def compile_seconds(jitted: Any, *args: Any) -> tuple[Any, float]:
 
 
 def flops_of(compiled: Any) -> float | None:
-  """FLOPs XLA's cost analysis counts for one call of a compiled executable (None if it has none)."""
+  """FLOPs XLA's cost analysis counts for one call of a compiled executable (None: no count)."""
   analysis = compiled.cost_analysis()
   if isinstance(analysis, Sequence):  # Older jax: one dict per partition.
     analysis = analysis[0] if analysis else None
@@ -112,7 +112,8 @@ def environment() -> dict[str, Any]:
   devices = jax.devices()
   return {
       "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-      "machine": f"{_cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}",
+      "machine": (f"{_cpu_model()}, {os.cpu_count()} cores, "
+                  f"{platform.system()} {platform.machine()}"),
       "cpu_count": os.cpu_count(),
       "load_average": [round(load, 2) for load in os.getloadavg()],
       "python": sys.version.split()[0],

@@ -42,7 +42,8 @@ SMALL = {"batch_sizes": "1,2", "num_images": 2, "warmup": 1, "repeats": 2}
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   common.add_common_arguments(parser, output=common.RESULTS_DIR / "inference.json")
-  parser.add_argument("--batch_sizes", help=f"forward-pass batch sizes (default {FULL['batch_sizes']})")
+  parser.add_argument("--batch_sizes",
+                      help=f"forward-pass batch sizes (default {FULL['batch_sizes']})")
   parser.add_argument("--num_images", type=int, help="images in the predict folder (default 16)")
   args = parser.parse_args(argv)
   common.fill_defaults(args, FULL, SMALL)

@@ -98,6 +98,7 @@ def run_benchmark(name: str, benchmark: Benchmark, output: pathlib.Path, *, smal
   command = [sys.executable, "-m", benchmark.module,
              *(benchmark.small_args if small else benchmark.full_args), *extra_args,
              f"--output={output}"]
+  output.unlink(missing_ok=True)  # A result from an earlier run must not pass for this one's.
   load = os.getloadavg()
   start = time.perf_counter()
   try:
@@ -175,7 +176,8 @@ def summary_markdown(results: dict[str, dict[str, Any]], small: bool,
              f"{profile['op_seconds_per_step']:.2f} s per step against "
              f"{profile['wall_seconds_per_step']:.2f} s of wall time (operations can overlap on "
              "the cores).\n\n" + common.markdown_table(
-                 ["part", "forward s/step", "backward s/step", "total s/step", "share"], step["profile_table"])
+                 ["part", "forward s/step", "backward s/step", "total s/step", "share"],
+                 step["profile_table"])
              + "\n")
   return text
 

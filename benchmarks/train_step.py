@@ -1,4 +1,4 @@
-r"""Images/s, memory, FLOP/s and time profile of the complete train step, and its data-parallel scaling.
+r"""Images/s, memory, FLOP/s and time profile of the complete train step; data-parallel scaling.
 
   python -m benchmarks.train_step                   # base.py model, batch 16, 1 / 2 / 4 devices
   python -m benchmarks.train_step --small           # tiny widths, batch 4, 1 / 2 devices (a test)
@@ -260,7 +260,8 @@ def hlo_op_kinds(hlo_text: str) -> dict[str, str]:
   for name, definition in computations.get(entry, []):
     kind = re.search(r"kind=(k\w+)", definition)
     opcode = _opcode(definition)
-    kinds[name] = _FUSION_KINDS.get(kind.group(1), opcode) if opcode == "fusion" and kind else opcode
+    is_fusion = opcode == "fusion" and kind
+    kinds[name] = _FUSION_KINDS.get(kind.group(1), opcode) if is_fusion else opcode
   return kinds
 
 
@@ -517,7 +518,8 @@ def summary_rows(headline: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
   ]
   for entry in scaling:
     rows.append([f"data parallel, {entry['num_devices']} device(s), global batch "
-                 f"{headline['batch_size']}", f"{entry['images_per_second']['median']:.2f} images/s",
+                 f"{headline['batch_size']}",
+                 f"{entry['images_per_second']['median']:.2f} images/s",
                  f"speed-up {entry['speedup']:.2f}, efficiency {entry['efficiency']:.2f}"])
   return rows
 
