@@ -86,19 +86,20 @@ def tree_nbytes(tree: Any) -> int:
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: Any,
-         train_iter: Any, *, metrics: dict[str, float] | None = None,
-         force: bool = False) -> bool:
-  """Starts an (async) save of `state` and the iterator; True if it saves."""
-  if not force and not manager.should_save(step):
-    return False
+         train_iter: Any, *, metrics: dict[str, float] | None = None) -> None:
+  """Starts an (async) save of `state` and the iterator at `step`.
+
+  The caller decides when to save; `metrics` (validation results) rank the
+  step for keeping the best one.
+  """
   check_free_space(manager.directory, 2 * tree_nbytes(state))
   try:
-    return manager.save(
+    manager.save(
         step,
         args=ocp.args.Composite(**{
             STATE: ocp.args.StandardSave(state),
             TRAIN_ITER: grain.PyGrainCheckpointSave(train_iter)}),
-        metrics=metrics, force=force)
+        metrics=metrics, force=True)
   except OSError as error:
     _raise_write_error(error, manager.directory)
 

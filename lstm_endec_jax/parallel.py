@@ -78,12 +78,6 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(DATA_AXIS))
 
 
-def local_devices_in(mesh: Mesh) -> int:
-  """How many of the mesh's devices belong to this process."""
-  return sum(d.process_index == jax.process_index()
-             for d in mesh.devices.ravel())
-
-
 def global_batch(local_batch: Any, mesh: Mesh) -> Any:
   """Assembles each process's numpy batch into arrays sharded over `mesh`."""
   sharding = batch_sharded(mesh)

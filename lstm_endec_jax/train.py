@@ -385,7 +385,7 @@ def _train(config, state, train_iter, mesh, manager, writer, learning_rate_fn,
       if (step % config.checkpoint_every_steps == 0 or is_last or stop
           or eval_metrics is not None):
         checkpointing.save(manager, step, state, train_iter,
-                           metrics=eval_metrics, force=True)
+                           metrics=eval_metrics)
       progress.resume()
       if stop:
         checkpointing.wait_until_finished(manager)

@@ -47,7 +47,7 @@ def _train_and_save(workdir, mesh, steps, metrics_at):
   for step in range(1, steps + 1):
     next(iterator)
     checkpointing.save(manager, step, _state(step, mesh), iterator,
-                       metrics=metrics_at.get(step), force=True)
+                       metrics=metrics_at.get(step))
   checkpointing.wait_until_finished(manager)
   return manager, iterator
 
@@ -105,7 +105,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_previous(saved_run, tmp_path,
   assert "Checkpoint step 6" in caplog.text and "unreadable" in caplog.text
   assert (workdir / checkpointing.QUARANTINE_SUBDIR / "6").is_dir()
   # The step number is free again for the resumed run.
-  checkpointing.save(manager, 6, _state(6, mesh), iter(_loader()), force=True)
+  checkpointing.save(manager, 6, _state(6, mesh), iter(_loader()))
   checkpointing.wait_until_finished(manager)
   assert manager.latest_step() == 6
 
