@@ -179,7 +179,8 @@ def evaluate(p_eval_step, state: TrainState, loader, mesh, *,
 
   Also returns the first `num_samples` images, masks and heat maps for the
   PNG grid. Every process sees the global batch, so all compute the same
-  metrics.
+  metrics; with several processes, each one's loader must yield the same
+  number of batches (short ones are padded to `local_batch_size`).
   """
   accumulator = metrics_lib.MetricAccumulator()
   samples = {"image": [], "mask": [], "probs": []}
