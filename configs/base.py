@@ -8,10 +8,11 @@ rate either: 1e-4 with a short warm-up and cosine decay is our choice (HLED's
 
 Run length: 300 steps of 16 (4,800 images, ~1.4 passes over the 3,500
 training images of synthetic_splice/default). Measured on the shared 2-core
-dev CPU: a step costs ~10 s of CPU time (1.6 images per CPU-second), so the
-default run needs ~55 CPU-minutes (training ~50, evaluation ~5): 30-55 min
-wall on an idle 2-core machine, 2-3 h on the machine as shared on
-2026-11-25 (load ~12). Building the dataset first takes ~6 min once. A short
+dev CPU (one device): 0.10 steps/s = 1.6 images/s with the machine at load
+~5, 0.03-0.05 steps/s at load ~12; a step costs ~10 s of CPU time. The
+default run therefore takes ~55 min at load ~5 (training ~50, evaluation
+~5), 2-3 h at load ~12, and should not exceed ~55 min on an idle machine.
+Building the dataset first takes ~6 min once. A short
 CPU demonstration (26 min here; pixel AUC 0.61 pooled, 0.66 per image on
 256 test images):
   python -m lstm_endec_jax.main --config=configs/base.py \
