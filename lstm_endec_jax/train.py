@@ -331,21 +331,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     return _report_evaluation(int(state.step), split, accumulator, samples,
                               writer, output_dir)
 
-  if training:
-    state = _train(config, state, train_iter, mesh, manager, writer,
-                   learning_rate_fn, run_evaluation)
-    if int(state.step) < config.num_train_steps:
-      writer.close()
-      return state  # Stopped by a signal; the checkpoint is saved.
-
-  results = run_evaluation(state, config.test_split, config.num_test_batches,
-                           workdir)
-  _write_json(workdir / "eval.json",
-              {"split": config.test_split, "step": int(state.step),
-               "dataset": config.dataset.to_dict(), "metrics": results})
-  writer.close()
-  manager.close()
-  return state
+  try:
+    if training:
+      state = _train(config, state, train_iter, mesh, manager, writer,
+                     learning_rate_fn, run_evaluation)
+      if int(state.step) < config.num_train_steps:
+        return state  # Stopped by a signal; the checkpoint is saved.
+    results = run_evaluation(state, config.test_split,
+                             config.num_test_batches, workdir)
+    _write_json(workdir / "eval.json",
+                {"split": config.test_split, "step": int(state.step),
+                 "dataset": config.dataset.to_dict(), "metrics": results})
+    return state
+  finally:
+    writer.close()
+    manager.close()
 
 
 def _train(config, state, train_iter, mesh, manager, writer, learning_rate_fn,
