@@ -451,13 +451,14 @@ def grouped_shares(share: dict[str, float]) -> dict[str, float]:
     elif part in ("features", "LSTM forward", "encoder forward", "decoder forward"):
       groups[part] += value
     else:
-      groups["loss, optimizer, other"] += value
+      groups["other (loss, optimizer, all-reduce)"] += value
   return dict(groups.most_common())
 
 
 def _percentages(shares: dict[str, float]) -> str:
-  return ", ".join(f"{name} {100 * value:.0f}%" for name, value in shares.items()
-                   if value >= 0.005)
+  """'name 41%, ...' (one decimal below 1%, so that small parts still show)."""
+  return ", ".join(f"{name} {100 * value:.{1 if value < 0.01 else 0}f}%"
+                   for name, value in shares.items() if value >= 0.0005)
 
 
 def profile_rows(profile: dict[str, Any]) -> list[list[str]]:
