@@ -246,6 +246,10 @@ def is_finished(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> boo
   return path.exists() and json.loads(path.read_text())["step"] == config.num_train_steps
 
 
+class RunInterrupted(Exception):
+  """Training stopped on a signal (its checkpoint is saved): the study stops too."""
+
+
 def train_run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> float:
   """Trains and tests one run unless already done; returns its wall-clock seconds.
 
@@ -258,7 +262,8 @@ def train_run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> float
   train.train_and_evaluate(config, str(workdir))
   seconds = time.perf_counter() - start
   if not is_finished(workdir, config):
-    raise RuntimeError(f"{workdir}: training stopped before step {config.num_train_steps}.")
+    raise RunInterrupted(f"{workdir}: training stopped before step {config.num_train_steps}; "
+                         "run the same command again to resume it.")
   timing.write_text(json.dumps({"seconds": seconds}) + "\n")
   return seconds
 
@@ -315,6 +320,8 @@ def run_study(study: Study, *, scale: Scale, seeds: Sequence[int], arm_names: Se
         start = time.perf_counter()
         metrics = evaluate(arm, config, workdir)
         seconds += time.perf_counter() - start
+      except RunInterrupted:
+        raise
       except Exception:  # pylint: disable=broad-except  # one failed run must not stop the rest
         logging.exception("%s: arm %s, seed %d failed (workdir %s); going on with the others.",
                           study.name, arm.name, seed, workdir)
