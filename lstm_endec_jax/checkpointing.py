@@ -157,20 +157,41 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any,
   return None
 
 
-def _resolve_step_dir(path: str | os.PathLike[str]) -> pathlib.Path:
-  """The `state` item of `path`: a workdir, its checkpoint dir, or one step."""
+class CheckpointNotFoundError(FileNotFoundError):
+  """No checkpoint (or no run config) where the user pointed."""
+
+
+def locate(path: str | os.PathLike[str]
+           ) -> tuple[pathlib.Path | None, pathlib.Path]:
+  """(step directory or None, checkpoints directory) of a workdir, its
+  checkpoints directory, or one step directory.
+
+  The one place that knows a run's layout: fine-tuning and inference both
+  resolve the paths users give them here.
+  """
   path = pathlib.Path(path)
-  for candidate in (path, path / CHECKPOINT_SUBDIR):
-    if (candidate / STATE).is_dir():
-      return candidate / STATE
-    steps = [p for p in candidate.glob("*") if p.name.isdigit()
-             and (p / STATE).is_dir()] if candidate.is_dir() else []
-    if steps:
-      return max(steps, key=lambda p: int(p.name)) / STATE
-  raise FileNotFoundError(
-      f"No checkpoint found at {path}: expected a workdir, its "
-      f"'{CHECKPOINT_SUBDIR}' directory, or a step directory holding "
-      f"'{STATE}/'.")
+  if (path / STATE).is_dir():
+    return path, path.parent
+  if (path / CHECKPOINT_SUBDIR).is_dir():
+    return None, path / CHECKPOINT_SUBDIR
+  if path.name == CHECKPOINT_SUBDIR and path.is_dir():
+    return None, path
+  raise CheckpointNotFoundError(
+      f"No checkpoint found at {path}: expected a training workdir (holding "
+      f"'{CHECKPOINT_SUBDIR}/'), its '{CHECKPOINT_SUBDIR}/' directory, or one "
+      f"step directory (holding '{STATE}/').")
+
+
+def _resolve_step_dir(path: str | os.PathLike[str]) -> pathlib.Path:
+  """The `state` item of `path`: a step, or the latest step of a run."""
+  step_dir, checkpoints = locate(path)
+  if step_dir is None:
+    steps = [p for p in checkpoints.iterdir()
+             if p.name.isdigit() and (p / STATE).is_dir()]
+    if not steps:
+      raise CheckpointNotFoundError(f"{checkpoints} holds no checkpoint step.")
+    step_dir = max(steps, key=lambda p: int(p.name))
+  return step_dir / STATE
 
 
 def read_state(path: str | os.PathLike[str],

@@ -24,8 +24,7 @@ CONFIG_FILE = "config.json"
 IMAGE_SIZE = 256
 
 
-class CheckpointNotFoundError(FileNotFoundError):
-  """No checkpoint (or no run config) where the user pointed."""
+CheckpointNotFoundError = checkpointing.CheckpointNotFoundError
 
 
 class ModelVariantMismatchError(ValueError):
@@ -43,21 +42,6 @@ class TrainedModel:
   @property
   def variant(self) -> str:
     return self.run_config.model.variant
-
-
-def _run_layout(path: pathlib.Path) -> tuple[pathlib.Path | None, pathlib.Path, pathlib.Path]:
-  """(step directory or None, checkpoints directory, workdir) for any of the accepted paths."""
-  if (path / checkpointing.STATE).is_dir():
-    checkpoints = path.parent
-    return path, checkpoints, checkpoints.parent
-  if (path / checkpointing.CHECKPOINT_SUBDIR).is_dir():
-    return None, path / checkpointing.CHECKPOINT_SUBDIR, path
-  if path.name == checkpointing.CHECKPOINT_SUBDIR and path.is_dir():
-    return None, path, path.parent
-  raise CheckpointNotFoundError(
-      f"No checkpoint at {path}: expected a training workdir (holding "
-      f"'{checkpointing.CHECKPOINT_SUBDIR}/'), its '{checkpointing.CHECKPOINT_SUBDIR}/' directory, "
-      f"or one step directory (holding '{checkpointing.STATE}/').")
 
 
 def read_run_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
@@ -137,7 +121,8 @@ def load(path: str | os.PathLike[str], *, step: str | int = "latest",
       another variant is refused, naming both. None: the model the run trained.
   """
   path = pathlib.Path(path)
-  step_dir, checkpoints, workdir = _run_layout(path)
+  step_dir, checkpoints = checkpointing.locate(path)
+  workdir = checkpoints.parent
   run_config = read_run_config(workdir)
   if model_config is not None:
     check_variant(run_config, model_config.variant, path)

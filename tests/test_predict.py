@@ -182,7 +182,7 @@ def test_checkpoint_paths_and_steps(workdir, tmp_path):
   assert trained_model.select_step(workdir / "checkpoints", config, 1) == 1
   with pytest.raises(trained_model.CheckpointNotFoundError, match="has no step 7"):
     trained_model.load(workdir, step=7)
-  with pytest.raises(trained_model.CheckpointNotFoundError, match="No checkpoint at"):
+  with pytest.raises(trained_model.CheckpointNotFoundError, match="No checkpoint found at"):
     trained_model.load(tmp_path)
   lonely_step = tmp_path / "copied" / "checkpoints" / "2"
   shutil.copytree(workdir / "checkpoints" / "2", lonely_step)
