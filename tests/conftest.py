@@ -14,8 +14,5 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def hled_reference_dir() -> pathlib.Path:
-  """The authors' test vectors: `../shared/reference/hled` beside the checkout."""
-  path = REPO_ROOT.parent / "shared" / "reference" / "hled"
-  if not path.is_dir():
-    raise FileNotFoundError(f"HLED reference vectors not found at {path}")
-  return path
+  """The authors' test vectors, kept in the repository (`tests/data/hled/README.md`)."""
+  return REPO_ROOT / "tests" / "data" / "hled"
