@@ -8,6 +8,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import flax.linen as nn
 import optax
 import pytest
 from clu import parameter_overview
@@ -298,3 +299,16 @@ def test_config_errors_name_the_bad_value():
     model = models.create_model(tiny_config("paper", **overrides))
     with pytest.raises(ValueError, match=message):
       jax.eval_shape(functools.partial(model.init, train=False), rng(0), images)
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 16, 3), (1, 9, 7, 2)])
+def test_max_pool_2x2_matches_flax_max_pool_after_a_relu(shape):
+  """Same values as `nn.max_pool` (VALID, stride 2) and, on ReLU outputs, the same input gradient
+  (ties are zeros there, whose gradient the ReLU drops)."""
+  x = jax.random.normal(jax.random.key(0), shape)
+  flax_pool = lambda x: nn.max_pool(jax.nn.relu(x), (2, 2), strides=(2, 2))
+  ours = lambda x: layers.max_pool_2x2(jax.nn.relu(x))
+  np.testing.assert_array_equal(ours(x), flax_pool(x))
+  cotangent = jax.random.normal(jax.random.key(1), flax_pool(x).shape)
+  grad = lambda f: jax.vjp(f, x)[1](cotangent)[0]
+  np.testing.assert_array_equal(grad(ours), grad(flax_pool))
