@@ -1,4 +1,4 @@
-"""Synthetic splicing and copy-move forgeries (paper 4.1.1, HLED `synthetic_data/`).
+"""Synthetic splicing, copy-move and removal forgeries (paper 4.1.1, HLED `synthetic_data/`).
 
 The paper cuts MS-COCO objects with their segmentation masks and pastes them onto 1024x1024 corner
 crops of DRESDEN images, six splices per pristine crop, sometimes the same object twice (copy-move).
@@ -9,7 +9,9 @@ alpha compositing at a random place, JPEG of the result.
 With no downloads possible, the default source is the set of true-colour photographs that ship
 inside the scikit-image wheel (`SKIMAGE_PHOTOS`), with disjoint photographs per split so that the
 test split measures generalisation to unseen backgrounds and objects. Objects are cut from them with
-random smooth shapes or a Felzenszwalb segment. Everything is driven by an explicit
+random smooth shapes or a Felzenszwalb segment. The paper's third manipulation, object removal, has
+no generator in the authors' code: `removal` fills a random region from its surroundings (biharmonic
+inpainting for the smooth part, texture from elsewhere in the photograph for the grain). Everything is driven by an explicit
 `np.random.Generator`, so one seed gives one dataset.
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ import PIL.Image
 import scipy.ndimage
 import skimage.color
 import skimage.draw
+import skimage.restoration
 import skimage.segmentation
 
 # True-colour natural photographs inside `skimage/data` (no pooch fetch), by split. Photographs of
@@ -91,7 +94,7 @@ class Forgery:
   """One generated example; `regions` holds each paste's mask so copy-move can be checked."""
   image: np.ndarray  # (H, W, 3) uint8
   mask: np.ndarray  # (H, W) uint8, 1 = manipulated
-  manipulation_type: str  # "none", "splicing" or "copy_move"
+  manipulation_type: str  # "none", "splicing", "copy_move" or "removal"
   parameters: dict[str, Any]
   regions: list[np.ndarray]
 
@@ -439,20 +442,102 @@ def random_pristine_crop(photos: Mapping[str, np.ndarray], size: int,
 
 def generate_forgery(background: np.ndarray, donors: Mapping[str, np.ndarray],
                      rng: np.random.Generator, *, copy_move_prob: float,
-                     options: SpliceOptions = SpliceOptions(),
+                     removal_prob: float = 0.0, options: SpliceOptions = SpliceOptions(),
                      copy_move_from_background: bool = True) -> Forgery:
-  """A splice or (with `copy_move_prob`) a copy-move of one pristine background.
+  """A copy-move (`copy_move_prob`), a removal (`removal_prob`) or else a splice of `background`.
 
   `copy_move_from_background` switches between a true copy-move (object from the background) and
   the paper's duplicated donor object (paper 4.1.1 step 3).
   """
-  if rng.random() < copy_move_prob:
+  draw = rng.random()
+  if draw < copy_move_prob:
     if copy_move_from_background:
       return copy_move(background, rng, options)
     name = sorted(donors)[int(rng.integers(len(donors)))]
     obj = cut_copy_move_object(donors[name], background, rng, options, name)
     return copy_move(background, rng, options, obj=obj)
+  if draw < copy_move_prob + removal_prob:
+    return removal(background, rng, options)
   return splice(background, donors, rng, options)
+
+
+# Removal: the smooth fill is solved on a window downscaled to at most this side (the biharmonic
+# solution has no detail to lose, and the sparse solve grows with the pixel count).
+INPAINT_MAX_SIDE = 48
+TEXTURE_SIGMA = 1.5  # grain = source window - its Gaussian blur at this sigma
+
+
+def _smooth_fill(window: np.ndarray, region: np.ndarray) -> np.ndarray:
+  """Biharmonic inpainting of `region` in `window` (float RGB), solved at reduced size."""
+  height, width = region.shape
+  factor = max(1, math.ceil(max(height, width) / INPAINT_MAX_SIDE))
+  if factor == 1:
+    return skimage.restoration.inpaint_biharmonic(window, region, channel_axis=-1)
+  small_size = (max(2, width // factor), max(2, height // factor))
+  small = np.stack([np.asarray(PIL.Image.fromarray(window[..., c].astype(np.float32)).resize(
+      small_size, PIL.Image.BILINEAR)) for c in range(3)], axis=-1)
+  small_region = np.asarray(PIL.Image.fromarray(region.astype(np.uint8) * 255).resize(
+      small_size, PIL.Image.BILINEAR)) > 0
+  filled = skimage.restoration.inpaint_biharmonic(small, small_region, channel_axis=-1)
+  return np.stack([np.asarray(PIL.Image.fromarray(filled[..., c].astype(np.float32)).resize(
+      (width, height), PIL.Image.BILINEAR)) for c in range(3)], axis=-1)
+
+
+def _grain(photo: np.ndarray, height: int, width: int, avoid: tuple[int, int],
+           rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+  """The fine texture (minus its local mean) of a random window of `photo` away from `avoid`."""
+  photo_height, photo_width = photo.shape[:2]
+  for _ in range(20):
+    top = int(rng.integers(0, photo_height - height + 1))
+    left = int(rng.integers(0, photo_width - width + 1))
+    if abs(top - avoid[0]) >= height or abs(left - avoid[1]) >= width:
+      break
+  source = photo[top:top + height, left:left + width].astype(np.float32)
+  smooth = scipy.ndimage.gaussian_filter(source, (TEXTURE_SIGMA, TEXTURE_SIGMA, 0))
+  return source - smooth, [top, left]
+
+
+def removal(background: np.ndarray, rng: np.random.Generator,
+            options: SpliceOptions = SpliceOptions()) -> Forgery:
+  """Removes a random region: fills it from its surroundings, as an object-removal tool would.
+
+  The region has the size and shapes of a copy-move object. Its fill is the biharmonic inpainting
+  of the surrounding pixels plus the fine grain of another place of the same photograph, so the
+  hole is neither flat nor visibly blurred; the edge is feathered like a pasted object's alpha
+  (`alpha_blur_prob`). The final JPEG follows the rule of transformed pastes: the fill is
+  resampled, as a warped object is.
+  """
+  height, width = background.shape[:2]
+  min_side, max_side = _object_sides(background, options)
+  max_side = max(min_side, max_side * 2 // 3)
+  box_height = int(rng.integers(min_side, max_side + 1))
+  box_width = int(rng.integers(min_side, max_side + 1))
+  margin = max(4, min(box_height, box_width) // 4)  # known pixels around the hole for the solve
+  top = int(rng.integers(0, height - box_height + 1))
+  left = int(rng.integers(0, width - box_width + 1))
+  region, shape = random_shape_mask(rng, background[top:top + box_height, left:left + box_width])
+  alpha = region.astype(np.float32)
+  params: dict[str, Any] = {"shape": shape, "box": [top, left, box_height, box_width]}
+  params["alpha_blur"] = bool(rng.random() < options.alpha_blur_prob)
+  # Window = box + margin, clipped to the image; the hole is the region dilated by the feather.
+  win_top, win_left = max(0, top - margin), max(0, left - margin)
+  win_bottom = min(height, top + box_height + margin)
+  win_right = min(width, left + box_width + margin)
+  hole = np.zeros((win_bottom - win_top, win_right - win_left), np.float32)
+  hole[top - win_top:top - win_top + box_height, left - win_left:left - win_left + box_width] = alpha
+  if params["alpha_blur"]:
+    hole = scipy.ndimage.gaussian_filter(hole, options.alpha_blur_sigma, mode="constant")
+  window = background[win_top:win_bottom, win_left:win_right].astype(np.float32)
+  fill = _smooth_fill(window, hole > 0)
+  grain, params["grain_from"] = _grain(background, *hole.shape, (win_top, win_left), rng)
+  fill = np.clip(fill + grain, 0.0, 255.0)
+  canvas = np.zeros((height, width), np.int32)
+  canvas[win_top:win_bottom, win_left:win_right] = quantised_alpha(hole)
+  obj = DonorObject(rgb=np.round(fill).astype(np.uint8), alpha=hole, source="background",
+                    box=(win_top, win_left, *hole.shape), shape=shape)
+  image = alpha_composite(background, obj, win_top, win_left)
+  return _finish(image, [canvas], True, rng, options, "removal",
+                 {"pastes": [], "removals": [params]})
 
 
 def authentic(background: np.ndarray) -> Forgery:
@@ -464,7 +549,7 @@ def authentic(background: np.ndarray) -> Forgery:
 
 def generate_group(photos: Mapping[str, np.ndarray], rng: np.random.Generator, *, size: int,
                    splices_per_pristine: int, include_authentic: bool, copy_move_prob: float,
-                   options: SpliceOptions = SpliceOptions(),
+                   removal_prob: float = 0.0, options: SpliceOptions = SpliceOptions(),
                    copy_move_from_background: bool = True) -> list[Forgery]:
   """One pristine crop and its forgeries (the paper makes six splices per 1024x1024 crop).
 
@@ -475,7 +560,7 @@ def generate_group(photos: Mapping[str, np.ndarray], rng: np.random.Generator, *
   group = [authentic(background)] if include_authentic else []
   for _ in range(splices_per_pristine):
     group.append(generate_forgery(background, photos, rng, copy_move_prob=copy_move_prob,
-                                  options=options,
+                                  removal_prob=removal_prob, options=options,
                                   copy_move_from_background=copy_move_from_background))
   for forgery in group:
     forgery.parameters.update(crop_params)

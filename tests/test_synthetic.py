@@ -127,7 +127,8 @@ def test_stored_examples_are_the_generator_output(tiny_data_dir):
   group = synthetic.generate_group(
       synthetic.load_skimage_photos("validation"), np.random.default_rng([config.seed, 1, 1]),
       size=config.image_size, splices_per_pristine=config.splices_per_pristine,
-      include_authentic=config.include_authentic, copy_move_prob=config.copy_move_prob)
+      include_authentic=config.include_authentic, copy_move_prob=config.copy_move_prob,
+      removal_prob=config.removal_prob)
   for k, forgery in enumerate(group):
     record = records[f"validation_000001_{k}"]
     np.testing.assert_array_equal(record["image"], forgery.image)
@@ -194,3 +195,27 @@ def test_manual_source_without_layout_names_the_dataset(tmp_path):
   with pytest.raises(manual.ManualDirError, match="synthetic_splice/manual.*pristine"):
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=tmp_path / "manual", try_download_gcs=False))
+
+
+def test_removal_fills_exactly_the_masked_region(train_photos):
+  """A removal changes pixels only under its mask, changes most of them, and hides no flat hole."""
+  for seed in range(4):
+    rng = np.random.default_rng(seed)
+    background, _ = synthetic.random_pristine_crop(train_photos, 96, rng)
+    forgery = synthetic.removal(background, rng, NO_JPEG)
+    assert forgery.manipulation_type == "removal" and forgery.mask.any()
+    changed = (forgery.image != background).any(-1)
+    assert not (changed & (forgery.mask == 0)).any()
+    assert changed[forgery.mask == 1].mean() > 0.5
+    filled = forgery.image[forgery.mask == 1].astype(np.float64)
+    assert filled.std(0).max() > 1.0  # grain, not a flat patch
+
+
+def test_removal_share_of_a_group(train_photos):
+  """`removal_prob` = 1 makes every forgery of a group a removal; 0 makes none."""
+  for prob, expected in ((1.0, {"removal"}), (0.0, {"splicing", "copy_move"})):
+    group = synthetic.generate_group(train_photos, np.random.default_rng(0), size=96,
+                                     splices_per_pristine=6, include_authentic=False,
+                                     copy_move_prob=0.0 if prob else 0.5, removal_prob=prob)
+    assert {forgery.manipulation_type for forgery in group} <= expected
+    assert (prob == 0.0) or all(f.manipulation_type == "removal" for f in group)

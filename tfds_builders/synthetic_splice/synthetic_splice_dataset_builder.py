@@ -1,4 +1,4 @@
-"""TFDS builder `synthetic_splice`: splicing and copy-move forgeries made by `synthetic.py`.
+"""TFDS builder `synthetic_splice`: splicing, copy-move and removal forgeries made by `synthetic.py`.
 
 Configs (examples = pristine crops x (splices_per_pristine + 1 authentic)):
   tiny     scikit-image photographs, 128x128, 16 / 8 / 8 examples: for tests (about a second).
@@ -57,6 +57,8 @@ class SyntheticSpliceConfig(tfds.core.BuilderConfig):
     splices_per_pristine: forgeries made from each pristine crop (paper: six).
     include_authentic: also emit each pristine crop as an authentic example (not in the paper).
     copy_move_prob: share of forgeries that paste one object twice (HLED's release: ~27K of 125K).
+    removal_prob: share of forgeries that remove a region by inpainting (paper: the third
+      manipulation type; HLED generates none). The rest are splices.
     copy_move_from_background: cut the copy-move object from the background itself (true
       copy-move) instead of the paper's duplicated donor object.
     min_object_area: smallest COCO instance area in pixels (manual source).
@@ -68,6 +70,7 @@ class SyntheticSpliceConfig(tfds.core.BuilderConfig):
   splices_per_pristine: int = 6
   include_authentic: bool = True
   copy_move_prob: float = 0.2
+  removal_prob: float = 0.2
   copy_move_from_background: bool = True
   min_object_area: int = 1024
   seed: int = 0
@@ -121,7 +124,7 @@ def skimage_group(config: SyntheticSpliceConfig, split: str,
       _skimage_photos(split), rng, size=config.image_size,
       splices_per_pristine=config.splices_per_pristine,
       include_authentic=config.include_authentic, copy_move_prob=config.copy_move_prob,
-      copy_move_from_background=config.copy_move_from_background)
+      removal_prob=config.removal_prob, copy_move_from_background=config.copy_move_from_background)
   keys = [f"{split}_{group_index:06d}_{k}" for k in range(len(group))]
   return [(key, to_example(forgery, key)) for key, forgery in zip(keys, group)]
 
@@ -183,8 +186,9 @@ class CocoDonors:
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Synthetic splicing / copy-move forgeries with exact masks (1 = manipulated)."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release.",
+                   "1.1.0": "Removal forgeries (removal_prob of the forgeries) in every config."}
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
   BUILDER_CONFIGS = [
       SyntheticSpliceConfig(name="tiny", image_size=128, num_pristine=(4, 2, 2),
@@ -283,11 +287,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _manual_forgery(self, background: np.ndarray, donors: CocoDonors,
                       rng: np.random.Generator) -> synthetic.Forgery:
-    """A COCO object pasted once, or (copy_move_prob) a copy-move as configured."""
+    """A COCO object pasted once, a copy-move as configured, or a removal, by their shares."""
     config = self.builder_config
-    if rng.random() < config.copy_move_prob:
+    draw = rng.random()
+    if draw < config.copy_move_prob:
       if config.copy_move_from_background:
         return synthetic.copy_move(background, rng)
       obj = donors.sample(rng)
       return synthetic.copy_move(background, rng, obj=obj)
+    if draw < config.copy_move_prob + config.removal_prob:
+      return synthetic.removal(background, rng)
     return synthetic.splice_object(background, donors.sample(rng), rng)
