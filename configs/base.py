@@ -49,6 +49,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.schedule = "cosine"  # "constant" | "cosine"
   config.warmup_steps = 20
   config.grad_clip_norm = 0.0  # 0 = no clipping
+  # A step whose loss, gradient or update is not finite is skipped; this many
+  # in a row stop the run with an error (learning rate too high, broken data).
+  config.max_consecutive_skipped_steps = 10
   config.adam_b1 = 0.9
   config.adam_b2 = 0.999
   config.adam_eps = 1e-8

@@ -182,7 +182,7 @@ def locate(path: str | os.PathLike[str]
       f"step directory (holding '{STATE}/').")
 
 
-def _resolve_step_dir(path: str | os.PathLike[str]) -> pathlib.Path:
+def resolve_step_dir(path: str | os.PathLike[str]) -> pathlib.Path:
   """The `state` item of `path`: a step, or the latest step of a run."""
   step_dir, checkpoints = locate(path)
   if step_dir is None:
@@ -200,7 +200,7 @@ def read_state(path: str | os.PathLike[str],
 
   `path` is a workdir (its latest step), its checkpoint dir, or a step dir.
   """
-  state_dir = _resolve_step_dir(path)
+  state_dir = resolve_step_dir(path)
   checkpointer = ocp.StandardCheckpointer()
   saved = checkpointer.metadata(state_dir).item_metadata.tree
   return checkpointer.restore(state_dir, abstract_like(saved, sharding))
@@ -214,7 +214,7 @@ def load_variables(path: str | os.PathLike[str], like: dict[str, Any],
   have the same tree and shapes (i.e. the same model variant), else the error
   names what differs.
   """
-  state_dir = _resolve_step_dir(path)
+  state_dir = resolve_step_dir(path)
   saved = ocp.StandardCheckpointer().metadata(state_dir).item_metadata.tree
   names = tuple(like)
   missing = [name for name in names if name not in saved]

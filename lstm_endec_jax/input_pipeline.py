@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pathlib
+import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -256,6 +258,29 @@ def create_eval_loader(config: ml_collections.ConfigDict, split: str, *,
                  grain.sharding.ShardByJaxProcess(drop_remainder=False))
 
 
+def build_dataset(name: str, *, data_dir: str, manual_dir: str = "", force: bool = False) -> bool:
+  """Builds the TFDS dataset `name` into `data_dir` unless it is there; True when it built now.
+
+  `force` deletes an existing build first (e.g. to rebuild from another manual directory). What
+  a killed build left behind (TFDS's `incomplete.*` folders) is removed, with a warning.
+  """
+  builder = tfds.builder(name, data_dir=data_dir)
+  version_dir = pathlib.Path(builder.data_dir)
+  if force and version_dir.is_dir():
+    logging.warning("Deleting the existing build of %s in %s to rebuild it.", name, version_dir)
+    shutil.rmtree(version_dir)
+    builder = tfds.builder(name, data_dir=data_dir)
+  if builder.is_prepared():
+    return False
+  for leftover in version_dir.parent.glob(f"incomplete.*_{version_dir.name}"):
+    logging.warning("Removing %s, left by a build that did not finish.", leftover)
+    shutil.rmtree(leftover, ignore_errors=True)
+  logging.info("Building %s into %s", name, data_dir)
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=manual_dir or None, try_download_gcs=False))
+  return True
+
+
 def ensure_dataset_built(config: ml_collections.ConfigDict) -> None:
   """Builds every dataset the config reads that is not in `data_dir` yet, with no network.
 
@@ -264,11 +289,5 @@ def ensure_dataset_built(config: ml_collections.ConfigDict) -> None:
   """
   dataset_config = config.dataset
   mixture_names = [name for name, _ in training_mixture(dataset_config)]
-  names = dict.fromkeys([dataset_config.name] + mixture_names)
-  download_config = tfds.download.DownloadConfig(
-      manual_dir=dataset_config.manual_dir or None, try_download_gcs=False)
-  for name in names:
-    builder = tfds.builder(name, data_dir=dataset_config.data_dir)
-    if not builder.is_prepared():
-      logging.info("Building %s into %s", name, dataset_config.data_dir)
-      builder.download_and_prepare(download_config=download_config)
+  for name in dict.fromkeys([dataset_config.name] + mixture_names):
+    build_dataset(name, data_dir=dataset_config.data_dir, manual_dir=dataset_config.manual_dir)

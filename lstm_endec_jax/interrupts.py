@@ -1,8 +1,10 @@
 """Ctrl-C / SIGTERM turn into a polite stop request for the training loop.
 
-The loop finishes the step it is in, saves a checkpoint and returns. A second
-signal restores the default behaviour, so pressing Ctrl-C twice still kills a
-run that is stuck.
+The loop finishes the step it is in, saves a checkpoint and raises `Stopped`;
+the command exits with the shell's code for the signal (130 for SIGINT, 143
+for SIGTERM), so a scheduler or script does not mistake an unfinished run for
+a finished one. A second signal restores the default behaviour, so pressing
+Ctrl-C twice still kills a run that is stuck.
 """
 
 import signal
@@ -12,6 +14,18 @@ import types
 from absl import logging
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopped(Exception):
+  """Training stopped early on a signal, after saving a checkpoint at `step`."""
+
+  def __init__(self, signal_name: str, step: int):
+    self.signal_name = signal_name
+    self.step = step
+    self.exit_code = 128 + int(signal.Signals[signal_name])
+    super().__init__(
+        f"Stopped by {signal_name} after step {step}; the checkpoint is saved. "
+        "Run the same command again to resume.")
 
 
 class StopRequest:

@@ -15,6 +15,8 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 import numpy as np
 
+from lstm_endec_jax.errors import ConfigError
+
 DATA_AXIS = "data"
 
 # Launchers that set these variables run one process per host; the values
@@ -53,10 +55,11 @@ def create_mesh(num_devices: int = 0) -> Mesh:
   devices = jax.devices()
   if num_devices > 0:
     if num_devices > len(devices):
-      raise ValueError(f"Asked for {num_devices} devices, only "
-                       f"{len(devices)} are available: {devices}.")
+      raise ConfigError(f"config.num_devices={num_devices}, but only "
+                        f"{len(devices)} devices are available: {devices}.")
     if jax.process_count() > 1 and num_devices != len(devices):
-      raise ValueError("A multi-host run must use every device.")
+      raise ConfigError("config.num_devices: a multi-host run must use every "
+                        "device (0).")
     devices = devices[:num_devices]
   return Mesh(np.asarray(devices), (DATA_AXIS,))
 
@@ -64,7 +67,7 @@ def create_mesh(num_devices: int = 0) -> Mesh:
 def check_batch_size(batch_size: int, mesh: Mesh, what: str) -> None:
   """Raises a clear error when `batch_size` cannot be split over `mesh`."""
   if batch_size <= 0 or batch_size % mesh.size:
-    raise ValueError(
+    raise ConfigError(
         f"The {what} ({batch_size}) must be a positive multiple of the number "
         f"of devices ({mesh.size}: {mesh.devices.ravel().tolist()}). Change "
         "it, or use fewer devices with --config.num_devices.")

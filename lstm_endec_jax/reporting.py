@@ -9,6 +9,7 @@ import json
 import math
 import os
 import pathlib
+import sys
 import time
 from typing import Any
 
@@ -73,6 +74,30 @@ class MetricWriter:
   def close(self) -> None:
     if self._enabled:
       self._tensorboard.close()
+
+
+def announce(message: str) -> None:
+  """One line for the user on stderr, above any progress bar (process 0 only)."""
+  if jax.process_index() == 0:
+    tqdm.tqdm.write(message, file=sys.stderr)
+
+
+HEADLINE_METRICS = (("pooled/pixel_auc", "pixel AUC (pooled)"),
+                    ("per_image/pixel_auc", "pixel AUC (per image)"),
+                    ("pooled/f1", "pixel F1@0.5 (pooled)"))
+
+
+def headline(results: dict[str, float]) -> str:
+  """The few metrics worth a console line, from a full results dict."""
+  return ", ".join(f"{label} {results[key]:.4f}" for key, label in HEADLINE_METRICS
+                   if key in results and results[key] is not None)
+
+
+def results_summary(workdir: pathlib.Path) -> str:
+  """The last line of a finished run: where its results are."""
+  return (f"Done. Test metrics: {workdir / 'eval.json'}; ROC and heat maps: {workdir}/roc.png, "
+          f"{workdir}/validation/; checkpoints: {workdir / 'checkpoints'}; "
+          f"curves: tensorboard --logdir {workdir / 'tensorboard'}")
 
 
 def format_metrics(scalars: dict[str, float]) -> str:

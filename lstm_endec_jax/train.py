@@ -22,6 +22,7 @@ import numpy as np
 import optax
 
 from lstm_endec_jax import checkpointing
+from lstm_endec_jax import config_checks
 from lstm_endec_jax import input_pipeline
 from lstm_endec_jax import interrupts
 from lstm_endec_jax import losses
@@ -69,15 +70,34 @@ def create_train_state(config: ml_collections.ConfigDict,
       class_weights=jnp.asarray(class_weights, jnp.float32))
 
 
+class TrainingDivergedError(RuntimeError):
+  """Training cannot go on: steps keep being skipped as non-finite, or the
+  model's predictions are no longer finite."""
+
+
+class NonFinitePredictionsError(ValueError):
+  """A model gave NaN or infinite probabilities."""
+
+
+def all_finite(tree: Any) -> jax.Array:
+  """True when every floating-point value in `tree` is finite."""
+  leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)
+            if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
 def train_step(state: TrainState, batch: dict[str, jax.Array], *,
                loss_name: str, learning_rate_fn: optax.Schedule
                ) -> tuple[TrainState, dict[str, jax.Array]]:
   """One step on this device's slice of the batch (run under shard_map).
 
   Gradients, loss and BatchNorm statistics are averaged over `DATA_AXIS`. A
-  step whose loss or gradient norm is not finite leaves params, optimizer
-  state and batch statistics as they were (the step counter still advances,
-  so data and dropout keys stay in step with an uninterrupted run).
+  step is applied only if its loss, its gradient norm and everything it would
+  store (new params, optimizer state and batch statistics) are finite: a finite
+  gradient can still make a non-finite update (a NaN or huge learning rate).
+  Otherwise params, optimizer state and batch statistics stay as they were
+  (the step counter still advances, so data and dropout keys stay in step with
+  an uninterrupted run).
   """
   dropout_rng = jax.random.fold_in(
       jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step),
@@ -96,8 +116,10 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *,
   grads = lax.pmean(grads, DATA_AXIS)
   loss = lax.pmean(loss, DATA_AXIS)
   grad_norm = optax.global_norm(grads)
-  is_finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
   updated = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  is_finite = (jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+               & all_finite((updated.params, updated.opt_state,
+                             updated.batch_stats)))
   skipped = state.replace(step=state.step + 1)
   new_state = jax.tree.map(
       lambda new, old: jnp.where(is_finite, new, old), updated, skipped)
@@ -196,6 +218,10 @@ def evaluate(p_eval_step, state: TrainState, loader, mesh, *,
       fetched["image"] = padded["image"]
     host = parallel.to_host(fetched)
     valid = host["valid"]
+    if not np.isfinite(host["probs"][valid]).all():
+      raise NonFinitePredictionsError(
+          "the model's predictions are not finite: its weights or batch "
+          "statistics have diverged")
     accumulator.update(host["probs"][valid], host["mask"][valid],
                        host["label"][valid])
     if wants_samples:
@@ -220,6 +246,7 @@ def _report_evaluation(step: int, split: str, accumulator, samples,
   results = accumulator.result()
   logging.info("%s at step %d: %s", split, step,
                reporting.format_metrics(results))
+  reporting.announce(f"{split} at step {step}: {reporting.headline(results)}")
   writer.write_scalars(step, split, results)
   if jax.process_index() == 0:
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -268,7 +295,7 @@ def _restore_or_initialize(config, workdir, mesh, train_iter, learning_rate_fn
     restored = checkpointing.restore_latest(
         manager, checkpointing.abstract_like(state, sharding), train_iter)
     if restored is not None:
-      logging.info("Resuming from step %d.", int(restored.step))
+      reporting.announce(f"Resuming from step {int(restored.step)}.")
       return restored, manager
   source = config.init_from or (None if train_iter is not None else workdir)
   if source:
@@ -303,7 +330,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   Returns:
     The final train state.
   """
+  config_checks.validate(config)
   workdir = reporting.prepare_workdir(workdir)
+  if config.num_train_steps == 0:  # evaluation only: fail before any work
+    checkpointing.resolve_step_dir(config.init_from or workdir)
   mesh = parallel.create_mesh(config.num_devices)
   parallel.check_batch_size(config.batch_size, mesh, "batch size")
   parallel.check_batch_size(config.eval_batch_size, mesh, "eval batch size")
@@ -325,9 +355,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   def run_evaluation(state, split, max_batches, output_dir):
     loader = input_pipeline.create_eval_loader(config, split,
                                                batch_size=local_eval_batch)
-    accumulator, samples = evaluate(
-        p_eval_step, state, loader, mesh, local_batch_size=local_eval_batch,
-        max_batches=max_batches, num_samples=config.num_sample_images)
+    try:
+      accumulator, samples = evaluate(
+          p_eval_step, state, loader, mesh, local_batch_size=local_eval_batch,
+          max_batches=max_batches, num_samples=config.num_sample_images)
+    except NonFinitePredictionsError as error:
+      raise TrainingDivergedError(
+          f"On the {split} split at step {int(state.step)}, {error}. Likely "
+          "cause: the learning rate (config.learning_rate="
+          f"{config.learning_rate}) is far too high. This step is not saved; "
+          "lower the learning rate and start a new run.") from None
     return _report_evaluation(int(state.step), split, accumulator, samples,
                               writer, output_dir)
 
@@ -335,8 +372,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     if training:
       state = _train(config, state, train_iter, mesh, manager, writer,
                      learning_rate_fn, run_evaluation)
-      if int(state.step) < config.num_train_steps:
-        return state  # Stopped by a signal; the checkpoint is saved.
     results = run_evaluation(state, config.test_split,
                              config.num_test_batches, workdir)
     _write_json(workdir / "eval.json",
@@ -360,10 +395,22 @@ def _train(config, state, train_iter, mesh, manager, writer, learning_rate_fn,
   logging.info("Training steps %d..%d (the first one compiles).",
                start_step + 1, config.num_train_steps)
   with interrupts.StopRequest() as stop:
+    skipped_in_a_row = 0
     for step in range(start_step + 1, config.num_train_steps + 1):
       batch = parallel.global_batch(next(train_iter), mesh)
       state, metrics = p_train_step(state, batch)
       history.append(metrics)
+      skipped_in_a_row = 0 if metrics["is_finite"] else skipped_in_a_row + 1
+      if skipped_in_a_row >= config.max_consecutive_skipped_steps:
+        progress.close()
+        _summarize_train_metrics(history, step - len(history))  # logs each one
+        raise TrainingDivergedError(
+            f"The last {skipped_in_a_row} steps (to step {step}) were all "
+            "skipped: their loss, gradient or update was not finite. Likely "
+            "cause: the learning rate (config.learning_rate="
+            f"{config.learning_rate}) is too high, or the data holds broken "
+            "images. No checkpoint holds non-finite values; fix the cause, "
+            "then run again (it resumes from the last checkpoint).")
       progress.update()
       is_last = step == config.num_train_steps
 
@@ -389,11 +436,9 @@ def _train(config, state, train_iter, mesh, manager, writer, learning_rate_fn,
                            metrics=eval_metrics)
       progress.resume()
       if stop:
+        progress.close()
         checkpointing.wait_until_finished(manager)
-        logging.warning("Stopped by %s after step %d; the checkpoint is saved. "
-                        "Run the same command again to resume.",
-                        stop.signal_name, step)
-        break
+        raise interrupts.Stopped(stop.signal_name, step)
   progress.close()
   checkpointing.wait_until_finished(manager)
   return state

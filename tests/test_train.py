@@ -262,11 +262,13 @@ def test_one_device_run_and_fine_tuning_from_it(data_dir, tmp_path):
 
 
   # Ctrl-C / SIGTERM: the step in flight finishes, a checkpoint is saved and
-  # the run exits cleanly, without the final evaluation.
+  # the run exits with the shell's code for the signal (128 + 15), without
+  # the final evaluation, saying how to resume.
   interrupted = tmp_path / "interrupted"
   returncode, log = _signal_after_first_checkpoint(
       interrupted, data_dir, cache_dir, signal.SIGTERM, "--config.num_devices=1")
-  assert returncode == 0, log[-3000:]
+  assert returncode == 128 + signal.SIGTERM, log[-3000:]
+  assert "Run the same command again to resume." in log
   stopped_at = int(log.split("Stopped by SIGTERM after step ")[1].split(";")[0])
   assert stopped_at < 6
   assert (interrupted / "checkpoints" / str(stopped_at)).is_dir()
@@ -281,3 +283,34 @@ def test_unwritable_workdir_is_a_clear_error(tmp_path):
                           capture_output=True, text=True, timeout=120)
   assert result.returncode == 1
   assert f"error: Cannot write to the workdir {blocker}/run" in result.stderr
+
+
+@pytest.mark.parametrize("override", ["--config.learning_rate=1e30",
+                                      "--config.adam_eps=nan"])
+def test_a_diverging_run_stops_in_one_line_and_saves_nothing_non_finite(
+    data_dir, tmp_path, override):
+  """lr=1e30: a finite but huge first update, then non-finite losses; eps=NaN:
+  finite loss and gradients but a NaN update. Neither reaches a checkpoint,
+  and the run stops with one line naming the likely cause."""
+  workdir = tmp_path / "run"
+  result = subprocess.run(
+      _command(workdir, data_dir, override, "--config.num_devices=1",
+               "--config.max_consecutive_skipped_steps=2",
+               "--config.checkpoint_every_steps=1"),
+      cwd=REPO_ROOT, env=_env(tmp_path / "xla_cache"), capture_output=True,
+      text=True, timeout=300)
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr
+  errors = [line for line in result.stderr.splitlines()
+            if line.startswith("error: ")]
+  assert len(errors) == 1 and "not finite" in errors[0]
+  assert "config.learning_rate" in errors[0]
+  steps = [int(p.name) for p in (workdir / "checkpoints").iterdir()
+           if p.name.isdigit()]
+  assert steps, "the first step's checkpoint is missing"
+  for step in steps:
+    state = _final_state(workdir, step)
+    for name in ("params", "opt_state", "batch_stats"):
+      assert all(np.isfinite(np.asarray(x)).all()
+                 for x in jax.tree.leaves(state[name])), (step, name)
+  assert not (workdir / "eval.json").exists()

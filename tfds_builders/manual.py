@@ -277,7 +277,8 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     return (
         f"{self.name}: {problem}. This dataset cannot be downloaded automatically: download it "
         "by hand, lay it out as below and pass the folder as the manual directory "
-        "(`tfds.download.DownloadConfig(manual_dir=...)`, or `config.dataset.manual_dir`), either "
+        "(`--manual_dir` of `python -m lstm_endec_jax.build_dataset`, "
+        "`--config.dataset.manual_dir` of training), either "
         f"directly or as its subfolder `{self.name}/` (`{self.name}/<config>/` for a config)."
         f"\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
     )

@@ -1,0 +1,63 @@
+"""What every command-line program of the project does the same way: a quiet console by default,
+and a failure reported as one `error:` line with a non-zero exit code.
+"""
+
+import logging as std_logging
+import pathlib
+import sys
+from collections.abc import Sequence
+
+from absl import flags
+from absl import logging
+
+# Libraries whose INFO lines (one per checkpoint file, dataset read, ...) would break the
+# progress bar; their warnings still show.
+CHATTY_LOGGERS = ("orbax", "absl", "tensorflow_datasets", "grain", "jax")
+
+
+# Library warnings that say nothing to a user of this project: Orbax's for every checkpoint saved
+# between evaluations (only evaluated steps carry the metric that ranks the best one), and grain's
+# suggestion to install OpenCV (Pillow decodes our PNGs).
+HARMLESS_WARNINGS = ("Requested `tracked_metric`; did not provide metrics",
+                     "OpenCV is not installed")
+
+
+class _DropHarmless(std_logging.Filter):
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(HARMLESS_WARNINGS)
+
+
+def quiet_libraries() -> None:
+  """Warnings and errors only, unless the user asked for more with absl's `--verbosity`/`-v`."""
+  if flags.FLAGS["verbosity"].present:
+    return
+  logging.set_verbosity(logging.WARNING)
+  logging.get_absl_handler().addFilter(_DropHarmless())
+  for name in CHATTY_LOGGERS:
+    std_logging.getLogger(name).setLevel(std_logging.WARNING)
+
+
+def exit_with(message: str, code: int = 1) -> None:
+  """Ends the program with one `error:` line on stderr and exit status `code`."""
+  logging.debug("%s", message)
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(code)
+
+
+def check_config_file_flag(argv: Sequence[str], flag: str = "config") -> None:
+  """Fails in one line when `--config` names a file that does not exist.
+
+  ml_collections loads the file while absl parses the flags, and a missing file becomes two
+  tracebacks; this runs before that.
+  """
+  for index, arg in enumerate(argv[1:], start=1):
+    if arg.startswith(f"--{flag}="):
+      value = arg.split("=", 1)[1]
+    elif arg == f"--{flag}" and index + 1 < len(argv):
+      value = argv[index + 1]
+    else:
+      continue
+    path = pathlib.Path(value.split(":", 1)[0])  # ml_collections: "file.py:argument"
+    if not path.is_file():
+      exit_with(f"--{flag}={value}: no such config file {path} (the configs are in configs/)", 2)
