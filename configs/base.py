@@ -70,7 +70,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_test_batches = -1
   config.num_sample_images = 4  # rows of the PNG grid written at each evaluation
 
-  # Another run's workdir or checkpoint to take params and batch statistics
-  # from (fine-tuning; the optimiser starts fresh). Ignored when resuming.
+  # Another run's workdir or checkpoint, or "pretrained:base" (the weights
+  # shipped with the package), to take params and batch statistics from
+  # (fine-tuning; the optimiser starts fresh). Ignored when resuming.
   config.init_from = ""
   return config

@@ -161,6 +161,10 @@ class CheckpointNotFoundError(FileNotFoundError):
   """No checkpoint (or no run config) where the user pointed."""
 
 
+class CheckpointMismatchError(ValueError):
+  """A readable checkpoint whose arrays do not fit the model asked for."""
+
+
 def locate(path: str | os.PathLike[str]
            ) -> tuple[pathlib.Path | None, pathlib.Path]:
   """(step directory or None, checkpoints directory) of a workdir, its
@@ -219,11 +223,11 @@ def load_variables(path: str | os.PathLike[str], like: dict[str, Any],
   names = tuple(like)
   missing = [name for name in names if name not in saved]
   if missing:
-    raise ValueError(f"Checkpoint {state_dir} has no {missing}.")
+    raise CheckpointMismatchError(f"Checkpoint {state_dir} has no {missing}.")
   expected = jax.tree.map(_describe, {name: like[name] for name in names})
   found = jax.tree.map(_describe, {name: saved[name] for name in names})
   if expected != found:
-    raise ValueError(
+    raise CheckpointMismatchError(
         f"Checkpoint {state_dir} does not fit this model (a different model "
         f"variant or size?): {_first_difference(expected, found)}.")
   # The whole saved tree is restored (optimizer state included, a few MB)

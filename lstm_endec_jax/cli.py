@@ -16,9 +16,11 @@ CHATTY_LOGGERS = ("orbax", "absl", "tensorflow_datasets", "grain", "jax")
 
 
 # Library warnings that say nothing to a user of this project: Orbax's for every checkpoint saved
-# between evaluations (only evaluated steps carry the metric that ranks the best one), and grain's
-# suggestion to install OpenCV (Pillow decodes our PNGs).
+# between evaluations (only evaluated steps carry the metric that ranks the best one) and for
+# every checkpoint it reads (read-only manager; a per-item metadata file it does not write), and
+# grain's suggestion to install OpenCV (Pillow decodes our PNGs).
 HARMLESS_WARNINGS = ("Requested `tracked_metric`; did not provide metrics",
+                     "Given directory is read only", "Metadata file does not exist",
                      "OpenCV is not installed")
 
 

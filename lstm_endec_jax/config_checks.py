@@ -19,6 +19,7 @@ from lstm_endec_jax import losses
 from lstm_endec_jax import models
 from lstm_endec_jax import optimizers
 from lstm_endec_jax import patch_order
+from lstm_endec_jax import pretrained
 from lstm_endec_jax.errors import ConfigError
 
 
@@ -134,6 +135,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"config.dataset.mixture={config.dataset.mixture!r}: {error}") from None
   for name, _ in mixture:
     check_dataset_name(name, "config.dataset.mixture")
-  if config.init_from:
+  shipped = pretrained.name_of(config.init_from)
+  if shipped is not None:
+    _require(shipped in pretrained.available(), "init_from", config.init_from,
+             f"shipped models: {', '.join(pretrained.available()) or 'none'}")
+  elif config.init_from:
     _require(pathlib.Path(config.init_from).exists(), "init_from", config.init_from,
-             "an existing workdir, checkpoints folder or checkpoint step folder")
+             "an existing workdir, checkpoints folder or checkpoint step folder, or "
+             f"{pretrained.INIT_FROM_PREFIX}<name> of a shipped model")

@@ -1,7 +1,9 @@
 r"""Evaluates a trained checkpoint on a TFDS split, optionally under distortions.
 
-  python -m lstm_endec_jax.evaluate --config=configs/base.py --checkpoint=WORKDIR \
+  python -m lstm_endec_jax.evaluate --config=configs/base.py [--checkpoint=WORKDIR] \
       [--split=test] [--config.dataset.name=coverage] [--robustness] [--output=DIR]
+
+Without --checkpoint it evaluates the weights shipped with the package (`pretrained.py`).
 
 Writes `eval.json` (the metrics of `metrics.MetricAccumulator`), `roc.png` and `samples.png` to
 `--output` (default `<workdir>/evaluate/<dataset>_<split>_step<N>/`). `--robustness` evaluates the
@@ -15,7 +17,6 @@ import json
 import math
 import os
 import pathlib
-import sys
 from typing import Any
 
 from absl import app
@@ -27,10 +28,12 @@ from ml_collections import config_flags
 import ml_collections
 import numpy as np
 
+from lstm_endec_jax import cli
 from lstm_endec_jax import distortions
 from lstm_endec_jax import input_pipeline
 from lstm_endec_jax import metrics as metrics_lib
 from lstm_endec_jax import parallel
+from lstm_endec_jax import pretrained
 from lstm_endec_jax import reporting
 from lstm_endec_jax import train
 from lstm_endec_jax import trained_model
@@ -50,7 +53,7 @@ def define_flags() -> None:
                                   "(configs/*.py); the checkpoint must hold the same model "
                                   "variant.", lock_config=True)
   flags.DEFINE_string("checkpoint", None, "A training workdir, its checkpoints/ directory, or one "
-                      "step directory.", required=True)
+                      "step directory (default: the weights shipped with the package).")
   flags.DEFINE_string("step", "latest", "For a workdir: 'latest', 'best' or a step number.")
   flags.DEFINE_string("split", None, "TFDS split of config.dataset.name, e.g. 'test' or "
                       "'test[:100]' (default: config.test_split).")
@@ -175,23 +178,39 @@ def write_robustness(output_dir: pathlib.Path,
 
 def default_output_dir(loaded: trained_model.TrainedModel, dataset: str, split: str
                        ) -> pathlib.Path:
+  """<workdir>/evaluate/<dataset>_<split>_step<N>; ./evaluate/pretrained_<name>/... for shipped
+  weights (the package folder is no place for results)."""
   name = f"{dataset}_{split}_step{loaded.step}"
-  return loaded.step_dir.parent.parent / "evaluate" / "".join(
-      c if c.isalnum() or c in "-_." else "_" for c in name)
+  base = (pathlib.Path("evaluate") / f"pretrained_{loaded.step_dir.stem}"
+          if loaded.step_dir.suffix == ".npz" else loaded.step_dir.parent.parent / "evaluate")
+  return base / "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def evaluate_checkpoint(config: ml_collections.ConfigDict, checkpoint: str | os.PathLike[str], *,
+def load_model(config: ml_collections.ConfigDict, checkpoint: str | os.PathLike[str] | None,
+               step: str | int) -> trained_model.TrainedModel:
+  """The checkpoint's model, or the shipped weights when `checkpoint` is empty; either must be
+  the variant `config.model` names."""
+  if checkpoint:
+    return trained_model.load(checkpoint, step=step, model_config=config.model)
+  loaded = pretrained.load()
+  trained_model.check_variant(loaded.run_config, config.model.variant, loaded.step_dir)
+  return loaded
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict,
+                        checkpoint: str | os.PathLike[str] | None, *,
                         step: str | int = "latest", split: str | None = None,
                         output_dir: str | os.PathLike[str] | None = None,
                         robustness: bool = False,
                         distortion_names: Sequence[str] = tuple(distortions.ROBUSTNESS_LEVELS),
                         seed: int = 0) -> dict[str, float]:
-  """Evaluates `checkpoint` on `split` of `config.dataset.name`; returns the clean metrics.
+  """Evaluates `checkpoint` (None: the shipped weights) on `split` of `config.dataset.name`;
+  returns the clean metrics.
 
   `config.num_test_batches` (-1: all) bounds the batches of every pass.
   """
   split = split or config.test_split
-  loaded = trained_model.load(checkpoint, step=step, model_config=config.model)
+  loaded = load_model(config, checkpoint, step)
   input_pipeline.ensure_dataset_built(config)
   output_dir = pathlib.Path(output_dir or default_output_dir(loaded, config.dataset.name, split))
   output_dir = reporting.prepare_workdir(output_dir)
@@ -230,6 +249,7 @@ def main(argv: Sequence[str]) -> None:
     step = trained_model.parse_step(FLAGS.step)
   except ValueError as error:
     raise app.UsageError(str(error)) from error
+  cli.quiet_libraries()
   parallel.maybe_initialize_distributed()
   try:
     evaluate_checkpoint(FLAGS.config, FLAGS.checkpoint, step=step,
@@ -237,7 +257,7 @@ def main(argv: Sequence[str]) -> None:
                         distortion_names=FLAGS.distortions, seed=FLAGS.seed)
   except (trained_model.CheckpointNotFoundError, trained_model.ModelVariantMismatchError,
           reporting.WorkdirError) as error:
-    sys.exit(f"error: {error}")
+    cli.exit_with(str(error))
 
 
 if __name__ == "__main__":

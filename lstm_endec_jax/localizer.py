@@ -1,5 +1,6 @@
 """Python API for localizing manipulations in users' images with a trained checkpoint.
 
+  localizer = Localizer.from_pretrained()                  # the weights shipped with the package
   localizer = Localizer.from_checkpoint("workdir")        # or a step directory inside it
   probabilities = localizer.predict(image)                 # (H, W) float32, P(manipulated)
   probabilities = localizer.predict(image, tile=True)      # full resolution, 256x256 windows
@@ -17,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lstm_endec_jax import image_io
+from lstm_endec_jax import pretrained
 from lstm_endec_jax import tiling
 from lstm_endec_jax import trained_model
 
@@ -27,12 +29,26 @@ class Localizer:
   """A trained model and its variables, ready to map images to P(manipulated)."""
 
   def __init__(self, model: nn.Module, variables: Mapping[str, Any], *, batch_size: int = 8,
-               variant: str | None = None):
+               variant: str | None = None, source: str = "given variables"):
     self.model = model
     self.variables = jax.device_put(variables)
     self.batch_size = batch_size
     self.variant = variant
+    self.source = source  # where the weights came from, for messages
     self._probabilities = jax.jit(self._apply)
+
+  @classmethod
+  def _from_loaded(cls, loaded: trained_model.TrainedModel, batch_size: int, source: str
+                   ) -> "Localizer":
+    return cls(loaded.model, loaded.variables, batch_size=batch_size, variant=loaded.variant,
+               source=source)
+
+  @classmethod
+  def from_pretrained(cls, name: str = pretrained.DEFAULT_NAME, *,
+                      batch_size: int = 8) -> "Localizer":
+    """The weights shipped with the package (`pretrained.available()`; docs/model_card.md)."""
+    return cls._from_loaded(pretrained.load(name), batch_size,
+                            f"the shipped {name!r} weights ({pretrained.WEIGHTS_DIR / name}.npz)")
 
   @classmethod
   def from_checkpoint(cls, path: str | os.PathLike[str], *, step: str | int = "latest",
@@ -42,7 +58,7 @@ class Localizer:
     `step` (for a workdir): "latest", "best" (by the run's validation metric) or a step number.
     """
     loaded = trained_model.load(path, step=step)
-    return cls(loaded.model, loaded.variables, batch_size=batch_size, variant=loaded.variant)
+    return cls._from_loaded(loaded, batch_size, f"step {loaded.step} of {loaded.step_dir.parent}")
 
   def _apply(self, variables, images: jax.Array) -> jax.Array:
     logits = self.model.apply(variables, images, train=False)

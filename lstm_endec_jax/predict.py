@@ -1,6 +1,7 @@
 r"""Heat maps and masks of manipulated regions in users' images.
 
-  python -m lstm_endec_jax.predict --checkpoint=WORKDIR --output=DIR photo.jpg folder/ ...
+  python -m lstm_endec_jax.predict photo.jpg folder/ ...          # the shipped weights -> ./predictions
+  python -m lstm_endec_jax.predict --checkpoint=WORKDIR --output=DIR photo.jpg
 
 For each image (folders are walked recursively) writes `<name>_heatmap.png` (P(manipulated) in a
 colour map), `<name>_mask.png` (white where P >= --threshold), `<name>_overlay.png`, and one JSON
@@ -17,10 +18,10 @@ from typing import Any, TextIO
 
 from absl import app
 from absl import flags
-from absl import logging
 import numpy as np
 import tqdm
 
+from lstm_endec_jax import cli
 from lstm_endec_jax import image_io
 from lstm_endec_jax import localizer as localizer_lib
 from lstm_endec_jax import trained_model
@@ -34,9 +35,10 @@ def define_flags() -> None:
   """The command line's flags; defined only when this module is the program, so that importing it
   beside another command-line module (e.g. in tests) defines no flag twice."""
   flags.DEFINE_string("checkpoint", None, "A training workdir, its checkpoints/ directory, or one "
-                      "step directory.", required=True)
-  flags.DEFINE_string("output", None, "Directory for the result images and predictions.jsonl.",
-                      required=True)
+                      "step directory (default: the weights shipped with the package, "
+                      "docs/model_card.md).")
+  flags.DEFINE_string("output", "predictions", "Directory for the result images and "
+                      "predictions.jsonl.")
   flags.DEFINE_string("step", "latest", "For a workdir: 'latest', 'best' or a step number.")
   flags.DEFINE_bool("tile", False, "Predict at full resolution in overlapping 256x256 windows "
                     "instead of resizing the image to 256x256.")
@@ -143,16 +145,16 @@ def main(argv: Sequence[str]) -> int:
     step = trained_model.parse_step(FLAGS.step)
   except ValueError as error:
     raise app.UsageError(str(error)) from error
-  if not FLAGS["verbosity"].present:
-    # Orbax logs every file it reads (INFO) and that a read-only directory is read-only (WARNING).
-    # --verbosity=0 shows everything.
-    logging.set_verbosity(logging.ERROR)
+  cli.quiet_libraries()
   try:
-    localizer = localizer_lib.Localizer.from_checkpoint(
-        FLAGS.checkpoint, step=step, batch_size=FLAGS.batch_size)
+    if FLAGS.checkpoint:
+      localizer = localizer_lib.Localizer.from_checkpoint(
+          FLAGS.checkpoint, step=step, batch_size=FLAGS.batch_size)
+    else:
+      localizer = localizer_lib.Localizer.from_pretrained(batch_size=FLAGS.batch_size)
   except (trained_model.CheckpointNotFoundError, ValueError) as error:
-    sys.exit(f"error: {error}")
-  print(f"Loaded the {localizer.variant!r} model from {FLAGS.checkpoint}.", file=sys.stderr)
+    cli.exit_with(str(error))
+  print(f"Loaded the {localizer.variant!r} model: {localizer.source}.", file=sys.stderr)
   # Compile before the first image, so that every image's timing measures prediction alone.
   localizer.predict_batch(np.zeros((FLAGS.batch_size if FLAGS.tile else 1,
                                     localizer_lib.IMAGE_SIZE, localizer_lib.IMAGE_SIZE, 3),
@@ -160,6 +162,9 @@ def main(argv: Sequence[str]) -> int:
   failures = predict_files(localizer, inputs, FLAGS.output, tile=FLAGS.tile,
                            overlap=FLAGS.overlap, threshold=FLAGS.threshold)
   predictions = pathlib.Path(FLAGS.output) / PREDICTIONS_FILE
+  if not predictions.read_text().strip():
+    cli.exit_with(f"no image found in {', '.join(inputs)} (image files: "
+                  f"{', '.join(sorted(image_io.IMAGE_EXTENSIONS))})")
   if failures:
     print(f"{failures} file(s) could not be read and were skipped; see {predictions}.",
           file=sys.stderr)

@@ -30,6 +30,7 @@ from lstm_endec_jax import metrics as metrics_lib
 from lstm_endec_jax import models
 from lstm_endec_jax import optimizers
 from lstm_endec_jax import parallel
+from lstm_endec_jax import pretrained
 from lstm_endec_jax import reporting
 from lstm_endec_jax import visualize
 
@@ -298,11 +299,12 @@ def _restore_or_initialize(config, workdir, mesh, train_iter, learning_rate_fn
       reporting.announce(f"Resuming from step {int(restored.step)}.")
       return restored, manager
   source = config.init_from or (None if train_iter is not None else workdir)
-  if source:
-    loaded = checkpointing.load_variables(
-        source, {"params": state.params, "batch_stats": state.batch_stats},
-        sharding)
-    state = state.replace(**loaded)
+  like = {"params": state.params, "batch_stats": state.batch_stats}
+  if source and pretrained.name_of(source):
+    state = state.replace(**pretrained.variables_like(
+        pretrained.name_of(source), like, sharding))
+  elif source:
+    state = state.replace(**checkpointing.load_variables(source, like, sharding))
   if train_iter is not None:
     frequencies, weights = measure_class_weights(config)
     logging.info("Pixel class frequencies (pristine, manipulated) over %d "
@@ -332,8 +334,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   """
   config_checks.validate(config)
   workdir = reporting.prepare_workdir(workdir)
-  if config.num_train_steps == 0:  # evaluation only: fail before any work
-    checkpointing.resolve_step_dir(config.init_from or workdir)
+  if config.num_train_steps == 0 and not pretrained.name_of(config.init_from):
+    checkpointing.resolve_step_dir(config.init_from or workdir)  # fail before any work
   mesh = parallel.create_mesh(config.num_devices)
   parallel.check_batch_size(config.batch_size, mesh, "batch size")
   parallel.check_batch_size(config.eval_batch_size, mesh, "eval batch size")

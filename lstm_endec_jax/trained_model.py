@@ -27,6 +27,10 @@ IMAGE_SIZE = 256
 CheckpointNotFoundError = checkpointing.CheckpointNotFoundError
 
 
+class CheckpointUnreadableError(CheckpointNotFoundError):
+  """The checkpoint the user asked for exists but cannot be read."""
+
+
 class ModelVariantMismatchError(ValueError):
   """The checkpoint was trained as one model variant and is being used as another."""
 
@@ -126,20 +130,43 @@ def load(path: str | os.PathLike[str], *, step: str | int = "latest",
   run_config = read_run_config(workdir)
   if model_config is not None:
     check_variant(run_config, model_config.variant, path)
-  if step_dir is None:
-    step_dir = checkpoints / str(select_step(checkpoints, run_config, step))
+  # "latest" falls back to older steps when the newest is unreadable, as a resumed training does;
+  # a step the user named is that step or an error.
+  if step_dir is not None:
+    candidates = [step_dir]
+  elif step == "latest":
+    candidates = [checkpoints / str(s) for s in sorted(
+        _step_numbers(checkpoints, run_config), reverse=True)]
+  else:
+    candidates = [checkpoints / str(select_step(checkpoints, run_config, step))]
   expected = "the --config" if model_config is not None else f"{workdir / CONFIG_FILE}"
   model_config = model_config or saved_model_config(run_config)
   model = models.create_model(model_config)
   shapes = jax.eval_shape(lambda: model.init(
       jax.random.key(0), jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), jnp.uint8), train=False))
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  try:
-    variables = checkpointing.load_variables(step_dir, dict(shapes), device)
-  except ValueError as error:
-    raise ModelVariantMismatchError(
-        f"The weights in {step_dir} do not fit the {model_config.variant!r} model that {expected} "
-        f"describes: {error}") from error
+  for index, step_dir in enumerate(candidates):
+    try:
+      variables = checkpointing.load_variables(step_dir, dict(shapes), device)
+    except checkpointing.CheckpointMismatchError as error:
+      raise ModelVariantMismatchError(
+          f"The weights in {step_dir} do not fit the {model_config.variant!r} model that "
+          f"{expected} describes: {error}") from error
+    except Exception as error:  # pylint: disable=broad-except
+      problem = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+      if index + 1 == len(candidates):
+        raise CheckpointUnreadableError(
+            f"Checkpoint {step_dir} is unreadable ({problem}). Pick another step with --step "
+            f"(steps in {checkpoints}: {sorted(_step_numbers(checkpoints, run_config))}).") from None
+      logging.warning("Checkpoint %s is unreadable (%s); using step %s instead.", step_dir,
+                      problem, candidates[index + 1].name)
+      continue
+    break
   logging.info("Loaded the %r model of %s.", run_config.model.variant, step_dir)
   return TrainedModel(model=model, variables=variables, run_config=run_config, step_dir=step_dir,
                       step=int(step_dir.name))
+
+
+def _step_numbers(checkpoints: pathlib.Path, run_config: ml_collections.ConfigDict) -> list[int]:
+  select_step(checkpoints, run_config, "latest")  # raises when there is no step
+  return [int(p.name) for p in checkpoints.iterdir() if p.name.isdigit()]

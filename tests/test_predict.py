@@ -211,3 +211,40 @@ def test_output_stems_never_collide():
   paths = [pathlib.Path(p) for p in ("a/x.jpg", "a/x.png", "b/x.jpg", "y.tif", "y.tif")]
   assert [s.as_posix() for s in predict.output_stems(paths)] == [
       "a/x_jpg", "a/x_png", "b/x", "y_tif", "y_tif_2"]
+
+
+def test_cli_with_no_image_to_predict_fails(workdir, tmp_path):
+  """A folder without images: a warning-free error and exit 1, not "Done"."""
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  (empty / "notes.txt").write_text("no image here")
+  result = subprocess.run(
+      [sys.executable, "-m", "lstm_endec_jax.predict", f"--checkpoint={workdir}",
+       f"--output={tmp_path / 'out'}", str(empty)],
+      cwd=trained_run.REPO_ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1
+  assert f"error: no image found in {empty}" in result.stderr
+  assert "Done" not in result.stderr
+
+
+def test_cli_falls_back_from_a_corrupt_latest_checkpoint(workdir, user_folder, tmp_path):
+  """As training does: the unreadable step is named in one line and the previous one used; asked
+  for by --step, it is an error that suggests another step."""
+  copy = tmp_path / "run"
+  shutil.copytree(workdir, copy)
+  latest = max(int(p.name) for p in (copy / "checkpoints").iterdir() if p.name.isdigit())
+  for path in (copy / "checkpoints" / str(latest) / "state").rglob("*"):
+    if path.is_file():
+      path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+  command = [sys.executable, "-m", "lstm_endec_jax.predict", f"--checkpoint={copy}",
+             f"--output={tmp_path / 'out'}", str(user_folder / "photo.png")]
+  result = subprocess.run(command, cwd=trained_run.REPO_ROOT, capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) < 12
+  assert f"checkpoints/{latest} is unreadable" in result.stderr
+  assert f"step {latest - 1} of" in result.stderr
+  result = subprocess.run(command + [f"--step={latest}"], cwd=trained_run.REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert "Pick another step with --step" in result.stderr
