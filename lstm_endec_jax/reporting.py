@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+from absl import logging
 import jax
 import numpy as np
 import tensorboardX
@@ -52,6 +53,27 @@ class MetricWriter:
     self._jsonl_path = pathlib.Path(workdir) / "metrics.jsonl"
     self._tensorboard = (tensorboardX.SummaryWriter(
         str(pathlib.Path(workdir) / "tensorboard")) if self._enabled else None)
+
+  def keep_history_until(self, step: int) -> None:
+    """Drops the records after `step`, where a run restarts, so that each step has one line.
+
+    A resumed run replays the steps after its checkpoint exactly, so their records come again.
+    When a run restarts from scratch (every checkpoint unreadable) the old history is not this
+    run's: it is moved to `metrics_previous_run.jsonl`, with a warning.
+    """
+    if not self._enabled or not self._jsonl_path.exists():
+      return
+    lines = self._jsonl_path.read_text().splitlines()
+    kept = [line for line in lines if json.loads(line)["step"] <= step]
+    if len(kept) == len(lines):
+      return
+    if step == 0:
+      moved = self._jsonl_path.with_name("metrics_previous_run.jsonl")
+      with moved.open("a") as f:
+        f.write("\n".join(lines) + "\n")
+      logging.warning("Starting from step 0, but %s holds an earlier run's records (no readable "
+                      "checkpoint was found); they are moved to %s.", self._jsonl_path, moved)
+    self._jsonl_path.write_text("".join(line + "\n" for line in kept))
 
   def write_scalars(self, step: int, split: str,
                     scalars: dict[str, float]) -> None:

@@ -351,6 +351,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   state, manager = _restore_or_initialize(config, workdir, mesh, train_iter,
                                           learning_rate_fn)
   writer = reporting.MetricWriter(workdir)
+  writer.keep_history_until(int(state.step))
   p_eval_step = make_parallel_eval_step(mesh)
   local_eval_batch = config.eval_batch_size // jax.process_count()
 

@@ -24,6 +24,7 @@ from lstm_endec_jax import input_pipeline
 from lstm_endec_jax import models
 from lstm_endec_jax import optimizers
 from lstm_endec_jax import parallel
+from lstm_endec_jax import reporting
 from lstm_endec_jax import train
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -226,6 +227,14 @@ def test_killed_run_resumes_to_the_uninterrupted_result(data_dir, tmp_path):
   assert not (killed / "eval.json").exists()
   log = _run(killed, data_dir, cache_dir).stderr
   assert "Resuming from step" in log
+  # The replayed steps are not recorded twice: one line per (split, step).
+  records = [json.loads(line) for line in
+             (killed / "metrics.jsonl").read_text().splitlines()]
+  keys = [(r["split"], r["step"]) for r in records]
+  assert len(keys) == len(set(keys)), keys
+  expected_keys = [(r["split"], r["step"]) for r in map(json.loads, (
+      uninterrupted / "metrics.jsonl").read_text().splitlines())]
+  assert sorted(keys) == sorted(expected_keys)
 
   expected, resumed = _final_state(uninterrupted, 6), _final_state(killed, 6)
   for name in ("params", "opt_state", "batch_stats", "rng", "class_weights"):
@@ -314,3 +323,18 @@ def test_a_diverging_run_stops_in_one_line_and_saves_nothing_non_finite(
       assert all(np.isfinite(np.asarray(x)).all()
                  for x in jax.tree.leaves(state[name])), (step, name)
   assert not (workdir / "eval.json").exists()
+
+
+def test_metric_history_keeps_one_line_per_step_when_a_run_restarts(tmp_path):
+  writer = reporting.MetricWriter(tmp_path)
+  for step in (2, 4, 6):
+    writer.write_scalars(step, "train", {"loss": 1.0 / step})
+  writer.keep_history_until(4)  # resumed from the step-4 checkpoint
+  steps = [json.loads(line)["step"]
+           for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert steps == [2, 4]
+  writer.keep_history_until(0)  # no readable checkpoint: a new run
+  assert (tmp_path / "metrics.jsonl").read_text() == ""
+  moved = (tmp_path / "metrics_previous_run.jsonl").read_text().splitlines()
+  assert [json.loads(line)["step"] for line in moved] == [2, 4]
+  writer.close()
