@@ -1,0 +1,146 @@
+r"""The numbers and figures of docs/model_card.md: a model's quality on the synthetic test split.
+
+  python -m experiments.model_card                                  # the shipped weights
+  python -m experiments.model_card --checkpoint=WORKDIR --step=best --run=WORKDIR
+
+Writes to `--output` (default docs/model_card/):
+* `metrics.json`, `metrics.md`: test-split metrics of every image, and per manipulation type
+  (splicing, copy-move, removal), each type's images together with all authentic images, so that
+  pooled pixel and image-level metrics have the same negatives as the overall row;
+* `samples_<type>.png`: image | ground truth | heat map | mask of the first test images of a type;
+* `learning_curve.png` (with `--run`): validation pixel AUC against training images seen, from the
+  run's `metrics.jsonl`.
+The robustness table comes from `python -m lstm_endec_jax.evaluate --robustness`.
+"""
+from collections.abc import Sequence
+import json
+import pathlib
+
+from absl import app
+from absl import flags
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+import ml_collections
+import numpy as np
+
+from lstm_endec_jax import cli
+from lstm_endec_jax import input_pipeline
+from lstm_endec_jax import localizer as localizer_lib
+from lstm_endec_jax import metrics as metrics_lib
+from lstm_endec_jax import trained_model
+from lstm_endec_jax import visualize
+from tfds_builders import features as features_lib
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+TYPES = ("splicing", "copy_move", "removal")
+TABLE_METRICS = (("pooled/pixel_auc", "pixel AUC (pooled)"),
+                 ("per_image/pixel_auc", "pixel AUC (per image)"),
+                 ("per_image/f1", "F1@0.5 (per image)"),
+                 ("per_image/best_f1", "best F1 (per image, upper bound)"),
+                 ("pooled/pixel_accuracy", "pixel accuracy (pooled)"),
+                 ("image/auc", "image AUC (map max)"))
+
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training workdir; default: shipped weights.")
+_STEP = flags.DEFINE_string("step", "best", "For --checkpoint: 'latest', 'best' or a number.")
+_RUN = flags.DEFINE_string("run", None, "Training workdir whose metrics.jsonl gives the curve.")
+_DATASET = flags.DEFINE_string("dataset", "synthetic_splice/default", "TFDS name.")
+_SPLIT = flags.DEFINE_string("split", "test", "Split evaluated.")
+_OUTPUT = flags.DEFINE_string("output", str(REPO_ROOT / "docs" / "model_card"), "Output folder.")
+_BATCH = flags.DEFINE_integer("batch_size", 16, "Images per model call.")
+_SAMPLES = flags.DEFINE_integer("samples", 4, "Rows of each type's sample grid.")
+
+
+def type_name(record: dict) -> str:
+  return features_lib.MANIPULATION_TYPES[int(record["manipulation_type"])]
+
+
+def predictions(localizer: localizer_lib.Localizer, source, batch_size: int, image_size: int):
+  """(image, mask, label, type, P(manipulated)) of every record, the whole image resized."""
+  for start in range(0, len(source), batch_size):
+    records = [source[i] for i in range(start, min(start + batch_size, len(source)))]
+    pairs = [input_pipeline.resize_pair(np.asarray(r["image"]), input_pipeline.binary_mask(r),
+                                        image_size) for r in records]
+    probabilities = localizer.predict_batch(np.stack([image for image, _ in pairs]))
+    for record, (image, mask), probs in zip(records, pairs, probabilities):
+      yield image, mask, int(record["label"]), type_name(record), probs
+
+
+def evaluate_by_type(localizer: localizer_lib.Localizer, source, batch_size: int,
+                     num_samples: int, image_size: int = localizer_lib.IMAGE_SIZE):
+  """Metrics of all images and of each type (+ every authentic image); sample rows per type."""
+  accumulators = {group: metrics_lib.MetricAccumulator() for group in ("all", *TYPES)}
+  samples = {kind: [] for kind in TYPES}
+  for image, mask, label, kind, probs in predictions(localizer, source, batch_size, image_size):
+    groups = ["all", *TYPES] if kind == "none" else ["all", kind]
+    for group in groups:
+      accumulators[group].update(probs[None], mask[None], np.asarray([label]))
+    if kind in samples and len(samples[kind]) < num_samples:
+      samples[kind].append((image, mask, probs))
+  return {group: acc.result() for group, acc in accumulators.items()}, samples
+
+
+def metrics_table(results: dict[str, dict[str, float]]) -> str:
+  header = "| images | count | " + " | ".join(label for _, label in TABLE_METRICS) + " |"
+  lines = [header, "|---|---|" + "---|" * len(TABLE_METRICS)]
+  for group, values in results.items():
+    name = "all" if group == "all" else f"{group.replace('_', '-')} + authentic"
+    cells = " | ".join(f"{values[key]:.3f}" for key, _ in TABLE_METRICS)
+    lines.append(f"| {name} | {int(values['num_images'])} | {cells} |")
+  return "\n".join(lines) + "\n"
+
+
+def learning_curve(metrics_jsonl: pathlib.Path, batch_size: int, path: pathlib.Path) -> list:
+  """Validation pooled / per-image pixel AUC against training images seen; returns the points."""
+  records = [json.loads(line) for line in metrics_jsonl.read_text().splitlines()]
+  points = sorted({r["step"]: r for r in records if r["split"] == "validation"}.values(),
+                  key=lambda r: r["step"])
+  figure = Figure(figsize=(6, 4))
+  FigureCanvasAgg(figure)
+  axes = figure.add_subplot()
+  images = [r["step"] * batch_size for r in points]
+  for key, label in (("pooled/pixel_auc", "pooled"), ("per_image/pixel_auc", "per image")):
+    axes.plot(images, [r[key] for r in points], marker="o", label=f"pixel AUC, {label}")
+  axes.set_xlabel("training images seen")
+  axes.set_ylabel("validation pixel AUC")
+  axes.grid(alpha=0.3)
+  axes.legend()
+  figure.tight_layout()
+  figure.savefig(path, dpi=100)
+  return [{"step": r["step"], "images_seen": r["step"] * batch_size,
+           "pooled/pixel_auc": r["pooled/pixel_auc"],
+           "per_image/pixel_auc": r["per_image/pixel_auc"]} for r in points]
+
+
+def main(argv: Sequence[str]) -> None:
+  del argv
+  cli.quiet_libraries()
+  if _CHECKPOINT.value:
+    localizer = localizer_lib.Localizer.from_checkpoint(
+        _CHECKPOINT.value, step=trained_model.parse_step(_STEP.value), batch_size=_BATCH.value)
+  else:
+    localizer = localizer_lib.Localizer.from_pretrained(batch_size=_BATCH.value)
+  output = pathlib.Path(_OUTPUT.value)
+  output.mkdir(parents=True, exist_ok=True)
+  dataset_config = input_pipeline.default_dataset_config()
+  source = input_pipeline.data_source(dataset_config, _DATASET.value, _SPLIT.value)
+  results, samples = evaluate_by_type(localizer, source, _BATCH.value, _SAMPLES.value)
+  summary = {"model": localizer.source, "dataset": _DATASET.value, "split": _SPLIT.value,
+             "metrics": results}
+  if _RUN.value:
+    run_config = ml_collections.ConfigDict(
+        json.loads((pathlib.Path(_RUN.value) / "config.json").read_text()))
+    summary["learning_curve"] = learning_curve(pathlib.Path(_RUN.value) / "metrics.jsonl",
+                                               run_config.batch_size,
+                                               output / "learning_curve.png")
+  (output / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
+  (output / "metrics.md").write_text(metrics_table(results))
+  for kind, rows in samples.items():
+    if rows:
+      images, masks, probs = (np.stack(column) for column in zip(*rows))
+      visualize.write_sample_grid(output / f"samples_{kind}.png", images, masks, probs,
+                                  max_images=len(rows))
+  print(metrics_table(results))
+
+
+if __name__ == "__main__":
+  app.run(main)
