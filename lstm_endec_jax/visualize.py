@@ -5,6 +5,7 @@ backend switch), rendered to uint8 RGB arrays and written as PNG by `image_io.wr
 arrays returned (e.g. for TensorBoard) are exactly the pictures on disk.
 """
 from collections.abc import Mapping, Sequence
+import functools
 import os
 
 import matplotlib
@@ -17,17 +18,34 @@ from lstm_endec_jax import image_io
 
 # The paper's heat maps (Figs. 6, 7) run from blue (authentic) to red (manipulated).
 DEFAULT_COLORMAP = "jet"
+COLORMAP_ENTRIES = 256
+OVERLAY_ROWS = 512
 
 
 def colorize_heatmap(probabilities: np.ndarray, *, cmap: str = DEFAULT_COLORMAP) -> np.ndarray:
   """(H, W) P(manipulated) -> (H, W, 3) uint8 RGB, on the fixed range [0, 1] (values clipped)."""
-  probabilities = np.asarray(probabilities, dtype=np.float64)
+  probabilities = np.asarray(probabilities, dtype=np.float32)
   if probabilities.ndim != 2:
     raise ValueError(f"Expected an (H, W) probability map, got shape {probabilities.shape}.")
   if np.isnan(probabilities).any():
     raise ValueError("The probability map contains NaN.")
-  colormap = matplotlib.colormaps[cmap]
-  return colormap(np.clip(probabilities, 0.0, 1.0), bytes=True)[..., :3]
+  return _colormap_table(cmap)[_colormap_index(probabilities)]
+
+
+@functools.lru_cache(maxsize=8)
+def _colormap_table(cmap: str) -> np.ndarray:
+  """The colour map's 256 RGB entries, uint8 (what matplotlib looks floats up in)."""
+  colormap = matplotlib.colormaps[cmap].resampled(COLORMAP_ENTRIES)
+  return colormap(np.arange(COLORMAP_ENTRIES), bytes=True)[:, :3]
+
+
+def _colormap_index(probabilities: np.ndarray) -> np.ndarray:
+  """Matplotlib's float -> entry rule, floor(p * N) with 1.0 in the last entry, as uint8, so a
+  large map is coloured in uint8 (1 byte a pixel) instead of float64 RGBA (32 bytes)."""
+  index = np.clip(probabilities, 0.0, 1.0)  # one float32 copy, then in place
+  index *= COLORMAP_ENTRIES
+  np.minimum(index, COLORMAP_ENTRIES - 1, out=index)
+  return index.astype(np.uint8)
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
@@ -49,9 +67,18 @@ def overlay_heatmap(image: np.ndarray, probabilities: np.ndarray, *, alpha: floa
   if rgb.shape[:2] != np.shape(probabilities):
     raise ValueError(f"Image {rgb.shape[:2]} and probability map {np.shape(probabilities)} "
                      "differ in size.")
-  heat = colorize_heatmap(probabilities, cmap=cmap)
-  blended = (1.0 - alpha) * rgb + alpha * heat
-  return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+  return blend(rgb, colorize_heatmap(probabilities, cmap=cmap), alpha=alpha)
+
+
+def blend(image: np.ndarray, heat: np.ndarray, *, alpha: float = 0.5) -> np.ndarray:
+  """(1 - alpha) * image + alpha * heat, rounded, for a uint8 image and its coloured heat map."""
+  rgb = _as_rgb(image)
+  out = np.empty(heat.shape, np.uint8)
+  for start in range(0, len(out), OVERLAY_ROWS):  # in row blocks: float32 copies stay small
+    rows = slice(start, start + OVERLAY_ROWS)
+    blended = (1.0 - alpha) * rgb[rows].astype(np.float32) + alpha * heat[rows]
+    out[rows] = np.clip(np.rint(blended), 0, 255)
+  return out
 
 
 def _render(figure: Figure) -> np.ndarray:
