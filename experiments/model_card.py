@@ -7,7 +7,8 @@ Writes to `--output` (default docs/model_card/):
 * `metrics.json`, `metrics.md`: test-split metrics of every image, and per manipulation type
   (splicing, copy-move, removal), each type's images together with all authentic images, so that
   pooled pixel and image-level metrics have the same negatives as the overall row;
-* `samples_<type>.png`: image | ground truth | heat map | mask of the first test images of a type;
+* `samples_<type>.png`: image | ground truth | heat map | mask of the first test images of a type,
+  and `samples_by_type.png`, the first of each type (the README's figure);
 * `learning_curve.png` (with `--run`): validation pixel AUC against training images seen, from the
   run's `metrics.jsonl`.
 The robustness table comes from `python -m lstm_endec_jax.evaluate --robustness`.
@@ -134,10 +135,11 @@ def main(argv: Sequence[str]) -> None:
                                                output / "learning_curve.png")
   (output / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
   (output / "metrics.md").write_text(metrics_table(results))
-  for kind, rows in samples.items():
+  firsts = [rows[0] for rows in samples.values() if rows]
+  for name, rows in [*samples.items(), ("by_type", firsts)]:
     if rows:
       images, masks, probs = (np.stack(column) for column in zip(*rows))
-      visualize.write_sample_grid(output / f"samples_{kind}.png", images, masks, probs,
+      visualize.write_sample_grid(output / f"samples_{name}.png", images, masks, probs,
                                   max_images=len(rows))
   print(metrics_table(results))
 

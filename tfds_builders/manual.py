@@ -28,10 +28,10 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
+from lstm_endec_jax import image_io
 from tfds_builders import features
 
 SPLIT_FRACTIONS = (("train", 0.70), ("validation", 0.05), ("test", 0.25))
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"})
 DEFAULT_SPLIT_SEED = 0
 
 Binarizer = Callable[[Image.Image], np.ndarray]
@@ -182,7 +182,7 @@ class UnionFind:
 
 
 def is_image_file(path: pathlib.Path) -> bool:
-  return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+  return path.is_file() and path.suffix.lower() in image_io.IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
 def image_files(directory: pathlib.Path, *, recursive: bool = False) -> list[pathlib.Path]:
