@@ -13,8 +13,6 @@ blur kernel 3..23, Gaussian noise sigma 3..23) and writes `robustness.json`, `ro
 model input, after the pipeline's resize, so that a level means the same on every dataset.
 """
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-import json
-import math
 import os
 import pathlib
 from typing import Any
@@ -128,21 +126,6 @@ def robustness_results(evaluator: Evaluator, split: str, max_batches: int, *,
   return results
 
 
-def _json_safe(value: Any) -> Any:
-  """NaN (an undefined metric) becomes null, so that the files are strict JSON."""
-  if isinstance(value, float) and not math.isfinite(value):
-    return None
-  if isinstance(value, Mapping):
-    return {key: _json_safe(item) for key, item in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [_json_safe(item) for item in value]
-  return value
-
-
-def write_json(path: pathlib.Path, value: Any) -> None:
-  path.write_text(json.dumps(_json_safe(value), indent=2) + "\n")
-
-
 def robustness_table(results: Mapping[str, Mapping[float, Mapping[str, float]]],
                      clean: Mapping[str, float], metrics: Sequence[str] = TABLE_METRICS) -> str:
   """Markdown table: one row per (distortion, strength), the undistorted row first."""
@@ -163,7 +146,7 @@ def write_robustness(output_dir: pathlib.Path,
                      results: Mapping[str, Mapping[float, Mapping[str, float]]],
                      clean: Mapping[str, float], description: Mapping[str, Any]) -> None:
   """robustness.json (every metric), robustness.md (a table) and robustness.png (a plot)."""
-  write_json(output_dir / "robustness.json", {
+  reporting.write_json(output_dir / "robustness.json", {
       **description,
       "clean": clean,
       "distortions": {
@@ -214,17 +197,19 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict,
   input_pipeline.ensure_dataset_built(config)
   output_dir = pathlib.Path(output_dir or default_output_dir(loaded, config.dataset.name, split))
   output_dir = reporting.prepare_workdir(output_dir)
-  description = {"checkpoint": str(loaded.step_dir), "step": loaded.step,
-                 "variant": loaded.variant, "dataset": config.dataset.name, "split": split,
-                 "max_batches": config.num_test_batches}
 
   evaluator = Evaluator(config, loaded)
   accumulator, samples = evaluator.run(evaluator.batches(split), config.num_test_batches)
   clean = accumulator.result()
+  record = reporting.evaluation_record(
+      checkpoint=str(loaded.step_dir), step=loaded.step, variant=loaded.variant,
+      dataset=config.dataset.name, split=split, max_batches=config.num_test_batches,
+      metrics=clean)
+  description = {name: value for name, value in record.items() if name != "metrics"}
   logging.info("%s %s: %s", config.dataset.name, split, reporting.format_metrics(clean))
   is_writer = jax.process_index() == 0
   if is_writer:
-    write_json(output_dir / "eval.json", {**description, "metrics": clean})
+    reporting.write_json(output_dir / "eval.json", record)
     fpr, tpr, _ = accumulator.roc_curve()
     visualize.write_roc_png(output_dir / "roc.png", fpr, tpr, auc=clean["pooled/pixel_auc"],
                             title=f"{config.dataset.name} {split}, step {loaded.step}")

@@ -11,6 +11,7 @@ import os
 import pathlib
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from absl import logging
@@ -37,6 +38,32 @@ def prepare_workdir(workdir: str | os.PathLike[str]) -> pathlib.Path:
         f"Cannot write to the workdir {path}: {error.strerror or error}. "
         "Choose a writable --workdir (and check the disk is not full).") from error
   return path
+
+
+def json_safe(value: Any) -> Any:
+  """NaN and Inf (an undefined metric) become null, in nested dicts and lists too, so that every
+  JSON file the project writes is strict JSON."""
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  if isinstance(value, Mapping):
+    return {key: json_safe(item) for key, item in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [json_safe(item) for item in value]
+  return value
+
+
+def write_json(path: str | os.PathLike[str], value: Any) -> None:
+  """Writes `value` as strict, indented JSON (process 0 only)."""
+  if jax.process_index() == 0:
+    pathlib.Path(path).write_text(
+        json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n")
+
+
+def evaluation_record(*, checkpoint: str, step: int, variant: str, dataset: str, split: str,
+                      max_batches: int, metrics: Mapping[str, float]) -> dict[str, Any]:
+  """The one schema of every eval.json, whether training or the evaluate command wrote it."""
+  return {"checkpoint": checkpoint, "step": step, "variant": variant, "dataset": dataset,
+          "split": split, "max_batches": max_batches, "metrics": dict(metrics)}
 
 
 def _json_value(value: Any) -> Any:

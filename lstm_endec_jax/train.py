@@ -235,11 +235,6 @@ def evaluate(p_eval_step, state: TrainState, loader, mesh, *,
   return accumulator, samples
 
 
-def _write_json(path: pathlib.Path, value: Any) -> None:
-  if jax.process_index() == 0:
-    path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
-
-
 def _report_evaluation(step: int, split: str, accumulator, samples,
                        writer: reporting.MetricWriter,
                        output_dir: pathlib.Path) -> dict[str, float]:
@@ -311,7 +306,7 @@ def _restore_or_initialize(config, workdir, mesh, train_iter, learning_rate_fn
                  "training batches: %s -> class weights %s.",
                  config.class_weight_batches, frequencies.tolist(),
                  weights.tolist())
-    _write_json(pathlib.Path(workdir) / "class_weights.json",
+    reporting.write_json(pathlib.Path(workdir) / "class_weights.json",
                 {"frequencies": frequencies.tolist(),
                  "weights": weights.tolist(),
                  "num_batches": config.class_weight_batches})
@@ -341,7 +336,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   parallel.check_batch_size(config.eval_batch_size, mesh, "eval batch size")
   logging.info("Data-parallel over %d device(s): %s", mesh.size,
                mesh.devices.ravel().tolist())
-  _write_json(workdir / "config.json", json.loads(config.to_json_best_effort()))
+  reporting.write_json(workdir / "config.json", json.loads(config.to_json_best_effort()))
   input_pipeline.ensure_dataset_built(config)
 
   training = config.num_train_steps > 0
@@ -377,9 +372,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                      learning_rate_fn, run_evaluation)
     results = run_evaluation(state, config.test_split,
                              config.num_test_batches, workdir)
-    _write_json(workdir / "eval.json",
-                {"split": config.test_split, "step": int(state.step),
-                 "dataset": config.dataset.to_dict(), "metrics": results})
+    step = int(state.step)
+    reporting.write_json(workdir / "eval.json", reporting.evaluation_record(
+        checkpoint=str(pathlib.Path(manager.directory) / str(step)), step=step,
+        variant=config.model.variant, dataset=config.dataset.name,
+        split=config.test_split, max_batches=config.num_test_batches,
+        metrics=results))
     return state
   finally:
     writer.close()

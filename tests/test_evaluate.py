@@ -9,6 +9,7 @@ import pytest
 
 from lstm_endec_jax import distortions
 from lstm_endec_jax import evaluate
+from lstm_endec_jax import reporting
 import trained_run
 
 
@@ -83,7 +84,7 @@ def test_table_rows_and_nan_as_null(tmp_path):
       "| none | - | 0.5000 | nan |",
       "| blur (Gaussian blur kernel size) | 3 | 0.4000 | 0.1000 |",
       "| blur (Gaussian blur kernel size) | 7 | 0.3000 | 0.2000 |"]
-  evaluate.write_json(tmp_path / "x.json", {"clean": clean})
+  reporting.write_json(tmp_path / "x.json", {"clean": clean})
   assert json.loads((tmp_path / "x.json").read_text()) == {"clean": {"a": 0.5, "b": None}}
 
 
@@ -94,3 +95,16 @@ def test_cli_refuses_a_checkpoint_of_another_variant(workdir):
       cwd=trained_run.REPO_ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode != 0
   assert "holds a 'paper' model, but the config asks for the 'hled' variant" in result.stderr
+
+
+def test_training_and_the_evaluate_command_write_one_eval_json_schema(workdir, tmp_path):
+  """Same keys from `main` (training's final evaluation) and from `evaluate`; strict JSON."""
+  from_training = json.loads((workdir / "eval.json").read_text())
+  config = trained_run.smoke_config(trained_run.data_dir(workdir))
+  config.num_test_batches = 1
+  evaluate.evaluate_checkpoint(config, workdir, output_dir=tmp_path)
+  from_command = json.loads((tmp_path / "eval.json").read_text(), parse_constant=pytest.fail)
+  assert set(from_training) == set(from_command) == {
+      "checkpoint", "step", "variant", "dataset", "split", "max_batches", "metrics"}
+  assert set(from_training["metrics"]) == set(from_command["metrics"])
+  assert from_training["dataset"] == from_command["dataset"] == "synthetic_splice/tiny"
