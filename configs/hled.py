@@ -1,6 +1,6 @@
 """The authors' public code (HLED, `Codes/train.py`): their network variant and loss.
 
-SPEC section 4: 64-unit LSTM with output dropout, per-position projection,
+docs/method.md section 4: 64-unit LSTM with output dropout, per-position projection,
 fixed bilinear upsampling, 1x1 decoder; unweighted sigmoid binary cross
 entropy on the one-hot target; Adam, learning rate 3e-5 (constant), batch 16.
 Unlike HLED, BatchNorm uses running averages at test time.

@@ -1,4 +1,4 @@
-"""Post-processing distortions for robustness evaluation (SPEC section 6, issue 4).
+"""Post-processing distortions for robustness evaluation (docs/method.md section 6, issue 4).
 
 Every function takes and returns a uint8 image, (H, W) or (H, W, C), with the shape unchanged,
 and is deterministic (noise draws from a seeded generator). Only numpy, Pillow and scipy: the
@@ -13,7 +13,7 @@ import PIL.Image
 import scipy.ndimage
 
 # Strengths that `evaluate --robustness` loops over, weakest first. JPEG quality 100..50 and blur
-# kernels 3..23 are the ranges of SPEC section 6. The noise sigmas (on the 0..255 scale) follow
+# kernels 3..23 are the ranges of docs/method.md section 6. The noise sigmas (0..255 scale) follow
 # the blur kernels' steps; sigma 3 and 15 are the levels other localization papers report
 # (e.g. ObjectFormer, CVPR 2022).
 ROBUSTNESS_LEVELS: dict[str, list[int]] = {

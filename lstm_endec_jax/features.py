@@ -1,4 +1,6 @@
-"""Resampling features of image patches (paper 3.1.1, HLED `Radon/extract_resamp_feat.py`, SPEC 2).
+"""Resampling features of image patches (paper 3.1.1, HLED `Radon/extract_resamp_feat.py`).
+
+The method in numbers: docs/method.md section 2.
 
 Per patch: 3x3 Laplacian per colour channel with a symmetric boundary at the patch border,
 `sqrt(|.|)`, mean over channels, Radon transform with scikit-image's `radon(circle=False)` geometry,
@@ -52,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# HLED / paper defaults (SPEC section 2).
+# HLED / paper defaults (docs/method.md section 2).
 PAPER_LAPLACIAN = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
 RADON_METHODS = ("matmul", "gather")
 # Images per sequential step on CPU (see the module docstring), the fastest measured on a 2-core

@@ -1,4 +1,4 @@
-"""Building blocks of LSTM-EnDec and its baselines (paper section 3, SPEC section 4).
+"""Building blocks of LSTM-EnDec and its baselines (paper section 3, docs/method.md section 4).
 
 Every network in `models.py` is assembled from these blocks; the presets only change their
 arguments. Modules take the convolution and normalisation constructors as fields (`conv`, `norm`),

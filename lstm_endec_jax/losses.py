@@ -4,7 +4,7 @@ The paper (Bappy et al. 2019, section 3.4) trains with a softmax cross entropy
 whose class weights are inversely proportional to the class frequencies of the
 training set, normalised into [0, 1]. The authors' code (HLED) instead uses an
 unweighted sigmoid binary cross entropy on the one-hot target. Both are offered
-and selected by `config.loss` (SPEC section 4).
+and selected by `config.loss` (docs/method.md section 4).
 """
 
 from collections.abc import Sequence

@@ -4,7 +4,7 @@ Evaluation runs on the host after every eval batch, so everything is vectorised 
 state that outlives a batch is small: a few numbers per image, two fixed-bin histograms of the
 pixel probabilities, and the scored boxes.
 
-Conventions (SPEC section 6):
+Conventions (docs/method.md section 6):
 
 * A pixel is predicted manipulated when `prob >= threshold` (0.5 by default), the convention of
   `sklearn.metrics.roc_curve`.
@@ -271,9 +271,9 @@ class MetricAccumulator:
     self.threshold = threshold
     self.box_ap = box_ap
     self.min_box_area = min_box_area
-    # The paper (4.2.3) drops its predicted boxes under 64 pixels to remove false positives and
-    # does not say whether small true boxes were kept; SPEC 6 drops "boxes of area < 64" without
-    # distinction. Both by default; min_truth_box_area=1 keeps every true region.
+    # The paper (4.2.3) drops its predicted boxes under 64 pixels to remove false positives and does
+    # not say whether small true boxes were kept; docs/method.md section 6 drops "boxes smaller than
+    # 64 pixels" without distinction. Both by default; min_truth_box_area=1 keeps every true region.
     self.min_truth_box_area = min_truth_box_area
     self.box_iou_threshold = box_iou_threshold
     self._positive_hist = np.zeros(num_bins, dtype=np.int64)

@@ -4,7 +4,7 @@ One module, `LSTMEnDec`, covers every variant; `model_config(variant)` gives the
 `create_model` builds the module from them. Variants:
 
   paper     the network as the paper describes it (section 3).
-  hled      the authors' TF1 code (`Codes/train.py`), see SPEC section 4.
+  hled      the authors' TF1 code (`Codes/train.py`), see docs/method.md section 4.
   endec     "Encoder-Decoder" baseline (SegNet [6]): the encoder and a mirrored decoder of four
             x2 upsampling stages, no LSTM, no resampling features.
   endec_x4  "EnDec" baseline ("similar to encoder-decoder with upsampling factor of 4"): the
@@ -56,8 +56,9 @@ def model_config(variant: str) -> ml_collections.ConfigDict:
   c.lstm_num_layers = 2
   c.lstm_dropout_rate = 0.0  # paper: none stated
   c.lstm_maps = 64  # Nf, paper 3.1.3
-  # Eq. (1) writes W_l, B_l with the step index but calls them "a weight matrix"; SPEC reads it as
-  # one shared matrix ("shared"). "per_position" is HLED's separate matrix per grid cell.
+  # Eq. (1) writes W_l, B_l with the step index but calls them "a weight matrix"; we read it as one
+  # shared matrix ("shared", docs/method.md section 4). "per_position" is HLED's separate matrix per
+  # grid cell.
   c.projection = "shared"
   c.lstm_map_norm = False  # BN+ReLU after the projection (HLED); eq. (1) is a plain affine map.
 

@@ -1,4 +1,4 @@
-"""Data parallelism over a 1-D `data` mesh of devices (SPEC section 7).
+"""Data parallelism over a 1-D `data` mesh of devices (docs/method.md section 7).
 
 One code path serves 1 CPU, N simulated CPU devices, N local GPUs and several
 hosts: the per-device step is `shard_map`-ped over the mesh axis `DATA_AXIS`,

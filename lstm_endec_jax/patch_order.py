@@ -1,4 +1,4 @@
-"""Orders in which the grid of patch features is fed to the LSTM (SPEC section 3).
+"""Orders in which the grid of patch features is fed to the LSTM (docs/method.md section 3).
 
 A patch order is an integer permutation `order` of length `grid_size**2`: time step `s` reads the
 patch with row-major index `order[s]` (patch index p = grid_size*row + col). The LSTM outputs are

@@ -1,12 +1,13 @@
 r"""Heat maps and masks of manipulated regions in users' images.
 
-  python -m lstm_endec_jax.predict photo.jpg folder/ ...          # the shipped weights -> ./predictions
+  python -m lstm_endec_jax.predict photo.jpg folder/ ...     # the shipped weights -> ./predictions
   python -m lstm_endec_jax.predict --checkpoint=WORKDIR --output=DIR photo.jpg
 
 For each image (folders are walked recursively) writes `<name>_heatmap.png` (P(manipulated) in a
 colour map), `<name>_mask.png` (white where P >= --threshold), `<name>_overlay.png`, and one JSON
-line in `DIR/predictions.jsonl`. Images below a folder keep their relative path under DIR. A file that
-cannot be read gets a line with its "error" and is skipped; the exit code is 1 if any failed.
+line in `DIR/predictions.jsonl`. Images below a folder keep their relative path under DIR. A file
+that cannot be read gets a line with its "error" and is skipped; the exit code is 1 if any failed
+or no image was found.
 """
 from collections.abc import Iterable, Sequence
 import json
@@ -101,7 +102,8 @@ def predict_file(localizer: localizer_lib.Localizer, path: pathlib.Path, stem: p
       "image": str(path),
       "height": image.shape[0],
       "width": image.shape[1],
-      "score": float(probabilities.max()),  # Image-level score: the map's maximum (SPEC 6).
+      # Image-level score: the map's maximum (docs/method.md section 6).
+      "score": float(probabilities.max()),
       "manipulated_fraction": float(np.mean(probabilities >= threshold)),
       "threshold": threshold,
       "mode": "tile" if tile else "resize",

@@ -1,7 +1,7 @@
 """What a run tells people: metrics.jsonl, TensorBoard events, a progress bar.
 
 TensorBoard event files are written with tensorboardX, because clu's metric
-writers import TensorFlow (SPEC section 7). Only process 0 writes.
+writers import TensorFlow (docs/method.md section 7). Only process 0 writes.
 """
 
 import datetime

@@ -2,17 +2,17 @@
 
 The paper cuts MS-COCO objects with their segmentation masks and pastes them onto 1024x1024 corner
 crops of DRESDEN images, six splices per pristine crop, sometimes the same object twice (copy-move).
-The per-paste randomisation follows the authors' code (SPEC section 5): Reinhard colour transfer,
-flip/rot90, JPEG of the object, affine warp with bilinear or bicubic resampling, alpha-edge blur,
-alpha compositing at a random place, JPEG of the result.
+The per-paste randomisation follows the authors' code (docs/method.md section 5): Reinhard colour
+transfer, flip/rot90, JPEG of the object, affine warp with bilinear or bicubic resampling,
+alpha-edge blur, alpha compositing at a random place, JPEG of the result.
 
 With no downloads possible, the default source is the set of true-colour photographs that ship
 inside the scikit-image wheel (`SKIMAGE_PHOTOS`), with disjoint photographs per split so that the
 test split measures generalisation to unseen backgrounds and objects. Objects are cut from them with
 random smooth shapes or a Felzenszwalb segment. The paper's third manipulation, object removal, has
 no generator in the authors' code: `removal` fills a random region from its surroundings (biharmonic
-inpainting for the smooth part, texture from elsewhere in the photograph for the grain). Everything is driven by an explicit
-`np.random.Generator`, so one seed gives one dataset.
+inpainting for the smooth part, texture from elsewhere in the photograph for the grain).
+Everything is driven by an explicit `np.random.Generator`, so one seed gives one dataset.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ SHAPES = ("ellipse", "polygon", "blob", "segment")
 
 @dataclasses.dataclass(frozen=True)
 class SpliceOptions:
-  """Probabilities and ranges of one paste (SPEC section 5 unless marked as ours)."""
+  """Probabilities and ranges of one paste (docs/method.md section 5 unless marked as ours)."""
   colour_transfer_prob: float = 0.3
   vflip_prob: float = 0.5
   rot90: bool = True  # k uniform in 0..3
@@ -524,7 +524,8 @@ def removal(background: np.ndarray, rng: np.random.Generator,
   win_bottom = min(height, top + box_height + margin)
   win_right = min(width, left + box_width + margin)
   hole = np.zeros((win_bottom - win_top, win_right - win_left), np.float32)
-  hole[top - win_top:top - win_top + box_height, left - win_left:left - win_left + box_width] = alpha
+  rows, cols = top - win_top, left - win_left
+  hole[rows:rows + box_height, cols:cols + box_width] = alpha
   if params["alpha_blur"]:
     hole = scipy.ndimage.gaussian_filter(hole, options.alpha_blur_sigma, mode="constant")
   window = background[win_top:win_bottom, win_left:win_right].astype(np.float32)

@@ -157,7 +157,8 @@ def load(path: str | os.PathLike[str], *, step: str | int = "latest",
       if index + 1 == len(candidates):
         raise CheckpointUnreadableError(
             f"Checkpoint {step_dir} is unreadable ({problem}). Pick another step with --step "
-            f"(steps in {checkpoints}: {sorted(_step_numbers(checkpoints, run_config))}).") from None
+            f"(steps in {checkpoints}: {sorted(_step_numbers(checkpoints, run_config))})."
+        ) from None
       logging.warning("Checkpoint %s is unreadable (%s); using step %s instead.", step_dir,
                       problem, candidates[index + 1].name)
       continue

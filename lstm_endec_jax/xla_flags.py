@@ -5,10 +5,10 @@ at import time of this package works even when JAX itself was imported first. A 
 already set in `XLA_FLAGS` is left as the user set it.
 
 On CPU, jaxlib 0.10 hands every convolution to a YNNPACK fusion that runs on one core, while
-Eigen's convolution uses them all: taking convolutions out of that fusion made the `base.py` train
-step 3.8x faster on a 2-core CPU (46 s -> 12.0 s per batch of 16, the same loss to 1e-7; jaxlib
-0.10.2, measured 2026-11-30 at load ~2, the step of `benchmarks/train_step.py`). The flag is set only for the jaxlib
-versions where it was measured, since XLA refuses to start on a flag it does not know.
+Eigen's convolution uses them all: taking convolutions out of that fusion makes the train step
+several times faster on a 2-core CPU with the same results (README, Speed). The flag is set only
+for the jaxlib versions where it was measured, since XLA refuses to start on a flag it does not
+know.
 """
 import os
 

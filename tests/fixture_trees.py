@@ -1,10 +1,10 @@
 """Tiny copies of each manual-download dataset's folder tree, for the builder tests.
 
-Every writer lays out files under the real names and conventions of its dataset (SPEC section 5),
-including the known oddities, plus one broken file and one mask of the wrong size where the dataset
-can have them. It returns what a correct builder must produce: every kept example with its label,
-manipulation type and mask (1 = manipulated), the files that must be skipped, the split names and
-the near-duplicate families that must share a split.
+Every writer lays out files under the real names and conventions of its dataset (docs/method.md
+section 5), including the known oddities, plus one broken file and one mask of the wrong size where
+the dataset can have them. It returns what a correct builder must produce: every kept example with
+its label, manipulation type and mask (1 = manipulated), the files that must be skipped, the split
+names and the near-duplicate families that must share a split.
 """
 import dataclasses
 import pathlib

@@ -182,7 +182,8 @@ class UnionFind:
 
 
 def is_image_file(path: pathlib.Path) -> bool:
-  return path.is_file() and path.suffix.lower() in image_io.IMAGE_EXTENSIONS and not path.name.startswith(".")
+  return (path.is_file() and path.suffix.lower() in image_io.IMAGE_EXTENSIONS
+          and not path.name.startswith("."))
 
 
 def image_files(directory: pathlib.Path, *, recursive: bool = False) -> list[pathlib.Path]:
