@@ -10,8 +10,10 @@ import pytest
 
 from benchmarks import common
 from benchmarks import inference
+from benchmarks import predict_large
 from benchmarks import run_all
 from benchmarks import train_step
+from benchmarks import xla_cpu_flags
 
 
 def test_timing_rates_are_median_and_spread_over_repeats():
@@ -138,3 +140,24 @@ def test_summary_states_the_pipeline_lead_and_failures():
   summary = run_all.summary_markdown(results, small=False)
   assert "| input pipeline lead over the train step | 25.0x |" in summary
   assert "| inference | failed | exit status 1: boom |" in summary
+
+
+def test_xla_cpu_settings_compute_the_same_step(tmp_path):
+  """Every XLA CPU setting the benchmark compares gives the same loss (only speed may differ)."""
+  output = tmp_path / "xla_cpu_flags.json"
+  xla_cpu_flags.main(["--small", f"--output={output}"])
+  settings = json.loads(output.read_text())["settings"]
+  assert set(settings) == {"package", "ynnpack", "no_ynn"}
+  losses = [values["loss"] for values in settings.values()]
+  assert max(losses) - min(losses) < 1e-5 * abs(losses[0])
+  assert settings["ynnpack"]["speedup_over_jaxlib_default"] == 1.0
+  assert all(values["seconds_per_step"] > 0 for values in settings.values())
+
+
+def test_predict_large_reports_memory_and_stage_times(tmp_path):
+  output = tmp_path / "predict_large.json"
+  predict_large.main(["--small", f"--output={output}"])
+  result = json.loads(output.read_text())
+  assert result["image"] == [900, 1200] and result["peak_rss_bytes"] > 0
+  assert set(result["image_seconds"]) == {"read", "predict", "write", "total"}
+  assert all(size > 0 for size in result["png_bytes"].values())
