@@ -157,7 +157,8 @@ class Progress:
   """A tqdm bar with steps/s, images/s, loss and ETA; steady-state timing.
 
   `pause()` / `resume()` keep evaluation and checkpoint time out of the
-  throughput numbers.
+  throughput numbers. The first step of a process compiles, so the bar and
+  the throughput start counting after it: ETAs are for compiled steps.
   """
 
   def __init__(self, *, total_steps: int, start_step: int, batch_size: int):
@@ -170,9 +171,18 @@ class Progress:
     self._window_steps = 0
     self._window_seconds = 0.0
     self._started = time.perf_counter()
+    self._compiled = False
 
   def update(self) -> None:
     self._step += 1
+    if not self._compiled:  # the compiling step: restart the clocks after it
+      self._compiled = True
+      self._bar.reset(total=self._total_steps)  # restarts tqdm's clock
+      self._bar.initial = self._bar.n = self._step
+      self._bar.refresh()
+      self._window_steps, self._window_seconds = 0, 0.0
+      self._started = time.perf_counter()
+      return
     self._bar.update(1)
     self._window_steps += 1
 
@@ -183,9 +193,11 @@ class Progress:
     self._started = time.perf_counter()
 
   def throughput(self) -> dict[str, float]:
-    """steps/s and images/s since the last call (blocks on the device)."""
+    """steps/s and images/s since the last call (blocks on the device); NaN
+    right after the compiling step, when no compiled step was timed yet."""
     self.pause()
-    steps_per_second = self._window_steps / max(self._window_seconds, 1e-9)
+    steps_per_second = (self._window_steps / max(self._window_seconds, 1e-9)
+                        if self._window_steps else float("nan"))
     self._window_steps, self._window_seconds = 0, 0.0
     self.resume()
     return {"steps_per_second": steps_per_second,
@@ -193,6 +205,8 @@ class Progress:
 
   def eta(self, steps_per_second: float) -> str:
     """Time left at `steps_per_second`, as H:MM:SS."""
+    if not math.isfinite(steps_per_second):
+      return "unknown until the second step"
     seconds = (self._total_steps - self._step) / max(steps_per_second, 1e-9)
     return str(datetime.timedelta(seconds=round(seconds)))
 

@@ -227,6 +227,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(data_dir, tmp_path):
   assert not (killed / "eval.json").exists()
   log = _run(killed, data_dir, cache_dir).stderr
   assert "Resuming from step" in log
+  # A quiet console: the resume line, one line per evaluation, the last line.
+  assert len(log.splitlines()) <= 8, log
+  assert log.splitlines()[-1].startswith("Done. Test metrics: ")
   # The replayed steps are not recorded twice: one line per (split, step).
   records = [json.loads(line) for line in
              (killed / "metrics.jsonl").read_text().splitlines()]
@@ -338,3 +341,19 @@ def test_metric_history_keeps_one_line_per_step_when_a_run_restarts(tmp_path):
   moved = (tmp_path / "metrics_previous_run.jsonl").read_text().splitlines()
   assert [json.loads(line)["step"] for line in moved] == [2, 4]
   writer.close()
+
+
+def test_progress_times_compiled_steps_only():
+  """The first step compiles: throughput and ETA start counting after it."""
+  progress = reporting.Progress(total_steps=20, start_step=0, batch_size=4)
+  time.sleep(0.5)  # a slow first (compiling) step
+  progress.update()
+  first = progress.throughput()
+  assert np.isnan(first["steps_per_second"])
+  assert progress.eta(first["steps_per_second"]) == "unknown until the second step"
+  for _ in range(4):
+    time.sleep(0.02)
+    progress.update()
+  rate = progress.throughput()["steps_per_second"]
+  assert rate > 10  # 0.02 s a step; with the 0.5 s compile counted it would be below 8.5
+  progress.close()
