@@ -42,7 +42,6 @@ def quiet_libraries() -> None:
 
 def exit_with(message: str, code: int = 1) -> None:
   """Ends the program with one `error:` line on stderr and exit status `code`."""
-  logging.debug("%s", message)
   print(f"error: {message}", file=sys.stderr)
   sys.exit(code)
 

@@ -241,7 +241,7 @@ def main(argv: Sequence[str]) -> None:
                         split=FLAGS.split, output_dir=FLAGS.output, robustness=FLAGS.robustness,
                         distortion_names=FLAGS.distortions, seed=FLAGS.seed)
   except (trained_model.CheckpointNotFoundError, trained_model.ModelVariantMismatchError,
-          reporting.WorkdirError) as error:
+          reporting.WorkdirError, train.NonFinitePredictionsError) as error:
     cli.exit_with(str(error))
 
 
