@@ -4,7 +4,7 @@ import re
 
 from tests import conftest
 
-# A path that climbs out of the checkout to a sibling folder, as `../shared` would.
+# A path that climbs out of the checkout to a sibling folder such as the "shared" one beside it.
 OUTSIDE_PATH = re.compile(r"""(\.\./|parents?\[\d\]\s*/\s*["'])shared|REPO_ROOT\.parent""")
 
 
