@@ -136,7 +136,7 @@ def load(path: str | os.PathLike[str], *, step: str | int = "latest",
     candidates = [step_dir]
   elif step == "latest":
     candidates = [checkpoints / str(s) for s in sorted(
-        _step_numbers(checkpoints, run_config), reverse=True)]
+        _step_numbers(checkpoints), reverse=True)]
   else:
     candidates = [checkpoints / str(select_step(checkpoints, run_config, step))]
   expected = "the --config" if model_config is not None else f"{workdir / CONFIG_FILE}"
@@ -157,7 +157,7 @@ def load(path: str | os.PathLike[str], *, step: str | int = "latest",
       if index + 1 == len(candidates):
         raise CheckpointUnreadableError(
             f"Checkpoint {step_dir} is unreadable ({problem}). Pick another step with --step "
-            f"(steps in {checkpoints}: {sorted(_step_numbers(checkpoints, run_config))})."
+            f"(steps in {checkpoints}: {sorted(_step_numbers(checkpoints))})."
         ) from None
       logging.warning("Checkpoint %s is unreadable (%s); using step %s instead.", step_dir,
                       problem, candidates[index + 1].name)
@@ -168,6 +168,9 @@ def load(path: str | os.PathLike[str], *, step: str | int = "latest",
                       step=int(step_dir.name))
 
 
-def _step_numbers(checkpoints: pathlib.Path, run_config: ml_collections.ConfigDict) -> list[int]:
-  select_step(checkpoints, run_config, "latest")  # raises when there is no step
-  return [int(p.name) for p in checkpoints.iterdir() if p.name.isdigit()]
+def _step_numbers(checkpoints: pathlib.Path) -> list[int]:
+  """The step folders of a checkpoints directory (one listing; no Orbax manager opened)."""
+  steps = [int(p.name) for p in checkpoints.iterdir() if p.name.isdigit()]
+  if not steps:
+    raise CheckpointNotFoundError(f"{checkpoints} holds no checkpoint step.")
+  return steps
