@@ -32,7 +32,6 @@ from benchmarks import common
 from lstm_endec_jax import localizer as localizer_lib
 from lstm_endec_jax import models
 from lstm_endec_jax import predict
-from lstm_endec_jax import train
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # 512x512, 400x600, 300x451, 427x640
 FULL = {"batch_sizes": "1,16,64", "num_images": 16, "warmup": 1, "repeats": 3}
@@ -131,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> None:
   # and predict() (one image, batch 1) reuses the batch-1 executable.
   localizer = localizer_lib.Localizer(
       models.create_model(config.model),
-      train.initial_variables(config, jax.random.key(config.seed)), batch_size=max(batch_sizes))
+      models.initial_variables(config.model, jax.random.key(config.seed), image_size=config.dataset.image_size), batch_size=max(batch_sizes))
   forward = []
   for batch_size in batch_sizes:
     forward.append(measure_forward(localizer, batch_size, warmup=args.warmup,

@@ -22,7 +22,6 @@ from benchmarks import common
 from lstm_endec_jax import localizer as localizer_lib
 from lstm_endec_jax import models
 from lstm_endec_jax import tiling
-from lstm_endec_jax import train
 
 FULL = {"height": 1536, "width": 2048, "batch_size": 8, "warmup": 1, "repeats": 5}
 SMALL = {"height": 384, "width": 512, "batch_size": 2, "warmup": 0, "repeats": 1}
@@ -52,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
   if args.small:
     common.shrink_model(config.model)
   localizer = localizer_lib.Localizer(
-      models.create_model(config.model), train.initial_variables(config, jax.random.key(0)),
+      models.create_model(config.model), models.initial_variables(config.model, jax.random.key(0), image_size=config.dataset.image_size),
       batch_size=args.batch_size)
   rng = np.random.default_rng(0)
   small = rng.integers(0, 256, (256, 256, 3), np.uint8)

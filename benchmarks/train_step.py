@@ -348,7 +348,7 @@ def measure(config, args: argparse.Namespace) -> dict[str, Any]:
   parallel.check_batch_size(config.batch_size, mesh, "batch size")
   learning_rate_fn = optimizers.create_learning_rate_schedule(config)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
-  variables = train.initial_variables(config, init_rng)
+  variables = models.initial_variables(config.model, init_rng, image_size=config.dataset.image_size)
   state = train.create_train_state(config, variables, dropout_rng, np.full(2, 0.5, np.float32),
                                    learning_rate_fn)
   state = jax.device_put(state, parallel.replicated(mesh))

@@ -36,6 +36,7 @@ CHILD = r"""
 import json, sys, time
 import jax, numpy as np
 from benchmarks import common
+from lstm_endec_jax import models
 from lstm_endec_jax import optimizers, parallel, train
 config = common.load_config(sys.argv[1])
 small, steps = sys.argv[2] == "1", int(sys.argv[3])
@@ -44,7 +45,7 @@ if small:
 config.batch_size = int(sys.argv[4])
 mesh = parallel.create_mesh(1)
 schedule = optimizers.create_learning_rate_schedule(config)
-state = train.create_train_state(config, train.initial_variables(config, jax.random.key(0)),
+state = train.create_train_state(config, models.initial_variables(config.model, jax.random.key(0), image_size=config.dataset.image_size),
                                  jax.random.key(1), np.array([0.5, 0.5]), schedule)
 step = train.make_parallel_train_step(config, mesh, schedule)
 rng = np.random.default_rng(0)

@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 import ml_collections
 import numpy as np
 
+from lstm_endec_jax import runs
 from lstm_endec_jax import train
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -116,7 +117,7 @@ class Study:
 
 # A study's own evaluation of a finished run: (arm, config, workdir) -> test metrics. The default
 # reads the run's eval.json; the global-context study also tests on crops.
-Evaluator = Callable[[Arm, ml_collections.ConfigDict, pathlib.Path], dict[str, float]]
+ArmMetrics = Callable[[Arm, ml_collections.ConfigDict, pathlib.Path], dict[str, float]]
 
 
 _SCALE = flags.DEFINE_enum("scale", "cpu", list(SCALES), "Size of every run (see SCALES).")
@@ -226,7 +227,7 @@ def append_jsonl(path: pathlib.Path, record: Mapping[str, Any]) -> None:
 def training_curves(workdir: pathlib.Path) -> dict[str, list[list[float]]]:
   """[step, value] pairs of the training loss and the validation pixel AUC from metrics.jsonl."""
   curves = {"train/loss": [], "validation/pooled/pixel_auc": []}
-  for record in read_jsonl(workdir / "metrics.jsonl"):
+  for record in read_jsonl(runs.Run(workdir).metrics_path):
     for name in curves:
       split, metric = name.split("/", 1)
       if record.get("split") == split and record.get(metric) is not None:
@@ -236,13 +237,13 @@ def training_curves(workdir: pathlib.Path) -> dict[str, list[list[float]]]:
 
 def eval_json_metrics(arm: Arm, config: ml_collections.ConfigDict,
                       workdir: pathlib.Path) -> dict[str, float]:
-  """The default `Evaluator`: the test metrics `train_and_evaluate` wrote."""
+  """The default `ArmMetrics`: the test metrics `train_and_evaluate` wrote."""
   del arm, config
-  return json.loads((workdir / "eval.json").read_text())["metrics"]
+  return json.loads(runs.Run(workdir).eval_path.read_text())["metrics"]
 
 
 def is_finished(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> bool:
-  path = workdir / "eval.json"
+  path = runs.Run(workdir).eval_path
   return path.exists() and json.loads(path.read_text())["step"] == config.num_train_steps
 
 
@@ -255,7 +256,7 @@ def train_run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> float
 
   The time of a run trained earlier (by this or another study) is read back from `wall_time.json`.
   """
-  timing = workdir / "wall_time.json"
+  timing = runs.Run(workdir).wall_time_path
   if is_finished(workdir, config) and timing.exists():
     return json.loads(timing.read_text())["seconds"]
   start = time.perf_counter()
@@ -295,7 +296,7 @@ def results_path(results_dir: pathlib.Path, study: Study) -> pathlib.Path:
 
 def run_study(study: Study, *, scale: Scale, seeds: Sequence[int], arm_names: Sequence[str],
               workdir_root: pathlib.Path, results_dir: pathlib.Path, data_dir: str = "",
-              dataset: str = "", evaluate: Evaluator = eval_json_metrics) -> list[dict[str, Any]]:
+              dataset: str = "", arm_metrics: ArmMetrics = eval_json_metrics) -> list[dict[str, Any]]:
   """Runs every (arm, seed) not yet in the results file, appending one record per run.
 
   A failed run is logged and the study goes on; the failures are raised at the end.
@@ -318,7 +319,7 @@ def run_study(study: Study, *, scale: Scale, seeds: Sequence[int], arm_names: Se
       try:
         seconds = train_run(config, workdir)
         start = time.perf_counter()
-        metrics = evaluate(arm, config, workdir)
+        metrics = arm_metrics(arm, config, workdir)
         seconds += time.perf_counter() - start
       except RunInterrupted:
         raise
@@ -356,7 +357,7 @@ def _by_arm(study: Study, records: Sequence[Mapping[str, Any]]) -> dict[str, dic
   for record in records:
     if record["arm"] in grouped:
       grouped[record["arm"]][record["seed"]] = record
-  return {arm: runs for arm, runs in grouped.items() if runs}
+  return {arm: arm_runs for arm, arm_runs in grouped.items() if arm_runs}
 
 
 def _cell(values: Sequence[float]) -> str:
@@ -390,10 +391,10 @@ def markdown_report(study: Study, scale: Scale, label: str, records: Sequence[Ma
            "| arm | what | seeds | " + " | ".join(METRIC_LABELS[m] for m in metrics)
            + " | min/run |",
            "|---|---|---|" + "---|" * len(metrics) + "---|"]
-  for arm, runs in grouped.items():
-    cells = [_cell([r["metrics"][m] for r in runs.values()]) for m in metrics]
-    minutes = np.mean([r["wall_seconds"] for r in runs.values()]) / 60
-    lines.append(f"| `{arm}` | {descriptions[arm]} | {len(runs)} | " + " | ".join(cells)
+  for arm, arm_runs in grouped.items():
+    cells = [_cell([r["metrics"][m] for r in arm_runs.values()]) for m in metrics]
+    minutes = np.mean([r["wall_seconds"] for r in arm_runs.values()]) / 60
+    lines.append(f"| `{arm}` | {descriptions[arm]} | {len(arm_runs)} | " + " | ".join(cells)
                  + f" | {minutes:.1f} |")
 
   lines += ["", "The paper's claims, seed by seed (difference = better minus worse arm, "
@@ -416,9 +417,9 @@ def markdown_report(study: Study, scale: Scale, label: str, records: Sequence[Ma
   by_auc = sorted(grouped, key=lambda a: -summarize(
       [r["metrics"]["pooled/pixel_auc"] for r in grouped[a].values()])[0])
   lines += ["", f"Arms by mean pixel AUC: {' > '.join(f'`{arm}`' for arm in by_auc)}."]
-  total_minutes = sum(r["wall_seconds"] for runs in grouped.values()
-                      for r in runs.values()) / 60
-  lines += ["", f"Runs: {sum(len(runs) for runs in grouped.values())}, {total_minutes:.0f} min of "
+  total_minutes = sum(r["wall_seconds"] for arm_runs in grouped.values()
+                      for r in arm_runs.values()) / 60
+  lines += ["", f"Runs: {sum(len(arm_runs) for arm_runs in grouped.values())}, {total_minutes:.0f} min of "
             "wall time in total (runs shared with another study counted in both).", ""]
   lines += [f"![{name}]({name})" for name in plot_names]
   return "\n".join(lines) + "\n"
@@ -435,8 +436,8 @@ def plot_bars(study: Study, records: Sequence[Mapping[str, Any]], path: pathlib.
   grouped = _by_arm(study, records)
   figure = Figure(figsize=(3.2 * len(HEADLINE_METRICS), 3.4), layout="constrained")
   for axes, metric in zip(figure.subplots(1, len(HEADLINE_METRICS)), HEADLINE_METRICS):
-    for index, runs in enumerate(grouped.values()):
-      values = [r["metrics"][metric] for r in runs.values()]
+    for index, arm_runs in enumerate(grouped.values()):
+      values = [r["metrics"][metric] for r in arm_runs.values()]
       mean, std = summarize(values)
       axes.bar(index, mean, yerr=std, color=f"C{index}", alpha=0.6, capsize=4)
       axes.plot(np.full(len(values), index), values, "k.", markersize=5)
@@ -452,8 +453,8 @@ def plot_curves(study: Study, records: Sequence[Mapping[str, Any]], path: pathli
   names = ("train/loss", "validation/pooled/pixel_auc")
   figure = Figure(figsize=(10, 3.6), layout="constrained")
   for axes, name in zip(figure.subplots(1, 2), names):
-    for index, (arm, runs) in enumerate(grouped.items()):
-      for number, record in enumerate(runs.values()):
+    for index, (arm, arm_runs) in enumerate(grouped.items()):
+      for number, record in enumerate(arm_runs.values()):
         points = np.asarray(record["curves"][name], np.float64).reshape(-1, 2)
         axes.plot(points[:, 0], points[:, 1], color=f"C{index}", alpha=0.7, marker=".",
                   label=arm if number == 0 else None)
@@ -482,7 +483,7 @@ def write_report(study: Study, scale: Scale, results_dir: pathlib.Path,
   return path
 
 
-def main(argv: Sequence[str], study: Study, evaluate: Evaluator = eval_json_metrics) -> None:
+def main(argv: Sequence[str], study: Study, arm_metrics: ArmMetrics = eval_json_metrics) -> None:
   """A study script's `main`, after absl parsed the flags above."""
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -497,6 +498,6 @@ def main(argv: Sequence[str], study: Study, evaluate: Evaluator = eval_json_metr
       seeds = [int(seed) for seed in _SEEDS.value] or list(scale.seeds)
       run_study(study, scale=scale, seeds=seeds, arm_names=_ARMS.value,
                 workdir_root=pathlib.Path(_WORKDIR_ROOT.value), results_dir=results_dir,
-                data_dir=_DATA_DIR.value, dataset=_DATASET.value, evaluate=evaluate)
+                data_dir=_DATA_DIR.value, dataset=_DATASET.value, arm_metrics=arm_metrics)
   finally:
     write_report(study, scale, results_dir, _DATASET.value)

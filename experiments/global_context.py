@@ -97,7 +97,7 @@ def patch_test_metrics(config: ml_collections.ConfigDict, workdir: pathlib.Path,
   return accumulator.result()
 
 
-def evaluate(arm: common.Arm, config: ml_collections.ConfigDict,
+def arm_metrics(arm: common.Arm, config: ml_collections.ConfigDict,
              workdir: pathlib.Path) -> dict[str, float]:
   if arm.name in TESTED_ON_PATCHES:
     return patch_test_metrics(config, workdir)
@@ -105,7 +105,7 @@ def evaluate(arm: common.Arm, config: ml_collections.ConfigDict,
 
 
 def main(argv):
-  common.main(argv, STUDY, evaluate)
+  common.main(argv, STUDY, arm_metrics)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from lstm_endec_jax import cli
 from lstm_endec_jax import input_pipeline
 from lstm_endec_jax import localizer as localizer_lib
 from lstm_endec_jax import metrics as metrics_lib
-from lstm_endec_jax import trained_model
+from lstm_endec_jax import runs
 from lstm_endec_jax import visualize
 from tfds_builders import features as features_lib
 
@@ -117,7 +117,7 @@ def main(argv: Sequence[str]) -> None:
   cli.quiet_libraries()
   if _CHECKPOINT.value:
     localizer = localizer_lib.Localizer.from_checkpoint(
-        _CHECKPOINT.value, step=trained_model.parse_step(_STEP.value), batch_size=_BATCH.value)
+        _CHECKPOINT.value, step=runs.parse_step(_STEP.value), batch_size=_BATCH.value)
   else:
     localizer = localizer_lib.Localizer.from_pretrained(batch_size=_BATCH.value)
   output = pathlib.Path(_OUTPUT.value)
@@ -130,7 +130,7 @@ def main(argv: Sequence[str]) -> None:
   if _RUN.value:
     run_config = ml_collections.ConfigDict(
         json.loads((pathlib.Path(_RUN.value) / "config.json").read_text()))
-    summary["learning_curve"] = learning_curve(pathlib.Path(_RUN.value) / "metrics.jsonl",
+    summary["learning_curve"] = learning_curve(runs.Run(pathlib.Path(_RUN.value)).metrics_path,
                                                run_config.batch_size,
                                                output / "learning_curve.png")
   (output / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")

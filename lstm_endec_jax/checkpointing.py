@@ -6,6 +6,9 @@ one JSON file per process), so a resumed run continues with the next unseen
 batch and equals an uninterrupted one. Arrays are restored against abstract
 targets carrying the *current* sharding, so a run can resume on another
 device count.
+
+This module is Orbax only: it is given directories (a run's checkpoints folder,
+one step folder) that `runs` has resolved from what the user typed.
 """
 
 import errno
@@ -17,15 +20,12 @@ from typing import Any
 from absl import logging
 import grain.python as grain
 import jax
-import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
 STATE = "state"
 TRAIN_ITER = "train_iter"
-CHECKPOINT_SUBDIR = "checkpoints"
-QUARANTINE_SUBDIR = "checkpoints_unreadable"
 
 
 class CheckpointWriteError(RuntimeError):
@@ -33,29 +33,54 @@ class CheckpointWriteError(RuntimeError):
 
 
 def create_checkpoint_manager(
-    workdir: str | os.PathLike[str],
-    config: ml_collections.ConfigDict) -> ocp.CheckpointManager:
-  """Keeps the last `keep_checkpoints` steps and the best by `best_metric`."""
-  reverse = {"max": False, "min": True}[config.best_mode]
-  metric = config.best_metric
+    directory: os.PathLike[str], *, keep: int, best_metric: str,
+    best_mode: str, asynchronous: bool) -> ocp.CheckpointManager:
+  """Keeps the last `keep` steps and the best by `best_metric` in `directory`."""
+  reverse = {"max": False, "min": True}[best_mode]
   preservation = checkpoint_managers.AnyPreservationPolicy([
-      checkpoint_managers.LatestN(n=config.keep_checkpoints),
+      checkpoint_managers.LatestN(n=keep),
       checkpoint_managers.BestN(
-          get_metric_fn=lambda metrics: metrics[metric], reverse=reverse,
+          get_metric_fn=lambda metrics: metrics[best_metric], reverse=reverse,
           n=1, keep_checkpoints_without_metrics=False),
   ])
   options = ocp.CheckpointManagerOptions(
       preservation_policy=preservation,
-      best_fn=lambda metrics: metrics[metric],
-      best_mode=config.best_mode,
-      enable_async_checkpointing=config.async_checkpointing,
+      best_fn=lambda metrics: metrics[best_metric],
+      best_mode=best_mode,
+      enable_async_checkpointing=asynchronous,
       cleanup_tmp_directories=True,
       create=True)
   return ocp.CheckpointManager(
-      pathlib.Path(workdir).absolute() / CHECKPOINT_SUBDIR,
+      pathlib.Path(directory).absolute(),
       options=options,
       item_handlers={STATE: ocp.StandardCheckpointHandler(),
                      TRAIN_ITER: grain.PyGrainCheckpointHandler()})
+
+
+def is_step_dir(path: pathlib.Path) -> bool:
+  """A finished checkpoint step: a folder named by its step number holding the state item
+  (Orbax writes a step under a temporary name and renames it when complete)."""
+  return path.name.isdigit() and (path / STATE).is_dir()
+
+
+def finished_steps(directory: pathlib.Path) -> list[int]:
+  """Step numbers of the finished checkpoints in `directory`, ascending (one listing; no Orbax
+  manager is opened)."""
+  if not directory.is_dir():
+    return []
+  return sorted(int(p.name) for p in directory.iterdir() if is_step_dir(p))
+
+
+def best_step(directory: pathlib.Path, metric: str, mode: str) -> int | None:
+  """The step whose saved metrics rank best by `metric` ("max" or "min"); None if none has it."""
+  manager = ocp.CheckpointManager(
+      directory.absolute(), options=ocp.CheckpointManagerOptions(
+          read_only=True, create=False, save_interval_steps=0,
+          best_fn=lambda metrics: metrics[metric], best_mode=mode))
+  try:
+    return manager.best_step()
+  finally:
+    manager.close()
 
 
 def _raise_write_error(error: OSError, directory: os.PathLike[str]) -> None:
@@ -119,23 +144,22 @@ def abstract_like(tree: Any, sharding: jax.sharding.Sharding) -> Any:
       tree)
 
 
-def _quarantine(manager: ocp.CheckpointManager, step: int) -> None:
+def _quarantine(manager: ocp.CheckpointManager, step: int,
+                quarantine_dir: pathlib.Path) -> None:
   """Moves an unreadable step aside so that later saves can reuse its step."""
   if jax.process_index() == 0:
-    source = pathlib.Path(manager.directory) / str(step)
-    target = pathlib.Path(manager.directory).parent / QUARANTINE_SUBDIR
-    target.mkdir(exist_ok=True)
-    shutil.move(source, target / str(step))
+    quarantine_dir.mkdir(exist_ok=True)
+    shutil.move(pathlib.Path(manager.directory) / str(step), quarantine_dir / str(step))
   manager.reload()
 
 
 def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any,
-                   train_iter: Any) -> Any | None:
+                   train_iter: Any, *, quarantine_dir: pathlib.Path) -> Any | None:
   """The newest readable checkpoint's state (restoring `train_iter` in place).
 
   An unreadable step (e.g. cut short by a crash during a synchronous write,
-  or damaged on disk) is reported, moved to `checkpoints_unreadable/`, and
-  the previous step is tried. Returns None when there is no checkpoint.
+  or damaged on disk) is reported, moved to `quarantine_dir`, and the previous
+  step is tried. Returns None when there is no checkpoint.
   """
   for step in sorted(manager.all_steps(), reverse=True):
     try:
@@ -148,8 +172,8 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any,
       logging.warning(
           "Checkpoint step %d in %s is unreadable (%s: %s); moving it to %s "
           "and falling back to the previous checkpoint.", step,
-          manager.directory, type(error).__name__, error, QUARANTINE_SUBDIR)
-      _quarantine(manager, step)
+          manager.directory, type(error).__name__, error, quarantine_dir)
+      _quarantine(manager, step, quarantine_dir)
       continue
     logging.info("Restored checkpoint step %d from %s.", step,
                  manager.directory)
@@ -157,68 +181,28 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any,
   return None
 
 
-class CheckpointNotFoundError(FileNotFoundError):
-  """No checkpoint (or no run config) where the user pointed."""
-
-
 class CheckpointMismatchError(ValueError):
   """A readable checkpoint whose arrays do not fit the model asked for."""
 
 
-def locate(path: str | os.PathLike[str]
-           ) -> tuple[pathlib.Path | None, pathlib.Path]:
-  """(step directory or None, checkpoints directory) of a workdir, its
-  checkpoints directory, or one step directory.
-
-  The one place that knows a run's layout: fine-tuning and inference both
-  resolve the paths users give them here.
-  """
-  path = pathlib.Path(path)
-  if (path / STATE).is_dir():
-    return path, path.parent
-  if (path / CHECKPOINT_SUBDIR).is_dir():
-    return None, path / CHECKPOINT_SUBDIR
-  if path.name == CHECKPOINT_SUBDIR and path.is_dir():
-    return None, path
-  raise CheckpointNotFoundError(
-      f"No checkpoint found at {path}: expected a training workdir (holding "
-      f"'{CHECKPOINT_SUBDIR}/'), its '{CHECKPOINT_SUBDIR}/' directory, or one "
-      f"step directory (holding '{STATE}/').")
-
-
-def resolve_step_dir(path: str | os.PathLike[str]) -> pathlib.Path:
-  """The `state` item of `path`: a step, or the latest step of a run."""
-  step_dir, checkpoints = locate(path)
-  if step_dir is None:
-    steps = [p for p in checkpoints.iterdir()
-             if p.name.isdigit() and (p / STATE).is_dir()]
-    if not steps:
-      raise CheckpointNotFoundError(f"{checkpoints} holds no checkpoint step.")
-    step_dir = max(steps, key=lambda p: int(p.name))
-  return step_dir / STATE
-
-
-def read_state(path: str | os.PathLike[str],
+def read_state(step_dir: pathlib.Path,
                sharding: jax.sharding.Sharding) -> dict[str, Any]:
-  """The saved train state at `path` as a dict of arrays placed with `sharding`.
-
-  `path` is a workdir (its latest step), its checkpoint dir, or a step dir.
-  """
-  state_dir = resolve_step_dir(path)
+  """The saved train state of one step as a dict of arrays placed with `sharding`."""
   checkpointer = ocp.StandardCheckpointer()
+  state_dir = pathlib.Path(step_dir).absolute() / STATE
   saved = checkpointer.metadata(state_dir).item_metadata.tree
   return checkpointer.restore(state_dir, abstract_like(saved, sharding))
 
 
-def load_variables(path: str | os.PathLike[str], like: dict[str, Any],
+def load_variables(step_dir: pathlib.Path, like: dict[str, Any],
                    sharding: jax.sharding.Sharding) -> dict[str, Any]:
-  """Restores `params` and `batch_stats` of another run for fine-tuning.
+  """Restores `params` and `batch_stats` of one step (fine-tuning, inference).
 
-  `like` holds this run's freshly initialised variables; the checkpoint must
-  have the same tree and shapes (i.e. the same model variant), else the error
-  names what differs.
+  `like` holds freshly initialised variables; the checkpoint must have the same
+  tree and shapes (i.e. the same model variant), else the error names what
+  differs.
   """
-  state_dir = resolve_step_dir(path)
+  state_dir = pathlib.Path(step_dir).absolute() / STATE
   saved = ocp.StandardCheckpointer().metadata(state_dir).item_metadata.tree
   names = tuple(like)
   missing = [name for name in names if name not in saved]
@@ -232,7 +216,7 @@ def load_variables(path: str | os.PathLike[str], like: dict[str, Any],
         f"variant or size?): {_first_difference(expected, found)}.")
   # The whole saved tree is restored (optimizer state included, a few MB)
   # and only the wanted parts are kept.
-  restored = read_state(state_dir.parent, sharding)
+  restored = read_state(step_dir, sharding)
   logging.info("Initialised %s from %s.", ", ".join(names), state_dir)
   return {name: restored[name] for name in names}
 

@@ -12,7 +12,7 @@ blur kernel 3..23, Gaussian noise sigma 3..23) and writes `robustness.json`, `ro
 `robustness.png` (metrics against distortion strength). Distortions are applied to the 256x256
 model input, after the pipeline's resize, so that a level means the same on every dataset.
 """
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 import os
 import pathlib
 from typing import Any
@@ -20,7 +20,6 @@ from typing import Any
 from absl import app
 from absl import flags
 from absl import logging
-import flax.struct
 import jax
 from ml_collections import config_flags
 import ml_collections
@@ -28,12 +27,12 @@ import numpy as np
 
 from lstm_endec_jax import cli
 from lstm_endec_jax import distortions
+from lstm_endec_jax import evaluation
 from lstm_endec_jax import input_pipeline
-from lstm_endec_jax import metrics as metrics_lib
 from lstm_endec_jax import parallel
 from lstm_endec_jax import pretrained
 from lstm_endec_jax import reporting
-from lstm_endec_jax import train
+from lstm_endec_jax import runs
 from lstm_endec_jax import trained_model
 from lstm_endec_jax import visualize
 
@@ -41,7 +40,6 @@ FLAGS = flags.FLAGS
 # Columns of the Markdown robustness table (every metric is in robustness.json).
 TABLE_METRICS = ("pooled/pixel_auc", "per_image/pixel_auc", "per_image/f1", "per_image/iou",
                  "pooled/pixel_accuracy", "image/auc")
-Batches = Iterable[dict[str, np.ndarray]]
 
 
 def define_flags() -> None:
@@ -63,40 +61,7 @@ def define_flags() -> None:
   flags.DEFINE_integer("seed", 0, "Seed of the Gaussian noise.")
 
 
-@flax.struct.dataclass
-class InferenceState:
-  """What `train.eval_step` reads of a train state: the model and its variables."""
-  apply_fn: Callable[..., Any] = flax.struct.field(pytree_node=False)
-  params: Any
-  batch_stats: Any
-
-
-class Evaluator:
-  """Streams batches of a split through a checkpoint's model, data-parallel over all devices."""
-
-  def __init__(self, config: ml_collections.ConfigDict, loaded: trained_model.TrainedModel):
-    self.config = config
-    self.mesh = parallel.create_mesh(config.num_devices)
-    parallel.check_batch_size(config.eval_batch_size, self.mesh, "eval batch size")
-    self.local_batch_size = config.eval_batch_size // jax.process_count()
-    self.state = jax.device_put(
-        InferenceState(apply_fn=loaded.model.apply, params=loaded.variables["params"],
-                       batch_stats=loaded.variables.get("batch_stats", {})),
-        parallel.replicated(self.mesh))
-    self._eval_step = train.make_parallel_eval_step(self.mesh)
-
-  def batches(self, split: str) -> Batches:
-    return input_pipeline.create_eval_loader(self.config, split,
-                                             batch_size=self.local_batch_size)
-
-  def run(self, batches: Batches, max_batches: int
-          ) -> tuple[metrics_lib.MetricAccumulator, dict[str, np.ndarray]]:
-    return train.evaluate(self._eval_step, self.state, batches, self.mesh,
-                          local_batch_size=self.local_batch_size, max_batches=max_batches,
-                          num_samples=self.config.num_sample_images)
-
-
-def distorted(batches: Batches, name: str, strength: float, *, seed: int
+def distorted(batches: evaluation.Batches, name: str, strength: float, *, seed: int
               ) -> Iterator[dict[str, np.ndarray]]:
   """The batches with their images distorted; image i of the split always gets the same noise."""
   start_index = 0
@@ -107,8 +72,8 @@ def distorted(batches: Batches, name: str, strength: float, *, seed: int
     yield {**batch, "image": images}
 
 
-def robustness_results(evaluator: Evaluator, split: str, max_batches: int, *,
-                       names: Sequence[str], seed: int = 0
+def robustness_results(evaluator: evaluation.Evaluator, variables: evaluation.Variables,
+                       split: str, max_batches: int, *, names: Sequence[str], seed: int = 0
                        ) -> dict[str, dict[float, dict[str, float]]]:
   """distortion -> {strength: metrics} at every level of `distortions.ROBUSTNESS_LEVELS`."""
   results = {}
@@ -119,7 +84,7 @@ def robustness_results(evaluator: Evaluator, split: str, max_batches: int, *,
     results[name] = {}
     for strength in distortions.ROBUSTNESS_LEVELS[name]:
       accumulator, _ = evaluator.run(
-          distorted(evaluator.batches(split), name, strength, seed=seed), max_batches)
+          variables, distorted(evaluator.batches(split), name, strength, seed=seed), max_batches)
       results[name][strength] = accumulator.result()
       logging.info("%s %s: %s", distortions.STRENGTH_NAMES[name], strength,
                    reporting.format_metrics(results[name][strength]))
@@ -146,7 +111,7 @@ def write_robustness(output_dir: pathlib.Path,
                      results: Mapping[str, Mapping[float, Mapping[str, float]]],
                      clean: Mapping[str, float], description: Mapping[str, Any]) -> None:
   """robustness.json (every metric), robustness.md (a table) and robustness.png (a plot)."""
-  reporting.write_json(output_dir / "robustness.json", {
+  runs.write_json(output_dir / "robustness.json", {
       **description,
       "clean": clean,
       "distortions": {
@@ -163,10 +128,12 @@ def default_output_dir(loaded: trained_model.TrainedModel, dataset: str, split: 
                        ) -> pathlib.Path:
   """<workdir>/evaluate/<dataset>_<split>_step<N>; ./evaluate/pretrained_<name>/... for shipped
   weights (the package folder is no place for results)."""
-  name = f"{dataset}_{split}_step{loaded.step}"
-  base = (pathlib.Path("evaluate") / f"pretrained_{loaded.step_dir.stem}"
-          if loaded.step_dir.suffix == ".npz" else loaded.step_dir.parent.parent / "evaluate")
-  return base / "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+  name = "".join(c if c.isalnum() or c in "-_." else "_"
+                 for c in f"{dataset}_{split}_step{loaded.step}")
+  if loaded.step_dir.suffix == ".npz":
+    return pathlib.Path(runs.EVALUATE_DIR) / f"pretrained_{loaded.step_dir.stem}" / name
+  run, _ = runs.locate(loaded.step_dir)
+  return run.evaluate_dir(name)
 
 
 def load_model(config: ml_collections.ConfigDict, checkpoint: str | os.PathLike[str] | None,
@@ -196,27 +163,26 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict,
   loaded = load_model(config, checkpoint, step)
   input_pipeline.ensure_dataset_built(config)
   output_dir = pathlib.Path(output_dir or default_output_dir(loaded, config.dataset.name, split))
-  output_dir = reporting.prepare_workdir(output_dir)
+  output_dir = runs.prepare_directory(output_dir)
 
-  evaluator = Evaluator(config, loaded)
-  accumulator, samples = evaluator.run(evaluator.batches(split), config.num_test_batches)
+  evaluator = evaluation.Evaluator(loaded.model, config)
+  variables = evaluator.replicate(loaded.variables)
+  accumulator, samples = evaluator.run(variables, evaluator.batches(split),
+                                       config.num_test_batches)
   clean = accumulator.result()
-  record = reporting.evaluation_record(
+  record = evaluation.record(
       checkpoint=str(loaded.step_dir), step=loaded.step, variant=loaded.variant,
       dataset=config.dataset.name, split=split, max_batches=config.num_test_batches,
       metrics=clean)
   description = {name: value for name, value in record.items() if name != "metrics"}
   logging.info("%s %s: %s", config.dataset.name, split, reporting.format_metrics(clean))
   is_writer = jax.process_index() == 0
-  if is_writer:
-    reporting.write_json(output_dir / "eval.json", record)
-    fpr, tpr, _ = accumulator.roc_curve()
-    visualize.write_roc_png(output_dir / "roc.png", fpr, tpr, auc=clean["pooled/pixel_auc"],
-                            title=f"{config.dataset.name} {split}, step {loaded.step}")
-    visualize.write_sample_grid(output_dir / "samples.png", samples["image"], samples["mask"],
-                                samples["probs"])
+  runs.write_json(output_dir / runs.EVAL_FILE, record)
+  evaluation.write_figures(output_dir, accumulator, samples, auc=clean["pooled/pixel_auc"],
+                           title=f"{config.dataset.name} {split}, step {loaded.step}",
+                           samples_name=runs.SAMPLES_FILE)
   if robustness:
-    results = robustness_results(evaluator, split, config.num_test_batches,
+    results = robustness_results(evaluator, variables, split, config.num_test_batches,
                                  names=distortion_names, seed=seed)
     if is_writer:
       write_robustness(output_dir, results, clean,
@@ -231,7 +197,7 @@ def main(argv: Sequence[str]) -> None:
   if FLAGS.config is None:
     raise app.UsageError("--config is required, e.g. --config=configs/base.py")
   try:
-    step = trained_model.parse_step(FLAGS.step)
+    step = runs.parse_step(FLAGS.step)
   except ValueError as error:
     raise app.UsageError(str(error)) from error
   cli.quiet_libraries()
@@ -240,8 +206,8 @@ def main(argv: Sequence[str]) -> None:
     evaluate_checkpoint(FLAGS.config, FLAGS.checkpoint, step=step,
                         split=FLAGS.split, output_dir=FLAGS.output, robustness=FLAGS.robustness,
                         distortion_names=FLAGS.distortions, seed=FLAGS.seed)
-  except (trained_model.CheckpointNotFoundError, trained_model.ModelVariantMismatchError,
-          reporting.WorkdirError, train.NonFinitePredictionsError) as error:
+  except (runs.CheckpointNotFoundError, trained_model.ModelVariantMismatchError,
+          runs.WorkdirError, evaluation.NonFinitePredictionsError) as error:
     cli.exit_with(str(error))
 
 

@@ -9,20 +9,22 @@ The model sees 256x256 images. By default an image is resized to that and the ma
 in the paper; `tile=True` keeps the native resolution (see `tiling`).
 """
 from collections.abc import Mapping
+import functools
 import os
 from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from lstm_endec_jax import evaluation
 from lstm_endec_jax import image_io
+from lstm_endec_jax import models
 from lstm_endec_jax import pretrained
 from lstm_endec_jax import tiling
 from lstm_endec_jax import trained_model
 
-IMAGE_SIZE = trained_model.IMAGE_SIZE
+IMAGE_SIZE = models.IMAGE_SIZE
 
 
 class Localizer:
@@ -35,7 +37,7 @@ class Localizer:
     self.batch_size = batch_size
     self.variant = variant
     self.source = source  # where the weights came from, for messages
-    self._probabilities = jax.jit(self._apply)
+    self._probabilities = jax.jit(functools.partial(evaluation.probabilities, model))
 
   @classmethod
   def _from_loaded(cls, loaded: trained_model.TrainedModel, batch_size: int, source: str
@@ -59,10 +61,6 @@ class Localizer:
     """
     loaded = trained_model.load(path, step=step)
     return cls._from_loaded(loaded, batch_size, f"step {loaded.step} of {loaded.step_dir.parent}")
-
-  def _apply(self, variables, images: jax.Array) -> jax.Array:
-    logits = self.model.apply(variables, images, train=False)
-    return jax.nn.softmax(logits.astype(jnp.float32), axis=-1)[..., 1]
 
   def predict_batch(self, images: np.ndarray) -> np.ndarray:
     """P(manipulated) `(B, 256, 256)` of uint8 (or 0..255 float) `(B, 256, 256, 3)` images.

@@ -25,6 +25,7 @@ from lstm_endec_jax import cli
 from lstm_endec_jax import interrupts
 from lstm_endec_jax import parallel
 from lstm_endec_jax import reporting
+from lstm_endec_jax import runs
 from lstm_endec_jax import train
 from lstm_endec_jax.errors import ConfigError
 from tfds_builders import manual
@@ -62,10 +63,10 @@ def main(argv):
   except interrupts.Stopped as stopped:
     reporting.announce(str(stopped))
     sys.exit(stopped.exit_code)
-  except (reporting.WorkdirError, checkpointing.CheckpointWriteError,
+  except (runs.WorkdirError, checkpointing.CheckpointWriteError,
           train.TrainingDivergedError, manual.ManualDirError) as error:
     cli.exit_with(str(error))
-  except checkpointing.CheckpointNotFoundError as error:
+  except runs.CheckpointNotFoundError as error:
     cli.exit_with(f"{error} (num_train_steps=0 evaluates an existing checkpoint: "
                   "the workdir's, or config.init_from's)")
   except OSError as error:
@@ -73,7 +74,7 @@ def main(argv):
       raise
     cli.exit_with(f"The disk is full: cannot write {error.filename or workdir}. "
                   "Free space, then run the same command to resume.")
-  reporting.announce(reporting.results_summary(pathlib.Path(workdir)))
+  reporting.announce(runs.Run(pathlib.Path(workdir).absolute()).summary())
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from LSTM-EnDec only in the parts the paper's tables compare.
 """
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -27,6 +28,9 @@ from lstm_endec_jax import features as features_lib
 from lstm_endec_jax import layers
 
 VARIANTS = ("paper", "hled", "endec", "endec_x4", "fcn")
+# The input side every variant is built for: an 8x8 grid of 32x32 patches for the resampling
+# features, and four 2x2 poolings the decoder undoes (paper 3.1, 3.2).
+IMAGE_SIZE = 256
 DECODER_KINDS = ("upsample_conv", "fcn")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -209,3 +213,28 @@ def create_model(model_config: ml_collections.ConfigDict, *,
   for name in ("encoder_features", "decoder_features", "decoder_upsampling_factors"):
     fields[name] = tuple(fields[name])
   return LSTMEnDec(**fields, dtype=DTYPES[dtype], axis_name=axis_name)
+
+
+def saved_model_config(section: ml_collections.ConfigDict | dict[str, Any]
+                       ) -> ml_collections.ConfigDict:
+  """A run's saved `model` section over its variant's current defaults, so that fields added to
+  the model since the run was trained keep their defaults."""
+  section = dict(section)
+  model_config_ = model_config(section["variant"])
+  model_config_.update(section)
+  return model_config_
+
+
+def initial_variables(model_config_: ml_collections.ConfigDict, rng: jax.Array, *,
+                      image_size: int = IMAGE_SIZE) -> dict[str, Any]:
+  """Params and batch statistics of a fresh model (on the host's first device). Only the
+  variants without the LSTM branch run on other sizes than IMAGE_SIZE (multiples of 16)."""
+  model = create_model(model_config_)
+  images = jnp.zeros((1, image_size, image_size, 3), jnp.uint8)
+  return jax.jit(functools.partial(model.init, train=False))(rng, images)
+
+
+def variable_shapes(model: nn.Module) -> dict[str, Any]:
+  """Shapes and dtypes of `model`'s variables, without computing them."""
+  return dict(jax.eval_shape(lambda: model.init(
+      jax.random.key(0), jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), jnp.uint8), train=False)))

@@ -26,7 +26,7 @@ import tqdm
 from lstm_endec_jax import cli
 from lstm_endec_jax import image_io
 from lstm_endec_jax import localizer as localizer_lib
-from lstm_endec_jax import trained_model
+from lstm_endec_jax import runs
 from lstm_endec_jax import visualize
 
 FLAGS = flags.FLAGS
@@ -147,7 +147,7 @@ def main(argv: Sequence[str]) -> int:
   if not inputs:
     raise app.UsageError("Name at least one image file or folder.")
   try:
-    step = trained_model.parse_step(FLAGS.step)
+    step = runs.parse_step(FLAGS.step)
   except ValueError as error:
     raise app.UsageError(str(error)) from error
   cli.quiet_libraries()
@@ -157,7 +157,7 @@ def main(argv: Sequence[str]) -> int:
           FLAGS.checkpoint, step=step, batch_size=FLAGS.batch_size)
     else:
       localizer = localizer_lib.Localizer.from_pretrained(batch_size=FLAGS.batch_size)
-  except (trained_model.CheckpointNotFoundError, ValueError) as error:
+  except (runs.CheckpointNotFoundError, ValueError) as error:
     cli.exit_with(str(error))
   print(f"Loaded the {localizer.variant!r} model: {localizer.source}.", file=sys.stderr)
   # Compile before the first image, so that every image's timing measures prediction alone.

@@ -26,7 +26,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from lstm_endec_jax import evaluation
 from lstm_endec_jax import models
+from lstm_endec_jax import runs
 from lstm_endec_jax import trained_model
 
 WEIGHTS_DIR = pathlib.Path(__file__).parent / "pretrained"
@@ -43,7 +45,7 @@ def available() -> list[str]:
 
 def _paths(name: str) -> tuple[pathlib.Path, pathlib.Path]:
   if name not in available():
-    raise trained_model.CheckpointNotFoundError(
+    raise runs.CheckpointNotFoundError(
         f"No pretrained model {name!r}; the package ships {available() or 'none'}.")
   return WEIGHTS_DIR / f"{name}.npz", WEIGHTS_DIR / f"{name}.json"
 
@@ -64,7 +66,7 @@ def load(name: str = DEFAULT_NAME) -> trained_model.TrainedModel:
   """A shipped model, as a loaded training run would be."""
   record = description(name)
   run_config = ml_collections.ConfigDict(record["run_config"])
-  model = models.create_model(trained_model.saved_model_config(run_config))
+  model = models.create_model(models.saved_model_config(run_config.model))
   variables = jax.device_put(read_variables(name), jax.local_devices()[0])
   return trained_model.TrainedModel(model=model, variables=variables, run_config=run_config,
                                     step_dir=_paths(name)[0], step=int(record["step"]))
@@ -102,8 +104,7 @@ def reference_input() -> np.ndarray:
 
 def reference_output(model, variables) -> list[list[float]]:
   """P(manipulated) of `reference_input()` averaged over 16x16 blocks (a 16x16 grid)."""
-  logits = model.apply(variables, reference_input(), train=False)
-  probabilities = np.asarray(jax.nn.softmax(logits, axis=-1)[0, ..., 1])
+  probabilities = np.asarray(evaluation.probabilities(model, variables, reference_input())[0])
   return probabilities.reshape(16, 16, 16, 16).mean(axis=(1, 3)).round(6).tolist()
 
 
@@ -144,7 +145,7 @@ def define_flags() -> None:
 def main(argv):
   del argv
   options = flags.FLAGS
-  loaded = trained_model.load(options.checkpoint, step=trained_model.parse_step(options.step))
+  loaded = trained_model.load(options.checkpoint, step=runs.parse_step(options.step))
   provenance = {"checkpoint": str(loaded.step_dir), "note": options.note}
   path = export(loaded, options.name, storage_dtype=options.storage_dtype, provenance=provenance)
   print(f"{path} ({path.stat().st_size / 2**20:.1f} MiB) from step {loaded.step}")

@@ -7,11 +7,8 @@ writers import TensorFlow (docs/method.md section 7). Only process 0 writes.
 import datetime
 import json
 import math
-import os
-import pathlib
 import sys
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from absl import logging
@@ -20,50 +17,7 @@ import numpy as np
 import tensorboardX
 import tqdm
 
-
-class WorkdirError(OSError):
-  """The workdir cannot be created or written to."""
-
-
-def prepare_workdir(workdir: str | os.PathLike[str]) -> pathlib.Path:
-  """Creates `workdir` and proves it writable, failing with a clear message."""
-  path = pathlib.Path(workdir).absolute()
-  probe = path / f".write_test_{os.getpid()}"
-  try:
-    path.mkdir(parents=True, exist_ok=True)
-    probe.write_text("ok")
-    probe.unlink()
-  except OSError as error:
-    raise WorkdirError(
-        f"Cannot write to the workdir {path}: {error.strerror or error}. "
-        "Choose a writable --workdir (and check the disk is not full).") from error
-  return path
-
-
-def json_safe(value: Any) -> Any:
-  """NaN and Inf (an undefined metric) become null, in nested dicts and lists too, so that every
-  JSON file the project writes is strict JSON."""
-  if isinstance(value, float) and not math.isfinite(value):
-    return None
-  if isinstance(value, Mapping):
-    return {key: json_safe(item) for key, item in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [json_safe(item) for item in value]
-  return value
-
-
-def write_json(path: str | os.PathLike[str], value: Any) -> None:
-  """Writes `value` as strict, indented JSON (process 0 only)."""
-  if jax.process_index() == 0:
-    pathlib.Path(path).write_text(
-        json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n")
-
-
-def evaluation_record(*, checkpoint: str, step: int, variant: str, dataset: str, split: str,
-                      max_batches: int, metrics: Mapping[str, float]) -> dict[str, Any]:
-  """The one schema of every eval.json, whether training or the evaluate command wrote it."""
-  return {"checkpoint": checkpoint, "step": step, "variant": variant, "dataset": dataset,
-          "split": split, "max_batches": max_batches, "metrics": dict(metrics)}
+from lstm_endec_jax import runs
 
 
 def _json_value(value: Any) -> Any:
@@ -75,18 +29,19 @@ def _json_value(value: Any) -> Any:
 class MetricWriter:
   """Appends scalars to `metrics.jsonl` and to TensorBoard event files."""
 
-  def __init__(self, workdir: str | os.PathLike[str]):
+  def __init__(self, run: runs.Run):
     self._enabled = jax.process_index() == 0
-    self._jsonl_path = pathlib.Path(workdir) / "metrics.jsonl"
-    self._tensorboard = (tensorboardX.SummaryWriter(
-        str(pathlib.Path(workdir) / "tensorboard")) if self._enabled else None)
+    self._jsonl_path = run.metrics_path
+    self._previous_path = run.previous_metrics_path
+    self._tensorboard = (tensorboardX.SummaryWriter(str(run.tensorboard_dir))
+                         if self._enabled else None)
 
   def keep_history_until(self, step: int) -> None:
     """Drops the records after `step`, where a run restarts, so that each step has one line.
 
     A resumed run replays the steps after its checkpoint exactly, so their records come again.
     When a run restarts from scratch (every checkpoint unreadable) the old history is not this
-    run's: it is moved to `metrics_previous_run.jsonl`, with a warning.
+    run's: it is moved to the run's previous-metrics file, with a warning.
     """
     if not self._enabled or not self._jsonl_path.exists():
       return
@@ -95,7 +50,7 @@ class MetricWriter:
     if len(kept) == len(lines):
       return
     if step == 0:
-      moved = self._jsonl_path.with_name("metrics_previous_run.jsonl")
+      moved = self._previous_path
       with moved.open("a") as f:
         f.write("\n".join(lines) + "\n")
       logging.warning("Starting from step 0, but %s holds an earlier run's records (no readable "
@@ -140,13 +95,6 @@ def headline(results: dict[str, float]) -> str:
   """The few metrics worth a console line, from a full results dict."""
   return ", ".join(f"{label} {results[key]:.4f}" for key, label in HEADLINE_METRICS
                    if key in results and results[key] is not None)
-
-
-def results_summary(workdir: pathlib.Path) -> str:
-  """The last line of a finished run: where its results are."""
-  return (f"Done. Test metrics: {workdir / 'eval.json'}; ROC and heat maps: {workdir}/roc.png, "
-          f"{workdir}/validation/; checkpoints: {workdir / 'checkpoints'}; "
-          f"curves: tensorboard --logdir {workdir / 'tensorboard'}")
 
 
 def format_metrics(scalars: dict[str, float]) -> str:

@@ -1,14 +1,14 @@
-"""Training and evaluation loop for LSTM-EnDec and its baselines.
+"""Training loop for LSTM-EnDec and its baselines.
 
 `train_and_evaluate(config, workdir)` trains data-parallel over all devices
 (a `shard_map`-ped step over the `data` mesh axis), evaluates on the
 validation split, checkpoints with Orbax (resuming after a kill, bit for bit
-on CPU) and finally evaluates the test split into `eval.json`.
+on CPU) and finally evaluates the test split into `eval.json` (through
+`evaluation`, as every other command does).
 """
 
+import enum
 import functools
-import json
-import pathlib
 from typing import Any
 
 from absl import logging
@@ -23,16 +23,16 @@ import optax
 
 from lstm_endec_jax import checkpointing
 from lstm_endec_jax import config_checks
+from lstm_endec_jax import evaluation
 from lstm_endec_jax import input_pipeline
 from lstm_endec_jax import interrupts
 from lstm_endec_jax import losses
-from lstm_endec_jax import metrics as metrics_lib
 from lstm_endec_jax import models
 from lstm_endec_jax import optimizers
 from lstm_endec_jax import parallel
 from lstm_endec_jax import pretrained
 from lstm_endec_jax import reporting
-from lstm_endec_jax import visualize
+from lstm_endec_jax import runs
 
 DATA_AXIS = parallel.DATA_AXIS
 
@@ -47,15 +47,6 @@ class TrainState(train_state.TrainState):
   batch_stats: Any
   rng: jax.Array
   class_weights: jax.Array
-
-
-def initial_variables(config: ml_collections.ConfigDict,
-                      rng: jax.Array) -> dict[str, Any]:
-  """Params and batch statistics of a fresh model (on the host's first device)."""
-  model = models.create_model(config.model)
-  size = config.dataset.image_size
-  images = jnp.zeros((1, size, size, 3), jnp.uint8)
-  return jax.jit(functools.partial(model.init, train=False))(rng, images)
 
 
 def create_train_state(config: ml_collections.ConfigDict,
@@ -74,10 +65,6 @@ def create_train_state(config: ml_collections.ConfigDict,
 class TrainingDivergedError(RuntimeError):
   """Training cannot go on: steps keep being skipped as non-finite, or the
   model's predictions are no longer finite."""
-
-
-class NonFinitePredictionsError(ValueError):
-  """A model gave NaN or infinite probabilities."""
 
 
 def all_finite(tree: Any) -> jax.Array:
@@ -135,14 +122,6 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *,
   return new_state, metrics
 
 
-def eval_step(state: TrainState, images: jax.Array) -> jax.Array:
-  """P(manipulated) per pixel, (b, H, W), with BatchNorm running averages."""
-  logits = state.apply_fn(
-      {"params": state.params, "batch_stats": state.batch_stats}, images,
-      train=False)
-  return jax.nn.softmax(logits, axis=-1)[..., 1]
-
-
 def make_parallel_train_step(config: ml_collections.ConfigDict, mesh,
                              learning_rate_fn: optax.Schedule):
   """`train_step` over the mesh: replicated state, batch split on `data`."""
@@ -155,13 +134,6 @@ def make_parallel_train_step(config: ml_collections.ConfigDict, mesh,
   sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(DATA_AXIS)),
                           out_specs=(P(), P()), check_vma=False)
   return jax.jit(sharded, donate_argnums=0)
-
-
-def make_parallel_eval_step(mesh):
-  sharded = jax.shard_map(eval_step, mesh=mesh,
-                          in_specs=(P(), P(DATA_AXIS)), out_specs=P(DATA_AXIS),
-                          check_vma=False)
-  return jax.jit(sharded)
 
 
 def measure_class_weights(config: ml_collections.ConfigDict
@@ -183,81 +155,6 @@ def measure_class_weights(config: ml_collections.ConfigDict
   return frequencies, losses.inverse_frequency_weights(frequencies)
 
 
-def _padded(batch: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
-  """Pads a short final batch to `size` rows; `valid` marks the real ones."""
-  count = len(batch["image"])
-  padding = size - count
-  padded = {name: np.concatenate(
-      [batch[name], np.zeros((padding,) + batch[name].shape[1:],
-                             batch[name].dtype)])
-            for name in ("image", "mask", "label")}
-  padded["valid"] = np.arange(size) < count
-  return padded
-
-
-def evaluate(p_eval_step, state: TrainState, loader, mesh, *,
-             local_batch_size: int, max_batches: int, num_samples: int
-             ) -> tuple[metrics_lib.MetricAccumulator, dict[str, np.ndarray]]:
-  """Streams a split through the model into a metric accumulator.
-
-  Also returns the first `num_samples` images, masks and heat maps for the
-  PNG grid. Every process sees the global batch, so all compute the same
-  metrics; with several processes, each one's loader must yield the same
-  number of batches (short ones are padded to `local_batch_size`).
-  """
-  accumulator = metrics_lib.MetricAccumulator()
-  samples = {"image": [], "mask": [], "probs": []}
-  for index, batch in enumerate(loader):
-    if 0 <= max_batches <= index:
-      break
-    padded = parallel.global_batch(_padded(batch, local_batch_size), mesh)
-    probs = p_eval_step(state, padded["image"])
-    fetched = {"probs": probs, "mask": padded["mask"],
-               "label": padded["label"], "valid": padded["valid"]}
-    wants_samples = len(samples["image"]) < num_samples
-    if wants_samples:
-      fetched["image"] = padded["image"]
-    host = parallel.to_host(fetched)
-    valid = host["valid"]
-    if not np.isfinite(host["probs"][valid]).all():
-      raise NonFinitePredictionsError(
-          "the model's predictions are not finite: its weights or batch "
-          "statistics have diverged")
-    accumulator.update(host["probs"][valid], host["mask"][valid],
-                       host["label"][valid])
-    if wants_samples:
-      for name in samples:
-        samples[name].extend(host[name][valid][:num_samples])
-  if accumulator.num_images == 0:
-    raise ValueError("The evaluation split yielded no images.")
-  samples = {name: np.stack(values[:num_samples])
-             for name, values in samples.items() if values}
-  return accumulator, samples
-
-
-def _report_evaluation(step: int, split: str, accumulator, samples,
-                       writer: reporting.MetricWriter,
-                       output_dir: pathlib.Path) -> dict[str, float]:
-  """Logs and writes a split's metrics, roc.png and the sample grid."""
-  results = accumulator.result()
-  logging.info("%s at step %d: %s", split, step,
-               reporting.format_metrics(results))
-  reporting.announce(f"{split} at step {step}: {reporting.headline(results)}")
-  writer.write_scalars(step, split, results)
-  if jax.process_index() == 0:
-    output_dir.mkdir(parents=True, exist_ok=True)
-    fpr, tpr, _ = accumulator.roc_curve()
-    visualize.write_roc_png(output_dir / "roc.png", fpr, tpr,
-                            auc=results["pooled/pixel_auc"],
-                            title=f"{split}, step {step}")
-    if samples:
-      grid = visualize.write_sample_grid(
-          output_dir / f"samples_step_{step:07d}.png", samples["image"],
-          samples["mask"], samples["probs"], max_images=len(samples["image"]))
-      writer.write_image(step, f"{split}/samples", grid)
-  return results
-
-
 def _summarize_train_metrics(history: list[dict[str, Any]], first_step: int
                              ) -> dict[str, float]:
   """Averages over the finite steps; reports every skipped one by step."""
@@ -276,43 +173,109 @@ def _summarize_train_metrics(history: list[dict[str, Any]], first_step: int
   return summary
 
 
-def _restore_or_initialize(config, workdir, mesh, train_iter, learning_rate_fn
-                           ) -> tuple[TrainState, Any]:
-  """Resumes from the workdir, else starts fresh (optionally from init_from)."""
-  rng = jax.random.key(config.seed)
-  init_rng, dropout_rng = jax.random.split(rng)
-  variables = initial_variables(config, init_rng)
-  state = create_train_state(config, variables, dropout_rng, np.zeros(2),
-                             learning_rate_fn)
+class Start(enum.Enum):
+  """How a run begins, chosen once from the config and the workdir (`choose_start`)."""
+  RESUME = "resume"  # the workdir has checkpoints: continue from the newest readable one
+  INIT_FROM = "init_from"  # a new run from `config.init_from`'s weights
+  FRESH = "fresh"  # a new run from random weights
+  EVALUATE_ONLY = "evaluate_only"  # no training steps: score the workdir's or init_from's weights
+
+
+def choose_start(config: ml_collections.ConfigDict, run: runs.Run) -> Start:
+  if config.num_train_steps == 0:
+    return Start.EVALUATE_ONLY
+  if run.steps():
+    return Start.RESUME
+  return Start.INIT_FROM if config.init_from else Start.FRESH
+
+
+def create_checkpoint_manager(config: ml_collections.ConfigDict, run: runs.Run):
+  return checkpointing.create_checkpoint_manager(
+      run.checkpoints_dir, keep=config.keep_checkpoints, best_metric=config.best_metric,
+      best_mode=config.best_mode, asynchronous=config.async_checkpointing)
+
+
+def _fresh_state(config, mesh, learning_rate_fn) -> TrainState:
+  init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
+  variables = models.initial_variables(config.model, init_rng,
+                                       image_size=config.dataset.image_size)
+  state = create_train_state(config, variables, dropout_rng, np.zeros(2), learning_rate_fn)
+  return jax.device_put(state, parallel.replicated(mesh))
+
+
+def _with_weights_of(state: TrainState, source: str, sharding) -> TrainState:
+  """`state` with the params and batch statistics of `source`: "pretrained:<name>", or a run's
+  workdir, checkpoints folder or step folder (its latest step)."""
+  like = {"params": state.params, "batch_stats": state.batch_stats}
+  if pretrained.name_of(source):
+    return state.replace(**pretrained.variables_like(pretrained.name_of(source), like, sharding))
+  step_dir = runs.resolve(source).step_dir
+  return state.replace(**checkpointing.load_variables(step_dir, like, sharding))
+
+
+def _with_measured_class_weights(state: TrainState, config, run: runs.Run, sharding
+                                 ) -> TrainState:
+  frequencies, weights = measure_class_weights(config)
+  logging.info("Pixel class frequencies (pristine, manipulated) over %d training batches: %s "
+               "-> class weights %s.", config.class_weight_batches, frequencies.tolist(),
+               weights.tolist())
+  runs.write_json(run.class_weights_path, {"frequencies": frequencies.tolist(),
+                                           "weights": weights.tolist(),
+                                           "num_batches": config.class_weight_batches})
+  return state.replace(class_weights=jax.device_put(jnp.asarray(weights), sharding))
+
+
+def starting_state(start: Start, config: ml_collections.ConfigDict, run: runs.Run, mesh,
+                   manager, train_iter, learning_rate_fn) -> TrainState:
+  """The state the run begins from. RESUME restores `train_iter` too; when every checkpoint
+  turns out unreadable the run starts over as INIT_FROM or FRESH."""
+  state = _fresh_state(config, mesh, learning_rate_fn)
   sharding = parallel.replicated(mesh)
-  state = jax.device_put(state, sharding)
-  manager = checkpointing.create_checkpoint_manager(workdir, config)
-  if train_iter is not None:
+  if start is Start.RESUME:
     restored = checkpointing.restore_latest(
-        manager, checkpointing.abstract_like(state, sharding), train_iter)
+        manager, checkpointing.abstract_like(state, sharding), train_iter,
+        quarantine_dir=run.quarantine_dir)
     if restored is not None:
       reporting.announce(f"Resuming from step {int(restored.step)}.")
-      return restored, manager
-  source = config.init_from or (None if train_iter is not None else workdir)
-  like = {"params": state.params, "batch_stats": state.batch_stats}
-  if source and pretrained.name_of(source):
-    state = state.replace(**pretrained.variables_like(
-        pretrained.name_of(source), like, sharding))
-  elif source:
-    state = state.replace(**checkpointing.load_variables(source, like, sharding))
-  if train_iter is not None:
-    frequencies, weights = measure_class_weights(config)
-    logging.info("Pixel class frequencies (pristine, manipulated) over %d "
-                 "training batches: %s -> class weights %s.",
-                 config.class_weight_batches, frequencies.tolist(),
-                 weights.tolist())
-    reporting.write_json(pathlib.Path(workdir) / "class_weights.json",
-                {"frequencies": frequencies.tolist(),
-                 "weights": weights.tolist(),
-                 "num_batches": config.class_weight_batches})
-    state = state.replace(
-        class_weights=jax.device_put(jnp.asarray(weights), sharding))
-  return state, manager
+      return restored
+    start = Start.INIT_FROM if config.init_from else Start.FRESH
+  if start is Start.EVALUATE_ONLY:
+    return _with_weights_of(state, config.init_from or str(run.workdir), sharding)
+  if start is Start.INIT_FROM:
+    state = _with_weights_of(state, config.init_from, sharding)
+  return _with_measured_class_weights(state, config, run, sharding)
+
+
+class TrainingEvaluation:
+  """Scores a train state's model on a split and reports it: metrics.jsonl, TensorBoard, the
+  console, the ROC curve and a sample grid."""
+
+  def __init__(self, config: ml_collections.ConfigDict, mesh, writer: reporting.MetricWriter):
+    self._config, self._writer = config, writer
+    self._evaluator = evaluation.Evaluator(models.create_model(config.model), config, mesh=mesh)
+
+  def __call__(self, state: TrainState, split: str, max_batches: int,
+               output_dir) -> dict[str, float]:
+    step = int(state.step)
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    try:
+      accumulator, samples = self._evaluator.run(variables, self._evaluator.batches(split),
+                                                 max_batches)
+    except evaluation.NonFinitePredictionsError as error:
+      raise TrainingDivergedError(
+          f"On the {split} split at step {step}, {error}. Likely cause: the learning rate "
+          f"(config.learning_rate={self._config.learning_rate}) is far too high. This step is "
+          "not saved; lower the learning rate and start a new run.") from None
+    results = accumulator.result()
+    logging.info("%s at step %d: %s", split, step, reporting.format_metrics(results))
+    reporting.announce(f"{split} at step {step}: {reporting.headline(results)}")
+    self._writer.write_scalars(step, split, results)
+    grid = evaluation.write_figures(output_dir, accumulator, samples,
+                                    auc=results["pooled/pixel_auc"], title=f"{split}, step {step}",
+                                    samples_name=runs.samples_file(step))
+    if grid is not None:
+      self._writer.write_image(step, f"{split}/samples", grid)
+    return results
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
@@ -321,73 +284,55 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   Args:
     config: the run's configuration (see `configs/base.py`).
-    workdir: checkpoints, metrics.jsonl, TensorBoard events, roc.png, sample
-      grids and eval.json go here. A run resumes from its checkpoints.
+    workdir: the run's working directory (`runs` lists what goes there). A
+      run resumes from its checkpoints.
 
   Returns:
     The final train state.
   """
   config_checks.validate(config)
-  workdir = reporting.prepare_workdir(workdir)
-  if config.num_train_steps == 0 and not pretrained.name_of(config.init_from):
-    checkpointing.resolve_step_dir(config.init_from or workdir)  # fail before any work
+  run = runs.prepare(workdir)
+  start = choose_start(config, run)
+  if start is Start.EVALUATE_ONLY and not pretrained.name_of(config.init_from):
+    runs.resolve(config.init_from or run.workdir)  # fail before any work
   mesh = parallel.create_mesh(config.num_devices)
   parallel.check_batch_size(config.batch_size, mesh, "batch size")
   parallel.check_batch_size(config.eval_batch_size, mesh, "eval batch size")
-  logging.info("Data-parallel over %d device(s): %s", mesh.size,
-               mesh.devices.ravel().tolist())
-  reporting.write_json(workdir / "config.json", json.loads(config.to_json_best_effort()))
+  logging.info("Data-parallel over %d device(s): %s; start: %s", mesh.size,
+               mesh.devices.ravel().tolist(), start.value)
+  runs.write_config(run, config)
   input_pipeline.ensure_dataset_built(config)
 
-  training = config.num_train_steps > 0
-  train_iter = (iter(input_pipeline.create_train_loader(config, seed=config.seed))
-                if training else None)
+  train_iter = (None if start is Start.EVALUATE_ONLY else
+                iter(input_pipeline.create_train_loader(config, seed=config.seed)))
   learning_rate_fn = optimizers.create_learning_rate_schedule(config)
-  state, manager = _restore_or_initialize(config, workdir, mesh, train_iter,
-                                          learning_rate_fn)
-  writer = reporting.MetricWriter(workdir)
-  writer.keep_history_until(int(state.step))
-  p_eval_step = make_parallel_eval_step(mesh)
-  local_eval_batch = config.eval_batch_size // jax.process_count()
-
-  def run_evaluation(state, split, max_batches, output_dir):
-    loader = input_pipeline.create_eval_loader(config, split,
-                                               batch_size=local_eval_batch)
-    try:
-      accumulator, samples = evaluate(
-          p_eval_step, state, loader, mesh, local_batch_size=local_eval_batch,
-          max_batches=max_batches, num_samples=config.num_sample_images)
-    except NonFinitePredictionsError as error:
-      raise TrainingDivergedError(
-          f"On the {split} split at step {int(state.step)}, {error}. Likely "
-          "cause: the learning rate (config.learning_rate="
-          f"{config.learning_rate}) is far too high. This step is not saved; "
-          "lower the learning rate and start a new run.") from None
-    return _report_evaluation(int(state.step), split, accumulator, samples,
-                              writer, output_dir)
-
+  manager = create_checkpoint_manager(config, run)
+  writer = reporting.MetricWriter(run)
   try:
-    if training:
-      state = _train(config, state, train_iter, mesh, manager, writer,
-                     learning_rate_fn, run_evaluation)
-    results = run_evaluation(state, config.test_split,
-                             config.num_test_batches, workdir)
+    state = starting_state(start, config, run, mesh, manager, train_iter, learning_rate_fn)
+    writer.keep_history_until(int(state.step))
+    evaluate_split = TrainingEvaluation(config, mesh, writer)
+    if train_iter is not None:
+      state = _train(config, run, state, train_iter, mesh=mesh, manager=manager,
+                     writer=writer, evaluate_split=evaluate_split)
+    results = evaluate_split(state, config.test_split, config.num_test_batches, run.workdir)
     step = int(state.step)
-    reporting.write_json(workdir / "eval.json", reporting.evaluation_record(
-        checkpoint=str(pathlib.Path(manager.directory) / str(step)), step=step,
-        variant=config.model.variant, dataset=config.dataset.name,
-        split=config.test_split, max_batches=config.num_test_batches,
-        metrics=results))
+    runs.write_json(run.eval_path, evaluation.record(
+        checkpoint=str(run.step_dir(step)), step=step, variant=config.model.variant,
+        dataset=config.dataset.name, split=config.test_split,
+        max_batches=config.num_test_batches, metrics=results))
     return state
   finally:
     writer.close()
     manager.close()
 
 
-def _train(config, state, train_iter, mesh, manager, writer, learning_rate_fn,
-           run_evaluation) -> TrainState:
+def _train(config: ml_collections.ConfigDict, run: runs.Run, state: TrainState, train_iter, *,
+           mesh, manager, writer: reporting.MetricWriter,
+           evaluate_split: TrainingEvaluation) -> TrainState:
   """The step loop: logs, evaluates, checkpoints; stops early on a signal."""
-  p_train_step = make_parallel_train_step(config, mesh, learning_rate_fn)
+  p_train_step = make_parallel_train_step(
+      config, mesh, optimizers.create_learning_rate_schedule(config))
   start_step = int(state.step)
   history = []
   progress = reporting.Progress(total_steps=config.num_train_steps,
@@ -428,9 +373,9 @@ def _train(config, state, train_iter, mesh, manager, writer, learning_rate_fn,
       progress.pause()
       eval_metrics = None
       if step % config.eval_every_steps == 0 or is_last:
-        eval_metrics = run_evaluation(
+        eval_metrics = evaluate_split(
             state, config.validation_split, config.num_eval_batches,
-            pathlib.Path(manager.directory).parent / config.validation_split)
+            run.split_dir(config.validation_split))
       if (step % config.checkpoint_every_steps == 0 or is_last or stop
           or eval_metrics is not None):
         checkpointing.save(manager, step, state, train_iter,

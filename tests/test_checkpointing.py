@@ -13,7 +13,8 @@ import pytest
 
 from lstm_endec_jax import checkpointing
 from lstm_endec_jax import parallel
-from lstm_endec_jax import reporting
+from lstm_endec_jax import runs
+from lstm_endec_jax import train
 
 
 def _config(**overrides):
@@ -22,6 +23,10 @@ def _config(**overrides):
       async_checkpointing=True))
   config.update(overrides)
   return config
+
+
+def _manager(workdir):
+  return train.create_checkpoint_manager(_config(), runs.Run(workdir))
 
 
 def _loader():
@@ -42,7 +47,7 @@ def _state(value: float, mesh):
 
 def _train_and_save(workdir, mesh, steps, metrics_at):
   """Saves `steps` checkpoints, each after consuming one batch."""
-  manager = checkpointing.create_checkpoint_manager(workdir, _config())
+  manager = _manager(workdir)
   iterator = iter(_loader())
   for step in range(1, steps + 1):
     next(iterator)
@@ -64,16 +69,17 @@ def saved_run(tmp_path_factory):
 
 
 def _restore(workdir, mesh):
-  manager = checkpointing.create_checkpoint_manager(workdir, _config())
+  manager = _manager(workdir)
   iterator = iter(_loader())
   abstract = checkpointing.abstract_like(_state(0, mesh),
                                          parallel.replicated(mesh))
-  return manager, checkpointing.restore_latest(manager, abstract, iterator), iterator
+  return manager, checkpointing.restore_latest(
+      manager, abstract, iterator, quarantine_dir=runs.Run(workdir).quarantine_dir), iterator
 
 
 def test_keeps_last_n_and_the_best(saved_run):
   workdir, _ = saved_run
-  manager = checkpointing.create_checkpoint_manager(workdir, _config())
+  manager = _manager(workdir)
   assert manager.all_steps() == [4, 5, 6]
   assert manager.best_step() == 4
 
@@ -103,7 +109,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_previous(saved_run, tmp_path,
     manager, state, _ = _restore(workdir, mesh)
   assert int(state["step"]) == 5
   assert "Checkpoint step 6" in caplog.text and "unreadable" in caplog.text
-  assert (workdir / checkpointing.QUARANTINE_SUBDIR / "6").is_dir()
+  assert (workdir / runs.QUARANTINE_DIR / "6").is_dir()
   # The step number is free again for the resumed run.
   checkpointing.save(manager, 6, _state(6, mesh), iter(_loader()))
   checkpointing.wait_until_finished(manager)
@@ -118,7 +124,7 @@ def test_load_variables_for_fine_tuning(saved_run, where):
   mesh = parallel.create_mesh(1)
   fresh = _state(0, mesh)
   loaded = checkpointing.load_variables(
-      path, {"params": fresh["params"], "batch_stats": fresh["batch_stats"]},
+      runs.resolve(path).step_dir, {"params": fresh["params"], "batch_stats": fresh["batch_stats"]},
       parallel.replicated(mesh))
   expected = 4.0 if where == "step" else 6.0
   np.testing.assert_array_equal(loaded["params"]["w"], np.full((4, 3), expected))
@@ -131,9 +137,10 @@ def test_load_variables_names_a_mismatching_model(saved_run):
   mesh = parallel.create_mesh(1)
   other = {"params": {"w": jnp.zeros((5, 3)), "b": jnp.zeros(3)}}
   with pytest.raises(ValueError, match=r"\['params'\]\['w'\] is \(4, 3\)"):
-    checkpointing.load_variables(saved_run[0], other, parallel.replicated(mesh))
+    checkpointing.load_variables(runs.resolve(saved_run[0]).step_dir, other,
+                                 parallel.replicated(mesh))
   with pytest.raises(FileNotFoundError, match="No checkpoint found"):
-    checkpointing.load_variables(saved_run[0] / "nothing", other,
+    checkpointing.load_variables(runs.resolve(saved_run[0] / "nothing").step_dir, other,
                                  parallel.replicated(mesh))
 
 
@@ -142,8 +149,8 @@ def test_full_disk_and_unwritable_workdir_give_clear_errors(tmp_path):
     checkpointing.check_free_space(tmp_path, 2**62)
   blocker = tmp_path / "a_file"
   blocker.write_text("not a directory")
-  with pytest.raises(reporting.WorkdirError,
+  with pytest.raises(runs.WorkdirError,
                      match=f"Cannot write to the workdir {blocker}/run"):
-    reporting.prepare_workdir(blocker / "run")
-  assert reporting.prepare_workdir(tmp_path / "new" / "run") == pathlib.Path(
+    runs.prepare_directory(blocker / "run")
+  assert runs.prepare_directory(tmp_path / "new" / "run") == pathlib.Path(
       tmp_path / "new" / "run")

@@ -9,7 +9,7 @@ import pytest
 
 from lstm_endec_jax import distortions
 from lstm_endec_jax import evaluate
-from lstm_endec_jax import reporting
+from lstm_endec_jax import runs
 import trained_run
 
 
@@ -84,7 +84,7 @@ def test_table_rows_and_nan_as_null(tmp_path):
       "| none | - | 0.5000 | nan |",
       "| blur (Gaussian blur kernel size) | 3 | 0.4000 | 0.1000 |",
       "| blur (Gaussian blur kernel size) | 7 | 0.3000 | 0.2000 |"]
-  reporting.write_json(tmp_path / "x.json", {"clean": clean})
+  runs.write_json(tmp_path / "x.json", {"clean": clean})
   assert json.loads((tmp_path / "x.json").read_text()) == {"clean": {"a": 0.5, "b": None}}
 
 

@@ -15,6 +15,7 @@ from lstm_endec_jax import input_pipeline
 from lstm_endec_jax import localizer as localizer_lib
 from lstm_endec_jax import models
 from lstm_endec_jax import predict
+from lstm_endec_jax import runs
 from lstm_endec_jax import trained_model
 from lstm_endec_jax import visualize
 import trained_run
@@ -177,23 +178,22 @@ def test_checkpoint_paths_and_steps(workdir, tmp_path):
                          latest.variables["params"]["decoder"]["classifier"]["kernel"])
   metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   auc = {m["step"]: m["pooled/pixel_auc"] for m in metrics if m["split"] == "validation"}
-  config = trained_model.read_run_config(workdir)
-  assert trained_model.select_step(workdir / "checkpoints", config, "best") == max(auc, key=auc.get)
-  assert trained_model.select_step(workdir / "checkpoints", config, 1) == 1
-  with pytest.raises(trained_model.CheckpointNotFoundError, match="has no step 7"):
+  assert runs.resolve(workdir / "checkpoints", "best").step == max(auc, key=auc.get)
+  assert runs.resolve(workdir / "checkpoints", 1).step == 1
+  with pytest.raises(runs.CheckpointNotFoundError, match="has no step 7"):
     trained_model.load(workdir, step=7)
-  with pytest.raises(trained_model.CheckpointNotFoundError, match="No checkpoint found at"):
+  with pytest.raises(runs.CheckpointNotFoundError, match="No checkpoint found at"):
     trained_model.load(tmp_path)
   lonely_step = tmp_path / "copied" / "checkpoints" / "2"
   shutil.copytree(workdir / "checkpoints" / "2", lonely_step)
-  with pytest.raises(trained_model.CheckpointNotFoundError, match="config.json is missing"):
+  with pytest.raises(runs.CheckpointNotFoundError, match="config.json is missing"):
     trained_model.load(lonely_step)
 
 
 def test_model_fields_added_after_the_run_keep_their_defaults(workdir):
-  run_config = trained_model.read_run_config(workdir)
+  run_config = runs.read_config(runs.Run(workdir))
   del run_config.model["patch_order"]
-  model_config = trained_model.saved_model_config(run_config)
+  model_config = models.saved_model_config(run_config.model)
   assert model_config.patch_order == models.model_config("paper").patch_order
   assert model_config.encoder_features == tuple(run_config.model.encoder_features) == (4, 4, 4, 4)
 

@@ -11,7 +11,7 @@ import pytest
 from lstm_endec_jax import localizer as localizer_lib
 from lstm_endec_jax import models
 from lstm_endec_jax import pretrained
-from lstm_endec_jax import trained_model
+from lstm_endec_jax import runs
 import trained_run
 
 
@@ -61,7 +61,7 @@ def test_usable_as_init_from_for_the_paper_model_only(shipped):
 
 
 def test_unknown_name_is_a_clear_error():
-  with pytest.raises(trained_model.CheckpointNotFoundError, match="ships \\['base'"):
+  with pytest.raises(runs.CheckpointNotFoundError, match="ships \\['base'"):
     pretrained.load("large")
 
 

@@ -25,6 +25,7 @@ from lstm_endec_jax import models
 from lstm_endec_jax import optimizers
 from lstm_endec_jax import parallel
 from lstm_endec_jax import reporting
+from lstm_endec_jax import runs
 from lstm_endec_jax import train
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def small_model(data_dir):
   rng = jax.random.key(0)
   learning_rate_fn = optimizers.create_learning_rate_schedule(config)
   state = train.create_train_state(
-      config, train.initial_variables(config, rng), rng, np.array([0.3, 0.7]),
+      config, models.initial_variables(config.model, rng, image_size=config.dataset.image_size), rng, np.array([0.3, 0.7]),
       learning_rate_fn)
   steps = {n: train.make_parallel_train_step(config, parallel.create_mesh(n),
                                              learning_rate_fn) for n in (1, 2)}
@@ -329,7 +330,7 @@ def test_a_diverging_run_stops_in_one_line_and_saves_nothing_non_finite(
 
 
 def test_metric_history_keeps_one_line_per_step_when_a_run_restarts(tmp_path):
-  writer = reporting.MetricWriter(tmp_path)
+  writer = reporting.MetricWriter(runs.Run(tmp_path))
   for step in (2, 4, 6):
     writer.write_scalars(step, "train", {"loss": 1.0 / step})
   writer.keep_history_until(4)  # resumed from the step-4 checkpoint

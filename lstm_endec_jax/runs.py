@@ -1,0 +1,252 @@
+"""A training run's working directory: every file name in it, and the paths users give for it.
+
+`train.train_and_evaluate(config, workdir)` lays a run out as
+
+  config.json                    the run's full config (names the model variant and its fields)
+  class_weights.json             the loss weights measured when the run started
+  metrics.jsonl                  one record per logged step and per evaluation
+  metrics_previous_run.jsonl     an earlier run's records, when a run had to restart from scratch
+  tensorboard/                   TensorBoard event files
+  checkpoints/<step>/            Orbax checkpoint steps (see `checkpointing`)
+  checkpoints_unreadable/<step>/ steps that failed to restore, moved aside
+  <validation split>/            roc.png and samples_step_<N>.png of every validation
+  eval.json, roc.png, samples_step_<N>.png    the final test evaluation
+  evaluate/<dataset>_<split>_step<N>/         the evaluate command's results
+  wall_time.json                 a study's record of the run's training time (experiments/)
+
+and every other command (evaluate, predict, the weight export, experiments) reaches it through
+this module. A user may point at a run three ways (its workdir, its `checkpoints/` folder, or one
+step folder) plus a `--step`; `resolve` turns that into one `ResolvedStep`, once.
+
+"latest" has one meaning everywhere: the largest step number in `checkpoints/` that holds a
+finished checkpoint.
+"""
+import dataclasses
+import json
+import math
+import os
+import pathlib
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import ml_collections
+
+from lstm_endec_jax import checkpointing
+
+CONFIG_FILE = "config.json"
+CLASS_WEIGHTS_FILE = "class_weights.json"
+METRICS_FILE = "metrics.jsonl"
+PREVIOUS_METRICS_FILE = "metrics_previous_run.jsonl"
+EVAL_FILE = "eval.json"
+ROC_FILE = "roc.png"
+SAMPLES_FILE = "samples.png"
+TENSORBOARD_DIR = "tensorboard"
+CHECKPOINTS_DIR = "checkpoints"
+QUARANTINE_DIR = "checkpoints_unreadable"
+EVALUATE_DIR = "evaluate"
+WALL_TIME_FILE = "wall_time.json"
+STEP_CHOICES = ("latest", "best")
+
+
+class WorkdirError(OSError):
+  """A directory for results cannot be created or written to."""
+
+
+class CheckpointNotFoundError(FileNotFoundError):
+  """No checkpoint (or no run config) where the user pointed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """The paths of one training run's working directory."""
+  workdir: pathlib.Path
+
+  @property
+  def config_path(self) -> pathlib.Path:
+    return self.workdir / CONFIG_FILE
+
+  @property
+  def class_weights_path(self) -> pathlib.Path:
+    return self.workdir / CLASS_WEIGHTS_FILE
+
+  @property
+  def metrics_path(self) -> pathlib.Path:
+    return self.workdir / METRICS_FILE
+
+  @property
+  def previous_metrics_path(self) -> pathlib.Path:
+    return self.workdir / PREVIOUS_METRICS_FILE
+
+  @property
+  def eval_path(self) -> pathlib.Path:
+    return self.workdir / EVAL_FILE
+
+  @property
+  def wall_time_path(self) -> pathlib.Path:
+    return self.workdir / WALL_TIME_FILE
+
+  @property
+  def tensorboard_dir(self) -> pathlib.Path:
+    return self.workdir / TENSORBOARD_DIR
+
+  @property
+  def checkpoints_dir(self) -> pathlib.Path:
+    return self.workdir / CHECKPOINTS_DIR
+
+  @property
+  def quarantine_dir(self) -> pathlib.Path:
+    return self.workdir / QUARANTINE_DIR
+
+  def split_dir(self, split: str) -> pathlib.Path:
+    """Where the validation split's ROC curves and sample grids go."""
+    return self.workdir / split
+
+  def evaluate_dir(self, name: str) -> pathlib.Path:
+    """The default output folder of one evaluate command run."""
+    return self.workdir / EVALUATE_DIR / name
+
+  def step_dir(self, step: int) -> pathlib.Path:
+    return self.checkpoints_dir / str(step)
+
+  def steps(self) -> list[int]:
+    """Step numbers of the finished checkpoints, ascending."""
+    return checkpointing.finished_steps(self.checkpoints_dir)
+
+  def summary(self) -> str:
+    """The last line of a finished run: where its results are."""
+    return (f"Done. Test metrics: {self.eval_path}; ROC and heat maps: {self.workdir}/roc.png, "
+            f"{self.workdir}/<validation split>/; checkpoints: {self.checkpoints_dir}; "
+            f"curves: tensorboard --logdir {self.tensorboard_dir}")
+
+
+def samples_file(step: int) -> str:
+  """The sample grid of an evaluation during training, named by its step."""
+  return f"samples_step_{step:07d}.png"
+
+
+def prepare_directory(path: str | os.PathLike[str]) -> pathlib.Path:
+  """Creates `path` and proves it writable, failing with a clear message."""
+  path = pathlib.Path(path).absolute()
+  probe = path / f".write_test_{os.getpid()}"
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    probe.write_text("ok")
+    probe.unlink()
+  except OSError as error:
+    raise WorkdirError(
+        f"Cannot write to the workdir {path}: {error.strerror or error}. "
+        "Choose a writable --workdir (and check the disk is not full).") from error
+  return path
+
+
+def prepare(workdir: str | os.PathLike[str]) -> Run:
+  """The run in `workdir`, created and proven writable."""
+  return Run(prepare_directory(workdir))
+
+
+def json_safe(value: Any) -> Any:
+  """NaN and Inf (an undefined metric) become null, in nested dicts and lists too: the one policy
+  of every JSON file the project writes, so that each is strict JSON."""
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  if isinstance(value, Mapping):
+    return {key: json_safe(item) for key, item in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [json_safe(item) for item in value]
+  return value
+
+
+def write_json(path: str | os.PathLike[str], value: Any) -> None:
+  """Writes `value` as strict, indented JSON (process 0 only)."""
+  if jax.process_index() == 0:
+    pathlib.Path(path).write_text(
+        json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n")
+
+
+def write_config(run: Run, config: ml_collections.ConfigDict) -> None:
+  write_json(run.config_path, json.loads(config.to_json_best_effort()))
+
+
+def read_config(run: Run) -> ml_collections.ConfigDict:
+  """The run's config.json as written, which says which model its checkpoints hold."""
+  try:
+    return ml_collections.ConfigDict(json.loads(run.config_path.read_text()))
+  except FileNotFoundError:
+    raise CheckpointNotFoundError(
+        f"{run.config_path} is missing: the training run writes it beside '{CHECKPOINTS_DIR}/' "
+        "and it names the model variant; keep the step directory inside its workdir.") from None
+  except json.JSONDecodeError as error:
+    raise ValueError(f"{run.config_path} is not valid JSON: {error}") from error
+
+
+def parse_step(text: str) -> str | int:
+  """A command line's --step: "latest", "best" or a step number."""
+  if text in STEP_CHOICES:
+    return text
+  try:
+    return int(text)
+  except ValueError:
+    raise ValueError(f"--step must be 'latest', 'best' or a step number, got {text!r}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedStep:
+  """One checkpoint step of a run, as a user's path and --step name it.
+
+  `fallbacks` are older steps to try, newest first, when this one turns out unreadable: only for
+  "latest" (a step the user named is that step or an error).
+  """
+  run: Run
+  step: int
+  fallbacks: tuple[int, ...] = ()
+
+  @property
+  def step_dir(self) -> pathlib.Path:
+    return self.run.step_dir(self.step)
+
+  def with_fallback(self) -> "ResolvedStep":
+    """The next older step to try."""
+    return ResolvedStep(self.run, self.fallbacks[0], self.fallbacks[1:])
+
+
+def locate(path: str | os.PathLike[str]) -> tuple[Run, int | None]:
+  """(the run, the step number when `path` is one step folder) of a workdir, its checkpoints
+  folder, or one step folder."""
+  path = pathlib.Path(path).absolute()
+  if checkpointing.is_step_dir(path) and path.parent.name == CHECKPOINTS_DIR:
+    return Run(path.parent.parent), int(path.name)
+  if (path / CHECKPOINTS_DIR).is_dir():
+    return Run(path), None
+  if path.name == CHECKPOINTS_DIR and path.is_dir():
+    return Run(path.parent), None
+  raise CheckpointNotFoundError(
+      f"No checkpoint found at {path}: expected a training workdir (holding "
+      f"'{CHECKPOINTS_DIR}/'), its '{CHECKPOINTS_DIR}/' directory, or one step directory "
+      f"(holding '{checkpointing.STATE}/').")
+
+
+def resolve(path: str | os.PathLike[str], step: str | int = "latest") -> ResolvedStep:
+  """The step that `path` and `step` ("latest", "best" by the run's `best_metric`, or a number)
+  name. A step folder as `path` names its own step whatever `step` says."""
+  run, step_in_path = locate(path)
+  if step_in_path is not None:
+    return ResolvedStep(run, step_in_path)
+  steps = run.steps()
+  if not steps:
+    raise CheckpointNotFoundError(f"{run.checkpoints_dir} holds no checkpoint step.")
+  if step == "latest":
+    newest_first = tuple(sorted(steps, reverse=True))
+    return ResolvedStep(run, newest_first[0], newest_first[1:])
+  if step == "best":
+    config = read_config(run)
+    best = checkpointing.best_step(run.checkpoints_dir, config.best_metric, config.best_mode)
+    if best is None:
+      raise CheckpointNotFoundError(
+          f"No step in {run.checkpoints_dir} has the metric {config.best_metric!r} (saved at "
+          f"evaluations); steps there: {steps}.")
+    return ResolvedStep(run, best)
+  if int(step) not in steps:
+    raise CheckpointNotFoundError(
+        f"{run.checkpoints_dir} has no step {step}; steps there: {steps}.")
+  return ResolvedStep(run, int(step))
