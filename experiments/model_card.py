@@ -30,7 +30,7 @@ from lstm_endec_jax import localizer as localizer_lib
 from lstm_endec_jax import metrics as metrics_lib
 from lstm_endec_jax import runs
 from lstm_endec_jax import visualize
-from tfds_builders import features as features_lib
+from tfds_builders import schema
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TYPES = ("splicing", "copy_move", "removal")
@@ -52,7 +52,7 @@ _SAMPLES = flags.DEFINE_integer("samples", 4, "Rows of each type's sample grid."
 
 
 def type_name(record: dict) -> str:
-  return features_lib.MANIPULATION_TYPES[int(record["manipulation_type"])]
+  return schema.MANIPULATION_TYPES[int(record["manipulation_type"])]
 
 
 def predictions(localizer: localizer_lib.Localizer, source, batch_size: int, image_size: int):

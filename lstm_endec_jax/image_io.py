@@ -1,9 +1,10 @@
-"""Reading users' images and writing result images.
+"""The one image decoder (users' photos, dataset builders), and writing result images.
 
-Users bring photographs in whatever form their camera or editor produced: JPEG with an EXIF
-rotation, 16-bit TIFF, grayscale or palette PNG with transparency. Everything becomes uint8 RGB in
-display orientation so the model always sees what a person sees. Pixel values are never composited
-or colour-managed: forensic traces live in them.
+Images come in whatever form a camera, an editor or a dataset produced: JPEG with an EXIF
+rotation, 16-bit TIFF, float TIFF, grayscale or palette PNG with transparency. `read_image` turns
+every one into uint8 RGB in display orientation, and both `predict` and the TFDS builders read
+through it, so the model is trained on images decoded exactly as the ones it is later shown. Pixel
+values are never composited or colour-managed: forensic traces live in them.
 """
 from collections.abc import Iterable, Iterator
 import os
@@ -11,15 +12,24 @@ import pathlib
 
 import numpy as np
 from PIL import Image
-from PIL import ImageOps
 
 # Lower-case suffixes a directory walk picks up. Files named explicitly are always tried.
 PNG_COMPRESS_LEVEL = 1
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".ppm", ".pgm"})
 
-# Full scale of single-channel high-bit-depth modes that `Image.convert` would clip, not scale.
-_INTEGER_FULL_SCALE = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": 65535}
+# EXIF orientation (tag 0x0112) -> the numpy transposition that shows the stored pixels upright,
+# as `PIL.ImageOps.exif_transpose` does (1 or absent: as stored).
+ORIENTATION_TAG = 0x0112
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
 
 
 class ImageReadError(Exception):
@@ -31,11 +41,15 @@ class ImageReadError(Exception):
     super().__init__(f"{self.path}: {problem}")
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-  """Returns the image at `path` as uint8 RGB `(H, W, 3)`, EXIF orientation applied.
+def read_image(path: str | os.PathLike[str], *, orientation: int | None = None) -> np.ndarray:
+  """Returns the image at `path` as uint8 RGB `(H, W, 3)`, upright.
 
-  Alpha is dropped (not composited) and only the first frame of multi-frame files is used.
-  16-bit single-channel images are scaled by 255/65535; float images are taken as 0..1.
+  `orientation`: the EXIF orientation to apply; None (the default) applies the file's own. Dataset
+  builders read a mask with its image's orientation, since masks are drawn on the image's stored
+  pixel grid. Alpha is dropped (not composited) and only the first frame of multi-frame files is
+  used. Integer images above 8 bits are scaled by 255/65535 unless every value fits in 8 bits
+  (8-bit content stored in a 16-bit container); float images are taken as 0..1 when no value
+  exceeds 1, else as 0..255.
 
   Raises:
     ImageReadError: the file is missing, not an image, truncated or otherwise undecodable.
@@ -46,23 +60,32 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
   try:
     with Image.open(path) as image:
       image.load()  # Decodes now, so truncation is reported here and not later.
-      image = ImageOps.exif_transpose(image)
-      return _to_rgb_uint8(image)
+      own_orientation = image.getexif().get(ORIENTATION_TAG, 1)
+      pixels = _to_rgb_uint8(image)
   except Image.UnidentifiedImageError:
     raise ImageReadError(path, "not an image format Pillow can read") from None
-  except ImageReadError:
-    raise
   except Exception as error:  # Pillow signals broken files with many exception types.
     raise ImageReadError(path, f"cannot decode image ({type(error).__name__}: {error})") from error
+  upright = _UPRIGHT.get(own_orientation if orientation is None else orientation)
+  return np.ascontiguousarray(upright(pixels)) if upright else pixels
+
+
+def exif_orientation(path: str | os.PathLike[str]) -> int:
+  """The EXIF orientation of an image file (1 when it has none), from its header."""
+  with Image.open(path) as image:
+    return int(image.getexif().get(ORIENTATION_TAG, 1))
 
 
 def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
   """Converts any Pillow mode to uint8 RGB without clipping high-bit-depth values."""
-  if image.mode in _INTEGER_FULL_SCALE:
-    values = np.asarray(image, dtype=np.float32) * (255.0 / _INTEGER_FULL_SCALE[image.mode])
+  if image.mode.startswith("I"):  # 16- and 32-bit integer single-channel images
+    values = np.asarray(image, dtype=np.float64)
+    if values.max(initial=0) > 255:
+      values = values * (255.0 / 65535.0)
     return _gray_to_rgb(values)
   if image.mode == "F":
-    return _gray_to_rgb(np.asarray(image, dtype=np.float32) * 255.0)
+    values = np.asarray(image, dtype=np.float64)
+    return _gray_to_rgb(values * 255.0 if values.max(initial=0) <= 1.0 else values)
   return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
@@ -99,7 +122,8 @@ def expand_inputs(inputs: Iterable[str | os.PathLike[str]]
 
 
 def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
-  """Bilinear resize of a uint8 `(H, W, 3)` image, as the model's 256x256 input."""
+  """Bilinear resize of uint8 `(H, W, 3)` or `(H, W)` pixels: the model's input in training,
+  evaluation and prediction alike."""
   if image.shape[:2] == (height, width):
     return image
   return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))

@@ -22,9 +22,9 @@ import grain
 import jax
 import ml_collections
 import numpy as np
-import PIL.Image
 import tensorflow_datasets as tfds
 
+from lstm_endec_jax import image_io
 import tfds_builders  # noqa: F401  (registers the project's TFDS builders)
 
 # The paper's 5 training crops: corners and centre, as fractions of the free room (top, left).
@@ -148,12 +148,12 @@ class MixtureDataSource(grain.sources.RandomAccessDataSource):
 
 
 def resize_pair(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-  """Image resized with Pillow's antialiased bilinear filter; the mask by the same filter, > 0.5."""
+  """Image resized as `predict` resizes a photo (image_io.resize_image, Pillow's antialiased
+  bilinear filter); the mask by the same filter, > 0.5."""
   if image.shape[:2] == (size, size):
     return image, mask
-  resized = np.asarray(PIL.Image.fromarray(image).resize((size, size), PIL.Image.BILINEAR))
-  soft = PIL.Image.fromarray(mask * np.uint8(255)).resize((size, size), PIL.Image.BILINEAR)
-  return resized, (np.asarray(soft) >= 128).astype(np.uint8)
+  soft = image_io.resize_image(mask * np.uint8(255), size, size)
+  return image_io.resize_image(image, size, size), (soft >= 128).astype(np.uint8)
 
 
 def model_inputs(image: np.ndarray, mask: np.ndarray, label: Any) -> dict[str, np.ndarray]:

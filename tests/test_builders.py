@@ -3,9 +3,11 @@ import collections
 import logging
 
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
+from lstm_endec_jax import image_io
 import tfds_builders  # noqa: F401  (registers the builders)
 from tfds_builders import manual
 import fixture_trees
@@ -112,3 +114,37 @@ def test_union_find_joins_chains_of_related_files():
   families.union(["probe/c.jpg"])
   assert families.find("probe/a.jpg") == families.find("probe/control.jpg")
   assert families.find("probe/c.jpg") != families.find("probe/a.jpg")
+
+
+def test_builders_decode_images_as_predict_does(tmp_path):
+  """One decoder: what a dataset stores is what `predict` reads from the same file (16-bit PNG,
+  EXIF-rotated JPEG), and a mask drawn on the stored pixels turns with its image."""
+  folder = tmp_path / "manual" / "imd2020" / "IMD2020" / "a1"
+  folder.mkdir(parents=True)
+  rng = np.random.default_rng(0)
+  sixteen_bit = (rng.integers(0, 65536, (24, 40))).astype(np.uint16)
+  Image.fromarray(sixteen_bit).save(folder / "deep_0.png")
+  stored = rng.integers(0, 256, (24, 40, 3), np.uint8)
+  exif = Image.Exif()
+  exif[image_io.ORIENTATION_TAG] = 6  # displayed rotated 90 degrees clockwise
+  Image.fromarray(stored).save(folder / "turned_0.jpg", exif=exif, quality=95)
+  mask = np.zeros((24, 40), np.uint8)
+  mask[:8, :10] = 255  # top-left corner of the stored pixels
+  for name in ("deep_0", "turned_0"):
+    Image.fromarray(mask).save(folder / f"{name}_mask.png")
+  Image.fromarray(stored).save(folder / "a1_orig.png")
+
+  builder = tfds.builder("imd2020", data_dir=tmp_path / "data")
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=tmp_path / "manual"))
+  examples = {name: example for split in read_back("imd2020", tmp_path / "data").values()
+              for name, example in split.items()}
+
+  for name in ("IMD2020/a1/deep_0.png", "IMD2020/a1/turned_0.jpg"):
+    np.testing.assert_array_equal(examples[name]["image"],
+                                  image_io.read_image(tmp_path / "manual" / "imd2020" / name))
+  assert examples["IMD2020/a1/deep_0.png"]["image"].max() > 128  # scaled, not clipped to 255
+  turned = examples["IMD2020/a1/turned_0.jpg"]
+  assert turned["image"].shape == (40, 24, 3)
+  # Clockwise: the stored top-left corner is now the top-right corner.
+  np.testing.assert_array_equal(turned["mask"][..., 0], np.rot90(mask > 0, -1))

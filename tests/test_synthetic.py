@@ -8,21 +8,21 @@ import pytest
 import scipy.ndimage
 import tensorflow_datasets as tfds
 
-from lstm_endec_jax import synthetic
+from tfds_builders.synthetic_splice import splicing
 from synthetic_data import TINY, tiny_data_dir  # noqa: F401  (session fixture)
 from tfds_builders import manual
 from tfds_builders.synthetic_splice import synthetic_splice_dataset_builder as builder_lib
 
-NO_JPEG = synthetic.SpliceOptions().without_jpeg()
+NO_JPEG = splicing.SpliceOptions().without_jpeg()
 
 
 @pytest.fixture(scope="module")
 def train_photos():
-  return synthetic.load_skimage_photos("train")
+  return splicing.load_skimage_photos("train")
 
 
-def _group(photos, seed, options=synthetic.SpliceOptions(), copy_move_prob=0.3):
-  return synthetic.generate_group(photos, np.random.default_rng(seed), size=96,
+def _group(photos, seed, options=splicing.SpliceOptions(), copy_move_prob=0.3):
+  return splicing.generate_group(photos, np.random.default_rng(seed), size=96,
                                   splices_per_pristine=6, include_authentic=True,
                                   copy_move_prob=copy_move_prob, options=options)
 
@@ -53,7 +53,7 @@ def test_mask_marks_exactly_the_pasted_pixels(train_photos, copy_move_prob):
 
 
 def test_final_jpeg_changes_the_whole_image(train_photos):
-  options = synthetic.SpliceOptions(final_jpeg_prob_transformed=1.0,
+  options = splicing.SpliceOptions(final_jpeg_prob_transformed=1.0,
                                     final_jpeg_prob_untransformed=1.0)
   group = _group(train_photos, 3, options)
   forgery = group[1]
@@ -63,8 +63,8 @@ def test_final_jpeg_changes_the_whole_image(train_photos):
 
 def test_copy_move_pastes_two_separate_copies_of_a_background_object(train_photos):
   for seed in range(5):
-    background, _ = synthetic.random_pristine_crop(train_photos, 128, np.random.default_rng(seed))
-    forgery = synthetic.copy_move(background, np.random.default_rng(seed), NO_JPEG)
+    background, _ = splicing.random_pristine_crop(train_photos, 128, np.random.default_rng(seed))
+    forgery = splicing.copy_move(background, np.random.default_rng(seed), NO_JPEG)
     assert forgery.manipulation_type == "copy_move"
     first, second = (region.astype(bool) for region in forgery.regions)
     assert first.any() and second.any()
@@ -76,10 +76,10 @@ def test_copy_move_pastes_two_separate_copies_of_a_background_object(train_photo
 
 
 def test_affine_warp_keeps_the_object_and_records_parameters(train_photos):
-  options = synthetic.SpliceOptions(affine_prob=1.0, rotation_prob=1.0, scale_prob=1.0)
-  obj = synthetic.cut_random_object(train_photos["astronaut.png"], np.random.default_rng(0),
+  options = splicing.SpliceOptions(affine_prob=1.0, rotation_prob=1.0, scale_prob=1.0)
+  obj = splicing.cut_random_object(train_photos["astronaut.png"], np.random.default_rng(0),
                                     min_side=40, max_side=60, source="astronaut.png")
-  warped, params = synthetic.affine_warp(obj, np.random.default_rng(1), options)
+  warped, params = splicing.affine_warp(obj, np.random.default_rng(1), options)
   assert -90 <= params["rotation_deg"] <= 90 and all(0.5 <= s <= 2 for s in params["scale"])
   assert all(abs(s) <= 4.5 for s in params["shift"])
   assert params["interpolation"] in ("bilinear", "bicubic")
@@ -89,15 +89,15 @@ def test_affine_warp_keeps_the_object_and_records_parameters(train_photos):
 
 
 def test_split_photographs_are_disjoint_and_ship_with_scikit_image():
-  names = [name for split in synthetic.SKIMAGE_PHOTOS.values() for name in split]
+  names = [name for split in splicing.SKIMAGE_PHOTOS.values() for name in split]
   assert len(names) == len(set(names))
-  split_of = {name: split for split, split_names in synthetic.SKIMAGE_PHOTOS.items()
+  split_of = {name: split for split, split_names in splicing.SKIMAGE_PHOTOS.items()
               for name in split_names}
   assert split_of["motorcycle_left.png"] == split_of["motorcycle_right.png"]  # one scene
   contents = set()
-  for split in synthetic.SKIMAGE_PHOTOS:
-    for name, photo in synthetic.load_skimage_photos(split).items():
-      assert (synthetic.skimage_data_dir() / name).is_file()
+  for split in splicing.SKIMAGE_PHOTOS:
+    for name, photo in splicing.load_skimage_photos(split).items():
+      assert (splicing.skimage_data_dir() / name).is_file()
       assert photo.ndim == 3 and photo.shape[2] == 3 and photo.std() > 10
       contents.add(photo.tobytes())
   assert len(contents) == len(names)
@@ -108,10 +108,10 @@ def test_tiny_build_round_trip(tiny_data_dir):
   assert {split: len(source) for split, source in sources.items()} == {
       "train": 16, "validation": 8, "test": 8}
   for split, source in sources.items():
-    allowed = set(synthetic.SKIMAGE_PHOTOS[split]) | {"background"}
+    allowed = set(splicing.SKIMAGE_PHOTOS[split]) | {"background"}
     for record in source:
       params = json.loads(record["parameters"])
-      assert params["background"] in synthetic.SKIMAGE_PHOTOS[split]
+      assert params["background"] in splicing.SKIMAGE_PHOTOS[split]
       assert {paste["source"] for paste in params["pastes"]} <= allowed
       assert record["image"].shape == (128, 128, 3) and record["mask"].shape == (128, 128, 1)
       assert record["label"] == int(record["mask"].any())
@@ -124,8 +124,8 @@ def test_stored_examples_are_the_generator_output(tiny_data_dir):
   config = tfds.builder(TINY, data_dir=tiny_data_dir).builder_config
   records = {record["file_name"].decode(): record
              for record in tfds.data_source(TINY, split="validation", data_dir=tiny_data_dir)}
-  group = synthetic.generate_group(
-      synthetic.load_skimage_photos("validation"), np.random.default_rng([config.seed, 1, 1]),
+  group = splicing.generate_group(
+      splicing.load_skimage_photos("validation"), np.random.default_rng([config.seed, 1, 1]),
       size=config.image_size, splices_per_pristine=config.splices_per_pristine,
       include_authentic=config.include_authentic, copy_move_prob=config.copy_move_prob,
       removal_prob=config.removal_prob)
@@ -201,8 +201,8 @@ def test_removal_fills_exactly_the_masked_region(train_photos):
   """A removal changes pixels only under its mask, changes most of them, and hides no flat hole."""
   for seed in range(4):
     rng = np.random.default_rng(seed)
-    background, _ = synthetic.random_pristine_crop(train_photos, 96, rng)
-    forgery = synthetic.removal(background, rng, NO_JPEG)
+    background, _ = splicing.random_pristine_crop(train_photos, 96, rng)
+    forgery = splicing.removal(background, rng, NO_JPEG)
     assert forgery.manipulation_type == "removal" and forgery.mask.any()
     changed = (forgery.image != background).any(-1)
     assert not (changed & (forgery.mask == 0)).any()
@@ -214,7 +214,7 @@ def test_removal_fills_exactly_the_masked_region(train_photos):
 def test_removal_share_of_a_group(train_photos):
   """`removal_prob` = 1 makes every forgery of a group a removal; 0 makes none."""
   for prob, expected in ((1.0, {"removal"}), (0.0, {"splicing", "copy_move"})):
-    group = synthetic.generate_group(train_photos, np.random.default_rng(0), size=96,
+    group = splicing.generate_group(train_photos, np.random.default_rng(0), size=96,
                                      splices_per_pristine=6, include_authentic=False,
                                      copy_move_prob=0.0 if prob else 0.5, removal_prob=prob)
     assert {forgery.manipulation_type for forgery in group} <= expected

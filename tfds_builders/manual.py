@@ -29,12 +29,12 @@ from PIL import Image
 import tensorflow_datasets as tfds
 
 from lstm_endec_jax import image_io
-from tfds_builders import features
+from tfds_builders import schema
 
 SPLIT_FRACTIONS = (("train", 0.70), ("validation", 0.05), ("test", 0.25))
 DEFAULT_SPLIT_SEED = 0
 
-Binarizer = Callable[[Image.Image], np.ndarray]
+Binarizer = Callable[[np.ndarray], np.ndarray]
 READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
@@ -66,54 +66,33 @@ class Skipped:
 # --- reading --------------------------------------------------------------------------------------
 
 
-def _to_uint8(image: Image.Image) -> Image.Image:
-  """16/32-bit integer images (some TIFFs) scaled to 8 bits; other modes left alone."""
-  if image.mode.startswith("I"):
-    values = np.asarray(image, dtype=np.float64)
-    scale = 257.0 if values.max(initial=0) > 255 else 1.0
-    return Image.fromarray(np.clip(values / scale, 0, 255).astype(np.uint8))
-  if image.mode == "F":
-    return Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8))
-  return image
-
-
 def image_size(path: pathlib.Path) -> tuple[int, int]:
   """(height, width) from the file header, without decoding the pixels."""
   with Image.open(path) as image:
     return image.height, image.width
 
 
-def open_image(path: pathlib.Path) -> Image.Image:
-  """Opens and fully decodes a file, so a truncated file fails here and not later."""
-  with Image.open(path) as image:
-    image.load()
-    return _to_uint8(image)
+def gray_array(rgb: np.ndarray) -> np.ndarray:
+  """Luma of uint8 RGB mask pixels, as Pillow's "L" conversion computes it."""
+  return np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.uint8)
 
 
-def rgb_array(image: Image.Image) -> np.ndarray:
-  return np.asarray(image.convert("RGB"), dtype=np.uint8)
+# --- mask conventions (uint8 RGB mask pixels -> bool array, True = manipulated) -------------------
 
 
-def gray_array(image: Image.Image) -> np.ndarray:
-  return np.asarray(image.convert("L"), dtype=np.uint8)
-
-
-# --- mask conventions (all return a bool array, True = manipulated) -------------------------------
-
-
-def dark_is_manipulated(mask: Image.Image) -> np.ndarray:
+def dark_is_manipulated(mask: np.ndarray) -> np.ndarray:
   """NIST NC2016 and the HLED synthetic sets: black (0) marks the manipulated pixels."""
   return gray_array(mask) < 128
 
 
 def bright_above(threshold: int) -> Binarizer:
   """Masks where manipulated pixels are brighter than `threshold` (white or any non-zero value)."""
-  def binarize(mask: Image.Image) -> np.ndarray:
+  def binarize(mask: np.ndarray) -> np.ndarray:
     return gray_array(mask) > threshold
   return binarize
 
 
-def dark_unless_majority(mask: Image.Image) -> np.ndarray:
+def dark_unless_majority(mask: np.ndarray) -> np.ndarray:
   """IEEE IFS-TC: dark marks the tampered part, but some masks are inverted.
 
   A forgery covers less than half of its image, so a "tampered" part larger than half is taken to
@@ -123,13 +102,13 @@ def dark_unless_majority(mask: Image.Image) -> np.ndarray:
   return ~dark if dark.mean() > 0.5 else dark
 
 
-def green_dominant(mask: Image.Image) -> np.ndarray:
+def green_dominant(mask: np.ndarray) -> np.ndarray:
   """Columbia: the colour JPEG edge mask paints the spliced camera's region green.
 
   Red (200,0,0)/(255,0,0) is the host camera, green (0,200,0)/(0,255,0) the spliced one; JPEG blurs
   the colours, so a pixel is spliced when green dominates red and blue and is not near black.
   """
-  rgb = rgb_array(mask).astype(np.int16)
+  rgb = mask.astype(np.int16)
   red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
   return (green > red) & (green > blue) & (green >= 64)
 
@@ -237,7 +216,7 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     return tfds.core.DatasetInfo(
         builder=self,
         description=(self.__doc__ or "").strip(),
-        features=features.forgery_features(),
+        features=schema.forgery_features(),
         metadata=tfds.core.MetadataDict(),
     )
 
@@ -338,17 +317,20 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
   def _load(self, manual_dir: pathlib.Path, candidate: Candidate) -> dict[str, Any] | None:
     """Decodes one image and its mask; None (and a log line) when a file is truncated."""
     file_name = relative_name(candidate.image, manual_dir)
+    # Decoded as `predict` decodes a user's photo (image_io, upright); the mask is drawn on the
+    # image's stored pixel grid, so it is turned with the image's EXIF orientation.
     try:
-      image = rgb_array(open_image(candidate.image))
-      mask_image = None if candidate.mask is None else open_image(candidate.mask)
-    except READ_ERRORS as error:
+      image = image_io.read_image(candidate.image)
+      mask_pixels = None if candidate.mask is None else image_io.read_image(
+          candidate.mask, orientation=image_io.exif_orientation(candidate.image))
+    except (image_io.ImageReadError, *READ_ERRORS) as error:
       self._skip(file_name, f"image or mask fails to decode ({error})")
       return None
     height, width = image.shape[:2]
-    if mask_image is None:
+    if mask_pixels is None:
       mask = np.zeros((height, width), dtype=np.uint8)
     else:
-      mask = candidate.binarize(mask_image).astype(np.uint8)
+      mask = candidate.binarize(mask_pixels).astype(np.uint8)
     return {
         "image": encode_png(image),
         "mask": encode_png(mask),

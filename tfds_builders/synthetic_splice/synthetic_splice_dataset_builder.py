@@ -1,4 +1,4 @@
-"""TFDS builder `synthetic_splice`: splicing, copy-move and removal forgeries made by `synthetic.py`.
+"""TFDS builder `synthetic_splice`: splicing, copy-move and removal forgeries made by `splicing.py`.
 
 Configs (examples = pristine crops x (splices_per_pristine + 1 authentic)):
   tiny     scikit-image photographs, 128x128, 16 / 8 / 8 examples: for tests (about a second).
@@ -17,7 +17,7 @@ paper's training crops (4 corners + centre, `crop_size` 320 of 384 by default) a
 256, and resizes the whole image for evaluation. Backgrounds are never resized when generated, so
 the only resampling traces in a stored image are those of the pasted objects.
 
-Splits use disjoint source photographs (`synthetic.SKIMAGE_PHOTOS`; for the manual source a seeded
+Splits use disjoint source photographs (`splicing.SKIMAGE_PHOTOS`; for the manual source a seeded
 70 / 5 / 25 split of the pristine photographs and of the COCO images).
 """
 from __future__ import annotations
@@ -35,8 +35,8 @@ from absl import logging
 import numpy as np
 import tensorflow_datasets as tfds
 
-from lstm_endec_jax import synthetic
-from tfds_builders import features as features_lib
+from tfds_builders import schema
+from tfds_builders.synthetic_splice import splicing
 from tfds_builders import manual
 
 SPLITS = ("train", "validation", "test")
@@ -95,7 +95,7 @@ def split_assignment(names: Sequence[str], seed: int) -> dict[str, list[str]]:
   return {split: [name for name, s in zip(names, splits) if s == split] for split in SPLITS}
 
 
-def to_example(forgery: synthetic.Forgery, file_name: str) -> dict:
+def to_example(forgery: splicing.Forgery, file_name: str) -> dict:
   height, width = forgery.mask.shape
   manipulated = forgery.manipulation_type != "none"
   return {
@@ -111,7 +111,7 @@ def to_example(forgery: synthetic.Forgery, file_name: str) -> dict:
 
 @functools.lru_cache(maxsize=None)
 def _skimage_photos(split: str) -> dict:
-  return synthetic.load_skimage_photos(split)  # once per process
+  return splicing.load_skimage_photos(split)  # once per process
 
 
 def skimage_group(config: SyntheticSpliceConfig, split: str,
@@ -120,7 +120,7 @@ def skimage_group(config: SyntheticSpliceConfig, split: str,
   any group and the dataset does not depend on how many processes built it."""
   split_index = SPLITS.index(split)
   rng = np.random.default_rng([config.seed, split_index, group_index])
-  group = synthetic.generate_group(
+  group = splicing.generate_group(
       _skimage_photos(split), rng, size=config.image_size,
       splices_per_pristine=config.splices_per_pristine,
       include_authentic=config.include_authentic, copy_move_prob=config.copy_move_prob,
@@ -152,14 +152,14 @@ class CocoDonors:
                        f"{split} images of {coco_dir}")
     self.skipped: list[str] = []
 
-  def sample(self, rng: np.random.Generator, max_tries: int = 20) -> synthetic.DonorObject:
+  def sample(self, rng: np.random.Generator, max_tries: int = 20) -> splicing.DonorObject:
     """A random instance, cut to its box; unreadable images are skipped and listed."""
     for _ in range(max_tries):
       api, image_dir, annotation = self._instances[int(rng.integers(len(self._instances)))]
       info = api.loadImgs(annotation["image_id"])[0]
       path = image_dir / info["file_name"]
       try:
-        photo = synthetic.load_photo(path)
+        photo = splicing.load_photo(path)
       except OSError as error:
         logging.warning("synthetic_splice: skipping donor: %s", error)
         self.skipped.append(str(path))
@@ -176,7 +176,7 @@ class CocoDonors:
       top, left = rows.min(), cols.min()
       height, width = rows.max() - top + 1, cols.max() - left + 1
       window = (slice(top, top + height), slice(left, left + width))
-      return synthetic.DonorObject(
+      return splicing.DonorObject(
           rgb=photo[window].copy(), alpha=mask[window].astype(np.float32),
           source=f"{path.name}#{annotation['id']}", box=(int(top), int(left), int(height),
                                                          int(width)), shape="coco")
@@ -209,7 +209,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return tfds.core.DatasetInfo(
         builder=self,
         description=__doc__,
-        features=features_lib.forgery_features(
+        features=schema.forgery_features(
             parameters=tfds.features.Text(doc="JSON of the manipulation parameters")),
         homepage="https://github.com/jawadbappy/forgery_localization_HLED",
     )
@@ -264,18 +264,18 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     skipped = []
     for photo_index, path in enumerate(photo_paths[:limit]):
       try:
-        photo = synthetic.load_photo(pathlib.Path(path))
+        photo = splicing.load_photo(pathlib.Path(path))
       except OSError as error:
         logging.warning("synthetic_splice: skipping pristine photograph: %s", error)
         skipped.append(path)
         continue
-      crops = synthetic.corner_crops(photo, config.image_size)
+      crops = splicing.corner_crops(photo, config.image_size)
       if not crops:
         logging.warning("synthetic_splice: skipping %s: smaller than %d", path, config.image_size)
         skipped.append(path)
       for corner_index, (corner, background) in enumerate(crops):
         rng = np.random.default_rng([config.seed, split_index, photo_index, corner_index])
-        group = [synthetic.authentic(background)] if config.include_authentic else []
+        group = [splicing.authentic(background)] if config.include_authentic else []
         for _ in range(config.splices_per_pristine):
           group.append(self._manual_forgery(background, donors, rng))
         for k, forgery in enumerate(group):
@@ -286,15 +286,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     logging.info("synthetic_splice/%s: %d files skipped: %s", split, len(skipped), skipped)
 
   def _manual_forgery(self, background: np.ndarray, donors: CocoDonors,
-                      rng: np.random.Generator) -> synthetic.Forgery:
+                      rng: np.random.Generator) -> splicing.Forgery:
     """A COCO object pasted once, a copy-move as configured, or a removal, by their shares."""
     config = self.builder_config
     draw = rng.random()
     if draw < config.copy_move_prob:
       if config.copy_move_from_background:
-        return synthetic.copy_move(background, rng)
+        return splicing.copy_move(background, rng)
       obj = donors.sample(rng)
-      return synthetic.copy_move(background, rng, obj=obj)
+      return splicing.copy_move(background, rng, obj=obj)
     if draw < config.copy_move_prob + config.removal_prob:
-      return synthetic.removal(background, rng)
-    return synthetic.splice_object(background, donors.sample(rng), rng)
+      return splicing.removal(background, rng)
+    return splicing.splice_object(background, donors.sample(rng), rng)
