@@ -21,7 +21,6 @@ from absl import app
 from absl import flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-import ml_collections
 import numpy as np
 
 from lstm_endec_jax import cli
@@ -128,9 +127,9 @@ def main(argv: Sequence[str]) -> None:
   summary = {"model": localizer.source, "dataset": _DATASET.value, "split": _SPLIT.value,
              "metrics": results}
   if _RUN.value:
-    run_config = ml_collections.ConfigDict(
-        json.loads((pathlib.Path(_RUN.value) / "config.json").read_text()))
-    summary["learning_curve"] = learning_curve(runs.Run(pathlib.Path(_RUN.value)).metrics_path,
+    run = runs.Run(pathlib.Path(_RUN.value))
+    run_config = runs.read_config(run)
+    summary["learning_curve"] = learning_curve(run.metrics_path,
                                                run_config.batch_size,
                                                output / "learning_curve.png")
   (output / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")

@@ -110,8 +110,8 @@ def robustness_table(results: Mapping[str, Mapping[float, Mapping[str, float]]],
 def write_robustness(output_dir: pathlib.Path,
                      results: Mapping[str, Mapping[float, Mapping[str, float]]],
                      clean: Mapping[str, float], description: Mapping[str, Any]) -> None:
-  """robustness.json (every metric), robustness.md (a table) and robustness.png (a plot)."""
-  runs.write_json(output_dir / "robustness.json", {
+  """The robustness sweep's JSON (every metric), Markdown table and plot."""
+  runs.write_json(output_dir / runs.ROBUSTNESS_JSON, {
       **description,
       "clean": clean,
       "distortions": {
@@ -120,8 +120,8 @@ def write_robustness(output_dir: pathlib.Path,
                  "metrics": list(by_strength.values())}
           for name, by_strength in results.items()},
   })
-  (output_dir / "robustness.md").write_text(robustness_table(results, clean))
-  visualize.write_robustness_plot(output_dir / "robustness.png", results, clean=clean)
+  (output_dir / runs.ROBUSTNESS_TABLE).write_text(robustness_table(results, clean))
+  visualize.write_robustness_plot(output_dir / runs.ROBUSTNESS_PLOT, results, clean=clean)
 
 
 def default_output_dir(loaded: trained_model.TrainedModel, dataset: str, split: str

@@ -11,7 +11,8 @@
   checkpoints_unreadable/<step>/ steps that failed to restore, moved aside
   <validation split>/            roc.png and samples_step_<N>.png of every validation
   eval.json, roc.png, samples_step_<N>.png    the final test evaluation
-  evaluate/<dataset>_<split>_step<N>/         the evaluate command's results
+  evaluate/<dataset>_<split>_step<N>/         the evaluate command's results: eval.json, roc.png,
+                                 samples.png, and robustness.{json,md,png} with --robustness
   wall_time.json                 a study's record of the run's training time (experiments/)
 
 and every other command (evaluate, predict, the weight export, experiments) reaches it through
@@ -41,6 +42,8 @@ PREVIOUS_METRICS_FILE = "metrics_previous_run.jsonl"
 EVAL_FILE = "eval.json"
 ROC_FILE = "roc.png"
 SAMPLES_FILE = "samples.png"
+ROBUSTNESS_JSON, ROBUSTNESS_TABLE, ROBUSTNESS_PLOT = (
+    "robustness.json", "robustness.md", "robustness.png")
 TENSORBOARD_DIR = "tensorboard"
 CHECKPOINTS_DIR = "checkpoints"
 QUARANTINE_DIR = "checkpoints_unreadable"
