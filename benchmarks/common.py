@@ -6,6 +6,7 @@ is measured on its own (`compile_seconds`), each timed call waits for its result
 quartiles). `environment()` records what the numbers were measured on, including the load of this
 shared machine, and `write_result` puts both into one JSON file per benchmark.
 """
+
 import argparse
 import dataclasses
 import datetime
@@ -29,6 +30,7 @@ RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 @dataclasses.dataclass(frozen=True)
 class Timing:
   """Wall seconds of repeated calls; rates are derived per item (image, batch, ...)."""
+
   seconds: tuple[float, ...]
 
   @property
@@ -44,13 +46,25 @@ class Timing:
   def rate(self, items: float) -> dict[str, float]:
     """items/s: median over repeats, slowest and fastest repeat, interquartile range."""
     q1, q3 = self.quartiles()
-    return {"median": items / self.median, "min": items / max(self.seconds),
-            "max": items / min(self.seconds), "q1": items / q3, "q3": items / q1}
+    return {
+        "median": items / self.median,
+        "min": items / max(self.seconds),
+        "max": items / min(self.seconds),
+        "q1": items / q3,
+        "q3": items / q1,
+    }
 
   def to_json(self) -> dict[str, Any]:
     q1, q3 = self.quartiles()
-    return {"median_s": self.median, "min_s": min(self.seconds), "max_s": max(self.seconds),
-            "q1_s": q1, "q3_s": q3, "repeats": len(self.seconds), "all_s": list(self.seconds)}
+    return {
+        "median_s": self.median,
+        "min_s": min(self.seconds),
+        "max_s": max(self.seconds),
+        "q1_s": q1,
+        "q3_s": q3,
+        "repeats": len(self.seconds),
+        "all_s": list(self.seconds),
+    }
 
 
 def time_calls(call: Callable[[], Any], *, warmup: int, repeats: int) -> Timing:
@@ -91,8 +105,12 @@ def matmul_flops_per_second(size: int, *, warmup: int = 1, repeats: int = 5) -> 
   b = jax.random.normal(key_b, (size, size), jax.numpy.float32)
   matmul = jax.jit(jax.numpy.matmul)
   timing = time_calls(lambda: matmul(a, b), warmup=warmup, repeats=repeats)
-  return {"size": size, "flops": 2.0 * size**3, "timing": timing.to_json(),
-          "flops_per_second": timing.rate(2.0 * size**3)}
+  return {
+      "size": size,
+      "flops": 2.0 * size**3,
+      "timing": timing.to_json(),
+      "flops_per_second": timing.rate(2.0 * size**3),
+  }
 
 
 def _cpu_model() -> str:
@@ -109,11 +127,13 @@ def environment() -> dict[str, Any]:
   """Machine, date, software versions and load: what a number needs to be comparable."""
   import flax  # pylint: disable=g-import-not-at-top
   import jaxlib  # pylint: disable=g-import-not-at-top
+
   devices = jax.devices()
   return {
       "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-      "machine": (f"{_cpu_model()}, {os.cpu_count()} cores, "
-                  f"{platform.system()} {platform.machine()}"),
+      "machine": (
+          f"{_cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}"
+      ),
       "cpu_count": os.cpu_count(),
       "load_average": [round(load, 2) for load in os.getloadavg()],
       "python": sys.version.split()[0],
@@ -129,6 +149,7 @@ def environment() -> dict[str, Any]:
 def peak_rss_bytes() -> int:
   """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
   import resource  # pylint: disable=g-import-not-at-top
+
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -145,8 +166,12 @@ def compiled_memory_bytes(compiled: Any) -> dict[str, int] | None:
   analysis = compiled.memory_analysis()
   if analysis is None:
     return None
-  sizes = {"argument": analysis.argument_size_in_bytes, "output": analysis.output_size_in_bytes,
-           "alias": analysis.alias_size_in_bytes, "temp": analysis.temp_size_in_bytes}
+  sizes = {
+      "argument": analysis.argument_size_in_bytes,
+      "output": analysis.output_size_in_bytes,
+      "alias": analysis.alias_size_in_bytes,
+      "temp": analysis.temp_size_in_bytes,
+  }
   sizes["peak"] = sizes["argument"] + sizes["output"] - sizes["alias"] + sizes["temp"]
   return sizes
 
@@ -156,10 +181,16 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, output: pathlib.Pat
 
   Defaults left as None are filled by `fill_defaults`, differently for --small runs.
   """
-  parser.add_argument("--config", default=str(REPO_ROOT / "configs" / "base.py"),
-                      help="configuration file whose model (and training settings) are measured")
-  parser.add_argument("--small", action="store_true",
-                      help="smallest size (tiny widths, few repeats): for tests, not for numbers")
+  parser.add_argument(
+      "--config",
+      default=str(REPO_ROOT / "configs" / "base.py"),
+      help="configuration file whose model (and training settings) are measured",
+  )
+  parser.add_argument(
+      "--small",
+      action="store_true",
+      help="smallest size (tiny widths, few repeats): for tests, not for numbers",
+  )
   parser.add_argument("--warmup", type=int, help="untimed calls after the first (compiling) one")
   parser.add_argument("--repeats", type=int, help="timed calls; median and spread are reported")
   parser.add_argument("--output", default=str(output), help="JSON result path")
@@ -188,6 +219,7 @@ def shrink_model(model_config: Any) -> Any:
   `config.model` section, for the benchmarks' --small runs (tests, not numbers)."""
   from configs import base  # pylint: disable=g-import-not-at-top
   from configs import smoke  # pylint: disable=g-import-not-at-top
+
   full, tiny = base.get_config().model, smoke.get_config().model
   model_config.update({name: value for name, value in tiny.items() if full[name] != value})
   return model_config

@@ -13,6 +13,7 @@ initialisation: the cost does not depend on the trained values.
 Steady state only: the first call of each shape (compilation) is reported on its own, `--warmup`
 more calls or passes are dropped, and the median over `--repeats` is reported with its spread.
 """
+
 import argparse
 import json
 import pathlib
@@ -41,8 +42,9 @@ SMALL = {"batch_sizes": "1,2", "num_images": 2, "warmup": 1, "repeats": 2}
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   common.add_common_arguments(parser, output=common.RESULTS_DIR / "inference.json")
-  parser.add_argument("--batch_sizes",
-                      help=f"forward-pass batch sizes (default {FULL['batch_sizes']})")
+  parser.add_argument(
+      "--batch_sizes", help=f"forward-pass batch sizes (default {FULL['batch_sizes']})"
+  )
   parser.add_argument("--num_images", type=int, help="images in the predict folder (default 16)")
   args = parser.parse_args(argv)
   common.fill_defaults(args, FULL, SMALL)
@@ -67,21 +69,29 @@ def time_first_call(call) -> float:
   return time.perf_counter() - start
 
 
-def measure_forward(localizer: localizer_lib.Localizer, batch_size: int, *, warmup: int,
-                    repeats: int) -> dict[str, Any]:
+def measure_forward(
+    localizer: localizer_lib.Localizer, batch_size: int, *, warmup: int, repeats: int
+) -> dict[str, Any]:
   """Steady-state images/s of `Localizer.predict_batch` on one batch of `batch_size` images."""
   images = np.random.default_rng(0).integers(
-      0, 256, (batch_size, localizer_lib.IMAGE_SIZE, localizer_lib.IMAGE_SIZE, 3), np.uint8)
+      0, 256, (batch_size, localizer_lib.IMAGE_SIZE, localizer_lib.IMAGE_SIZE, 3), np.uint8
+  )
   first = time_first_call(lambda: localizer.predict_batch(images))
-  timing = common.time_calls(lambda: localizer.predict_batch(images), warmup=warmup,
-                             repeats=repeats)
-  return {"batch_size": batch_size, "timing": timing.to_json(),
-          "images_per_second": timing.rate(batch_size),
-          "first_call_seconds": first, "compile_seconds": first - timing.median}
+  timing = common.time_calls(
+      lambda: localizer.predict_batch(images), warmup=warmup, repeats=repeats
+  )
+  return {
+      "batch_size": batch_size,
+      "timing": timing.to_json(),
+      "images_per_second": timing.rate(batch_size),
+      "first_call_seconds": first,
+      "compile_seconds": first - timing.median,
+  }
 
 
-def measure_predict(localizer: localizer_lib.Localizer, num_images: int, *, warmup: int,
-                    repeats: int) -> dict[str, Any]:
+def measure_predict(
+    localizer: localizer_lib.Localizer, num_images: int, *, warmup: int, repeats: int
+) -> dict[str, Any]:
   """Images/s of `predict.predict_files` over a folder, and its per-image stage times."""
   with tempfile.TemporaryDirectory() as scratch:
     folder, output = pathlib.Path(scratch) / "images", pathlib.Path(scratch) / "predictions"
@@ -95,28 +105,44 @@ def measure_predict(localizer: localizer_lib.Localizer, num_images: int, *, warm
 
     first = time_first_call(run_pass)
     timing = common.time_calls(run_pass, warmup=warmup, repeats=repeats)
-    records = [json.loads(line) for line in
-               (output / predict.PREDICTIONS_FILE).read_text().splitlines()]
-  stages = {stage: statistics.median(record["seconds"][stage] for record in records)
-            for stage in ("read", "predict", "write", "total")}
-  return {"num_images": num_images, "files": names, "timing": timing.to_json(),
-          "images_per_second": timing.rate(num_images), "first_pass_seconds": first,
-          "median_seconds_per_image": stages}
+    records = [
+        json.loads(line) for line in (output / predict.PREDICTIONS_FILE).read_text().splitlines()
+    ]
+  stages = {
+      stage: statistics.median(record["seconds"][stage] for record in records)
+      for stage in ("read", "predict", "write", "total")
+  }
+  return {
+      "num_images": num_images,
+      "files": names,
+      "timing": timing.to_json(),
+      "images_per_second": timing.rate(num_images),
+      "first_pass_seconds": first,
+      "median_seconds_per_image": stages,
+  }
 
 
 def summary_rows(forward: list[dict[str, Any]], end_to_end: dict[str, Any]) -> list[list[str]]:
-  rows = [[f"forward pass, batch {entry['batch_size']}",
-           f"{entry['images_per_second']['median']:.2f} images/s",
-           f"min {entry['images_per_second']['min']:.2f}, max "
-           f"{entry['images_per_second']['max']:.2f}; compile {entry['compile_seconds']:.1f} s"]
-          for entry in forward]
+  rows = [
+      [
+          f"forward pass, batch {entry['batch_size']}",
+          f"{entry['images_per_second']['median']:.2f} images/s",
+          f"min {entry['images_per_second']['min']:.2f}, max "
+          f"{entry['images_per_second']['max']:.2f}; compile {entry['compile_seconds']:.1f} s",
+      ]
+      for entry in forward
+  ]
   stages = end_to_end["median_seconds_per_image"]
   rate = end_to_end["images_per_second"]
-  rows.append([f"predict end to end, {end_to_end['num_images']} JPEG/PNG photos",
-               f"{rate['median']:.2f} images/s",
-               f"min {rate['min']:.2f}, max {rate['max']:.2f}; per image: read "
-               f"{1e3 * stages['read']:.0f} ms, resize+forward {1e3 * stages['predict']:.0f} ms,"
-               f" PNG writing {1e3 * stages['write']:.0f} ms"])
+  rows.append(
+      [
+          f"predict end to end, {end_to_end['num_images']} JPEG/PNG photos",
+          f"{rate['median']:.2f} images/s",
+          f"min {rate['min']:.2f}, max {rate['max']:.2f}; per image: read "
+          f"{1e3 * stages['read']:.0f} ms, resize+forward {1e3 * stages['predict']:.0f} ms,"
+          f" PNG writing {1e3 * stages['write']:.0f} ms",
+      ]
+  )
   return rows
 
 
@@ -130,18 +156,28 @@ def main(argv: Sequence[str] | None = None) -> None:
   # and predict() (one image, batch 1) reuses the batch-1 executable.
   localizer = localizer_lib.Localizer(
       models.create_model(config.model),
-      models.initial_variables(config.model, jax.random.key(config.seed), image_size=config.dataset.image_size), batch_size=max(batch_sizes))
+      models.initial_variables(
+          config.model, jax.random.key(config.seed), image_size=config.dataset.image_size
+      ),
+      batch_size=max(batch_sizes),
+  )
   forward = []
   for batch_size in batch_sizes:
-    forward.append(measure_forward(localizer, batch_size, warmup=args.warmup,
-                                   repeats=args.repeats))
-    print(f"forward batch {batch_size}: "
-          f"{common.format_rate(forward[-1]['images_per_second'], 2)} images/s", flush=True)
-  end_to_end = measure_predict(localizer, args.num_images, warmup=args.warmup,
-                               repeats=args.repeats)
-  result = {"model": config.model.variant, "model_config": config.model.to_dict(),
-            "small": args.small, "forward": forward, "predict": end_to_end,
-            "summary": summary_rows(forward, end_to_end)}
+    forward.append(measure_forward(localizer, batch_size, warmup=args.warmup, repeats=args.repeats))
+    print(
+        f"forward batch {batch_size}: "
+        f"{common.format_rate(forward[-1]['images_per_second'], 2)} images/s",
+        flush=True,
+    )
+  end_to_end = measure_predict(localizer, args.num_images, warmup=args.warmup, repeats=args.repeats)
+  result = {
+      "model": config.model.variant,
+      "model_config": config.model.to_dict(),
+      "small": args.small,
+      "forward": forward,
+      "predict": end_to_end,
+      "summary": summary_rows(forward, end_to_end),
+  }
   path = common.write_result(args.output, "inference", result)
   print(common.markdown_table(["measure", "value", "spread / note"], result["summary"]))
   print(f"wrote {path}")

@@ -11,6 +11,7 @@ over `--repeats` runs of `--batches` batches is reported with its spread. Where
 benchmarks/results/train_step.json exists, the lead of the pipeline over the train step's
 consumption is reported too. Builds the dataset first when it is missing (offline).
 """
+
 import json
 import statistics
 import time
@@ -61,11 +62,14 @@ def measure(worker_count: int) -> dict:
     for _ in range(_BATCHES.value):
       next(iterator)
     rates.append(_BATCHES.value * _BATCH_SIZE.value / (time.perf_counter() - start))
-  return {"worker_count": worker_count, "first_batch_seconds": round(first_batch_seconds, 3),
-          "images_per_second": round(statistics.median(rates), 1),
-          "images_per_second_min": round(min(rates), 1),
-          "images_per_second_max": round(max(rates), 1),
-          "runs": [round(rate, 1) for rate in rates]}
+  return {
+      "worker_count": worker_count,
+      "first_batch_seconds": round(first_batch_seconds, 3),
+      "images_per_second": round(statistics.median(rates), 1),
+      "images_per_second_min": round(min(rates), 1),
+      "images_per_second_max": round(max(rates), 1),
+      "runs": [round(rate, 1) for rate in rates],
+  }
 
 
 def train_step_rate() -> float | None:
@@ -88,9 +92,12 @@ def main(argv):
   best = max(result["images_per_second"] for result in results)
   consumption = train_step_rate()
   report = {
-      "dataset": _DATASET.value, "batch_size": _BATCH_SIZE.value,
-      "crop_size": pipeline_config(0).dataset.crop_size, "image_size": 256,
-      "batches_per_run": _BATCHES.value, "warmup_batches": _WARMUP.value,
+      "dataset": _DATASET.value,
+      "batch_size": _BATCH_SIZE.value,
+      "crop_size": pipeline_config(0).dataset.crop_size,
+      "image_size": 256,
+      "batches_per_run": _BATCHES.value,
+      "warmup_batches": _WARMUP.value,
       "results": results,
       "best_images_per_second": best,
       "train_step_images_per_second": consumption,

@@ -5,6 +5,7 @@
 "smooth" maps look like a model's output (blurred noise plus the mask, a few blobs); "noise" maps
 are i.i.d. uniform with i.i.d. masks, the worst case for the box AP (thousands of components).
 """
+
 import time
 
 import numpy as np
@@ -15,9 +16,9 @@ from lstm_endec_jax import metrics
 
 def smooth_batch(rng: np.random.Generator, batch: int, size: int):
   masks = np.zeros((batch, size, size), np.uint8)
-  for mask in masks[batch // 4:]:
+  for mask in masks[batch // 4 :]:
     top, left = rng.integers(0, size // 2, 2)
-    mask[top:top + rng.integers(16, size // 2), left:left + rng.integers(16, size // 2)] = 1
+    mask[top : top + rng.integers(16, size // 2), left : left + rng.integers(16, size // 2)] = 1
   noise = scipy.ndimage.gaussian_filter(rng.normal(size=masks.shape), sigma=(0, 6, 6))
   logits = 4 * (masks - 0.5) + 40 * noise
   return (1 / (1 + np.exp(-logits))).astype(np.float32), masks

@@ -9,6 +9,7 @@ inside the image, while the shape count includes the zero padding.
 
   python benchmarks/model_stats.py   # prints a table, writes benchmarks/results/model_stats.json
 """
+
 import functools
 import json
 import pathlib
@@ -35,12 +36,15 @@ def xla_flops(model: nn.Module, variables, images) -> float:
 def layer_shape_flops(model: nn.Module, variables, images) -> float:
   """2 x multiply-adds of the convolutions, dense layers and LSTM cells, from their shapes."""
   is_linear = lambda module, _: isinstance(module, (nn.Conv, nn.Dense, layers.PerPositionDense))
-  _, state = model.apply(variables, images, train=False, capture_intermediates=is_linear,
-                         mutable=["intermediates"])
+  _, state = model.apply(
+      variables, images, train=False, capture_intermediates=is_linear, mutable=["intermediates"]
+  )
   flops = 0.0
-  flat_params = {path[:-1]: leaf for path, leaf in
-                 jax.tree_util.tree_flatten_with_path(variables["params"])[0]
-                 if path[-1].key == "kernel"}
+  flat_params = {
+      path[:-1]: leaf
+      for path, leaf in jax.tree_util.tree_flatten_with_path(variables["params"])[0]
+      if path[-1].key == "kernel"
+  }
   for path, (output,) in _calls(state["intermediates"]):
     kernel = flat_params[path]
     if kernel.ndim == 3:  # per-position dense: (positions, in, out)
@@ -68,20 +72,30 @@ def main() -> None:
   for variant in models.VARIANTS:
     model = models.create_model(models.model_config(variant))
     variables = jax.jit(functools.partial(model.init, train=False))(
-        jax.random.key(0, impl="rbg"), images)
-    rows.append({
-        "variant": variant,
-        "params": int(parameter_overview.count_parameters(variables["params"])),
-        "gflops_xla": xla_flops(model, variables, images) / 1e9,
-        "gflops_layer_shapes": layer_shape_flops(model, variables, images) / 1e9,
-    })
+        jax.random.key(0, impl="rbg"), images
+    )
+    rows.append(
+        {
+            "variant": variant,
+            "params": int(parameter_overview.count_parameters(variables["params"])),
+            "gflops_xla": xla_flops(model, variables, images) / 1e9,
+            "gflops_layer_shapes": layer_shape_flops(model, variables, images) / 1e9,
+        }
+    )
   print(f"{'variant':10s} {'params':>10s} {'GFLOPs (XLA)':>13s} {'GFLOPs (shapes)':>16s}")
   for row in rows:
-    print(f"{row['variant']:10s} {row['params']:10,d} {row['gflops_xla']:13.2f} "
-          f"{row['gflops_layer_shapes']:16.2f}")
+    print(
+        f"{row['variant']:10s} {row['params']:10,d} {row['gflops_xla']:13.2f} "
+        f"{row['gflops_layer_shapes']:16.2f}"
+    )
   RESULTS.parent.mkdir(parents=True, exist_ok=True)
-  RESULTS.write_text(json.dumps({"image_size": 256, "batch": 1, "device": jax.devices()[0].platform,
-                                 "models": rows}, indent=2) + "\n")
+  RESULTS.write_text(
+      json.dumps(
+          {"image_size": 256, "batch": 1, "device": jax.devices()[0].platform, "models": rows},
+          indent=2,
+      )
+      + "\n"
+  )
   print(f"wrote {RESULTS}")
 
 

@@ -9,6 +9,7 @@ the child) and wall time, and the per-stage seconds predict writes to prediction
 predict, write of the three PNGs). In the default mode the model sees the image resized to 256x256
 and the heat map, mask and overlay are written at the image's own size.
 """
+
 import argparse
 import json
 import resource
@@ -54,25 +55,36 @@ def main(argv: Sequence[str] | None = None) -> None:
     photo = folder / "large.jpg"
     write_photo(photo, args.height, args.width)
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "lstm_endec_jax.predict",
-                             f"--output={folder / 'out'}", str(photo)],
-                            cwd=common.REPO_ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "lstm_endec_jax.predict", f"--output={folder / 'out'}", str(photo)],
+        cwd=common.REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - start
     if result.returncode:
       raise SystemExit(f"predict failed:\n{result.stderr[-3000:]}")
     record = json.loads((folder / "out" / "predictions.jsonl").read_text().splitlines()[0])
-    sizes = {name: pathlib.Path(record[name]).stat().st_size for name in
-             ("heatmap", "mask", "overlay")}
+    sizes = {
+        name: pathlib.Path(record[name]).stat().st_size for name in ("heatmap", "mask", "overlay")
+    }
   peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-  summary = {"image": [args.height, args.width], "mode": "resize (default)",
-             "peak_rss_bytes": peak, "process_wall_seconds": wall,
-             "image_seconds": record["seconds"], "png_bytes": sizes,
-             "environment": common.environment()}
+  summary = {
+      "image": [args.height, args.width],
+      "mode": "resize (default)",
+      "peak_rss_bytes": peak,
+      "process_wall_seconds": wall,
+      "image_seconds": record["seconds"],
+      "png_bytes": sizes,
+      "environment": common.environment(),
+  }
   path = common.write_result(args.output, "predict_large", summary)
-  print(f"{args.width}x{args.height} JPEG: peak RSS {peak / 2**30:.2f} GiB, process "
-        f"{wall:.1f} s, image {record['seconds']['total']:.1f} s "
-        f"(read {record['seconds']['read']:.1f}, predict {record['seconds']['predict']:.1f}, "
-        f"write {record['seconds']['write']:.1f}); {path}")
+  print(
+      f"{args.width}x{args.height} JPEG: peak RSS {peak / 2**30:.2f} GiB, process "
+      f"{wall:.1f} s, image {record['seconds']['total']:.1f} s "
+      f"(read {record['seconds']['read']:.1f}, predict {record['seconds']['predict']:.1f}, "
+      f"write {record['seconds']['write']:.1f}); {path}"
+  )
 
 
 if __name__ == "__main__":

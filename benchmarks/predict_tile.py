@@ -9,6 +9,7 @@ image: overlapping 256x256 windows (overlap 64) predicted `--batch_size` at a ti
 with blending; windows/s is reported beside images/s. The variables are a fresh initialisation:
 the cost does not depend on the trained values. Compilation is excluded (reported on its own).
 """
+
 import argparse
 import sys
 import time
@@ -51,31 +52,53 @@ def main(argv: Sequence[str] | None = None) -> None:
   if args.small:
     common.shrink_model(config.model)
   localizer = localizer_lib.Localizer(
-      models.create_model(config.model), models.initial_variables(config.model, jax.random.key(0), image_size=config.dataset.image_size),
-      batch_size=args.batch_size)
+      models.create_model(config.model),
+      models.initial_variables(
+          config.model, jax.random.key(0), image_size=config.dataset.image_size
+      ),
+      batch_size=args.batch_size,
+  )
   rng = np.random.default_rng(0)
   small = rng.integers(0, 256, (256, 256, 3), np.uint8)
   large = rng.integers(0, 256, (args.height, args.width, 3), np.uint8)
-  single, single_first = _measure(lambda: localizer.predict(small), warmup=args.warmup,
-                                  repeats=args.repeats)
-  tiled, tiled_first = _measure(lambda: localizer.predict(large, tile=True), warmup=args.warmup,
-                                repeats=args.repeats)
+  single, single_first = _measure(
+      lambda: localizer.predict(small), warmup=args.warmup, repeats=args.repeats
+  )
+  tiled, tiled_first = _measure(
+      lambda: localizer.predict(large, tile=True), warmup=args.warmup, repeats=args.repeats
+  )
   windows = tiling.num_windows(args.height, args.width)
   result: dict[str, Any] = {
-      "model": config.model.variant, "small": args.small,
-      "single_256": {"timing": single.to_json(), "images_per_second": single.rate(1),
-                     "first_call_seconds": single_first},
-      "tile": {"height": args.height, "width": args.width, "windows": windows,
-               "batch_size": args.batch_size, "overlap": 64, "timing": tiled.to_json(),
-               "images_per_second": tiled.rate(1), "windows_per_second": tiled.rate(windows),
-               "first_call_seconds": tiled_first},
+      "model": config.model.variant,
+      "small": args.small,
+      "single_256": {
+          "timing": single.to_json(),
+          "images_per_second": single.rate(1),
+          "first_call_seconds": single_first,
+      },
+      "tile": {
+          "height": args.height,
+          "width": args.width,
+          "windows": windows,
+          "batch_size": args.batch_size,
+          "overlap": 64,
+          "timing": tiled.to_json(),
+          "images_per_second": tiled.rate(1),
+          "windows_per_second": tiled.rate(windows),
+          "first_call_seconds": tiled_first,
+      },
   }
   result["summary"] = [
-      ["predict, one 256x256 image", f"{single.rate(1)['median']:.2f} images/s",
-       f"min {single.rate(1)['min']:.2f}, max {single.rate(1)['max']:.2f}"],
-      [f"predict --tile, {args.width}x{args.height} ({windows} windows)",
-       f"{tiled.rate(1)['median']:.3f} images/s",
-       f"{tiled.median:.1f} s per image; {tiled.rate(windows)['median']:.1f} windows/s"],
+      [
+          "predict, one 256x256 image",
+          f"{single.rate(1)['median']:.2f} images/s",
+          f"min {single.rate(1)['min']:.2f}, max {single.rate(1)['max']:.2f}",
+      ],
+      [
+          f"predict --tile, {args.width}x{args.height} ({windows} windows)",
+          f"{tiled.rate(1)['median']:.3f} images/s",
+          f"{tiled.median:.1f} s per image; {tiled.rate(windows)['median']:.1f} windows/s",
+      ],
   ]
   path = common.write_result(args.output, "predict_tile", result)
   print(common.markdown_table(["measure", "value", "spread / note"], result["summary"]))

@@ -13,6 +13,7 @@ SUMMARY.md is a Markdown table (machine, date and jax version stated above it) t
 results table is pasted from. The input pipeline's images/s is compared with the train step's
 consumption there (how many times faster the pipeline delivers than the step consumes).
 """
+
 import argparse
 import dataclasses
 import json
@@ -33,6 +34,7 @@ Rows = list[list[str]]
 @dataclasses.dataclass(frozen=True)
 class Benchmark:
   """A benchmark script, its arguments at full and smallest size, and its summary rows."""
+
   module: str
   full_args: tuple[str, ...]
   small_args: tuple[str, ...]
@@ -45,78 +47,124 @@ def own_summary(result: dict[str, Any]) -> Rows:
 
 
 def feature_rows(result: dict[str, Any]) -> Rows:
-  return [[f"resampling features ({row['method']}), batch {row['batch']}",
-           f"{row['jax_images_per_second']['median']:.0f} images/s",
-           f"min {row['jax_images_per_second']['min']:.0f}, max "
-           f"{row['jax_images_per_second']['max']:.0f}; {row['speedup']:.0f}x the reference "
-           f"pipeline ({row['reference_images_per_second']['median']:.1f} images/s); "
-           f"{100 * row['peak_fraction']:.0f}% of matmul peak"]
-          for row in result["rows"]]
+  return [
+      [
+          f"resampling features ({row['method']}), batch {row['batch']}",
+          f"{row['jax_images_per_second']['median']:.0f} images/s",
+          f"min {row['jax_images_per_second']['min']:.0f}, max "
+          f"{row['jax_images_per_second']['max']:.0f}; {row['speedup']:.0f}x the reference "
+          f"pipeline ({row['reference_images_per_second']['median']:.1f} images/s); "
+          f"{100 * row['peak_fraction']:.0f}% of matmul peak",
+      ]
+      for row in result["rows"]
+  ]
 
 
 def pipeline_rows(result: dict[str, Any]) -> Rows:
-  return [[f"input pipeline, {run['worker_count']} worker(s), batch {result['batch_size']}",
-           f"{run['images_per_second']:.1f} images/s",
-           f"min {run['images_per_second_min']:.1f}, max {run['images_per_second_max']:.1f}; "
-           f"first batch {run['first_batch_seconds']:.1f} s"]
-          for run in result["results"]]
+  return [
+      [
+          f"input pipeline, {run['worker_count']} worker(s), batch {result['batch_size']}",
+          f"{run['images_per_second']:.1f} images/s",
+          f"min {run['images_per_second_min']:.1f}, max {run['images_per_second_max']:.1f}; "
+          f"first batch {run['first_batch_seconds']:.1f} s",
+      ]
+      for run in result["results"]
+  ]
 
 
 def model_rows(result: dict[str, Any]) -> Rows:
-  return [[f"model {row['variant']}", f"{row['params']:,} parameters",
-           f"{row['gflops_xla']:.1f} GFLOP per 256x256 image forward (XLA cost analysis; "
-           f"{row['gflops_layer_shapes']:.1f} from layer shapes)"]
-          for row in result["models"]]
+  return [
+      [
+          f"model {row['variant']}",
+          f"{row['params']:,} parameters",
+          f"{row['gflops_xla']:.1f} GFLOP per 256x256 image forward (XLA cost analysis; "
+          f"{row['gflops_layer_shapes']:.1f} from layer shapes)",
+      ]
+      for row in result["models"]
+  ]
 
 
 def stdout_rows(result: dict[str, Any]) -> Rows:
   """A benchmark that only prints: one row per printed line."""
-  return [[f"{result['benchmark']}", line.strip(), "printed"]
-          for line in result.get("stdout", "").splitlines() if line.strip()]
+  return [
+      [f"{result['benchmark']}", line.strip(), "printed"]
+      for line in result.get("stdout", "").splitlines()
+      if line.strip()
+  ]
 
 
 BENCHMARKS = {
     "train_step": Benchmark("benchmarks.train_step", (), ("--small",), own_summary),
     "inference": Benchmark("benchmarks.inference", (), ("--small",), own_summary),
     "feature_extraction": Benchmark(
-        "benchmarks.feature_extraction", (),
+        "benchmarks.feature_extraction",
+        (),
         ("--batch_sizes=1", "--repeats=1", "--reference_repeats=1", "--peak_size=256"),
-        feature_rows),
+        feature_rows,
+    ),
     "input_pipeline": Benchmark(
-        "benchmarks.input_pipeline", (),
-        ("--dataset=synthetic_splice/tiny", "--workers=0", "--batches=2", "--repeats=1",
-         "--warmup=0", "--crop_size=96"), pipeline_rows),
+        "benchmarks.input_pipeline",
+        (),
+        (
+            "--dataset=synthetic_splice/tiny",
+            "--workers=0",
+            "--batches=2",
+            "--repeats=1",
+            "--warmup=0",
+            "--crop_size=96",
+        ),
+        pipeline_rows,
+    ),
     "predict_tile": Benchmark("benchmarks.predict_tile", (), ("--small",), own_summary),
     "model_stats": Benchmark("benchmarks.model_stats", (), (), model_rows),
     "metrics_speed": Benchmark("benchmarks.metrics_speed", (), (), stdout_rows),
 }
 
 
-def run_benchmark(name: str, benchmark: Benchmark, output: pathlib.Path, *, small: bool,
-                  extra_args: Sequence[str], timeout: float) -> dict[str, Any]:
+def run_benchmark(
+    name: str,
+    benchmark: Benchmark,
+    output: pathlib.Path,
+    *,
+    small: bool,
+    extra_args: Sequence[str],
+    timeout: float,
+) -> dict[str, Any]:
   """Runs one benchmark process; returns its JSON, or a record of its failure or its output."""
-  command = [sys.executable, "-m", benchmark.module,
-             *(benchmark.small_args if small else benchmark.full_args), *extra_args,
-             f"--output={output}"]
+  command = [
+      sys.executable,
+      "-m",
+      benchmark.module,
+      *(benchmark.small_args if small else benchmark.full_args),
+      *extra_args,
+      f"--output={output}",
+  ]
   output.unlink(missing_ok=True)  # A result from an earlier run must not pass for this one's.
   load = os.getloadavg()
   start = time.perf_counter()
   try:
-    process = subprocess.run(command, cwd=common.REPO_ROOT, capture_output=True, text=True,
-                             timeout=timeout)
+    process = subprocess.run(
+        command, cwd=common.REPO_ROOT, capture_output=True, text=True, timeout=timeout
+    )
     returncode, stdout, stderr = process.returncode, process.stdout, process.stderr
   except subprocess.TimeoutExpired as error:
     returncode, stdout, stderr = None, error.stdout or "", f"timed out after {timeout:.0f} s"
-  run = {"command": " ".join(command[1:]), "seconds": time.perf_counter() - start,
-         "load_average_before": [round(value, 2) for value in load]}
+  run = {
+      "command": " ".join(command[1:]),
+      "seconds": time.perf_counter() - start,
+      "load_average_before": [round(value, 2) for value in load],
+  }
   if returncode == 0 and output.is_file():
     result = json.loads(output.read_text())
   elif returncode == 0:  # Printed its results only.
     result = {"benchmark": name, "environment": common.environment(), "stdout": stdout}
   else:
     tail = (stderr if isinstance(stderr, str) else stderr.decode()).strip().splitlines()[-5:]
-    result = {"benchmark": name, "environment": common.environment(),
-              "error": f"exit status {returncode}: " + " / ".join(tail)}
+    result = {
+        "benchmark": name,
+        "environment": common.environment(),
+        "error": f"exit status {returncode}: " + " / ".join(tail),
+    }
   result.setdefault("environment", common.environment())
   result["run"] = run
   output.write_text(json.dumps(result, indent=2) + "\n")
@@ -130,17 +178,24 @@ def pipeline_lead_row(results: dict[str, dict[str, Any]]) -> Rows:
     return []
   best = max(pipeline["results"], key=lambda run: run["images_per_second"])
   lead = best["images_per_second"] / step["images_per_second"]
-  return [["input pipeline lead over the train step", f"{lead:.1f}x",
-           f"{best['images_per_second']:.1f} images/s delivered ({best['worker_count']} "
-           f"worker(s)) vs {step['images_per_second']:.2f} images/s consumed"]]
+  return [
+      [
+          "input pipeline lead over the train step",
+          f"{lead:.1f}x",
+          f"{best['images_per_second']:.1f} images/s delivered ({best['worker_count']} "
+          f"worker(s)) vs {step['images_per_second']:.2f} images/s consumed",
+      ]
+  ]
 
 
-def summary_markdown(results: dict[str, dict[str, Any]], small: bool,
-                     final_load: float | None = None) -> str:
+def summary_markdown(
+    results: dict[str, dict[str, Any]], small: bool, final_load: float | None = None
+) -> str:
   """SUMMARY.md: where and when, then one table of every benchmark's headline numbers."""
   environment = next(iter(results.values()))["environment"]
-  loads = ", ".join(f"{name} {result['run']['load_average_before'][0]:.1f}"
-                    for name, result in results.items())
+  loads = ", ".join(
+      f"{name} {result['run']['load_average_before'][0]:.1f}" for name, result in results.items()
+  )
   rows = []
   for name, result in results.items():
     if "error" in result:
@@ -164,31 +219,45 @@ def summary_markdown(results: dict[str, dict[str, Any]], small: bool,
       + (f"; after the last: {final_load:.1f}." if final_load is not None else "."),
       "",
   ]
-  text = "\n".join(header) + "\n" + common.markdown_table(
-      ["measure", "value", "spread / note"], rows) + "\n"
+  text = (
+      "\n".join(header)
+      + "\n"
+      + common.markdown_table(["measure", "value", "spread / note"], rows)
+      + "\n"
+  )
   step = results.get("train_step", {})
   if "profile_table" in step:
     profile = step["headline"]["profile"]
-    text += ("\n## Where the train step's time goes\n\n"
-             f"A jax.profiler trace of {profile['steps']} step(s) of batch {step['batch_size']} on "
-             f"{step['headline']['num_devices']} device; each XLA operation is attributed by the "
-             f"Flax module in its metadata. Operations summed "
-             f"{profile['op_seconds_per_step']:.2f} s per step against "
-             f"{profile['wall_seconds_per_step']:.2f} s of wall time (operations can overlap on "
-             "the cores).\n\n" + common.markdown_table(
-                 ["part", "forward s/step", "backward s/step", "total s/step", "share"],
-                 step["profile_table"])
-             + "\n")
+    text += (
+        "\n## Where the train step's time goes\n\n"
+        f"A jax.profiler trace of {profile['steps']} step(s) of batch {step['batch_size']} on "
+        f"{step['headline']['num_devices']} device; each XLA operation is attributed by the "
+        f"Flax module in its metadata. Operations summed "
+        f"{profile['op_seconds_per_step']:.2f} s per step against "
+        f"{profile['wall_seconds_per_step']:.2f} s of wall time (operations can overlap on "
+        "the cores).\n\n"
+        + common.markdown_table(
+            ["part", "forward s/step", "backward s/step", "total s/step", "share"],
+            step["profile_table"],
+        )
+        + "\n"
+    )
   return text
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--small", action="store_true", help="every benchmark at its smallest size")
-  parser.add_argument("--benchmarks", default=",".join(BENCHMARKS),
-                      help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
-  parser.add_argument("--results_dir", default=str(common.RESULTS_DIR),
-                      help="where the JSON files and SUMMARY.md go")
+  parser.add_argument(
+      "--benchmarks",
+      default=",".join(BENCHMARKS),
+      help=f"comma-separated subset of {', '.join(BENCHMARKS)}",
+  )
+  parser.add_argument(
+      "--results_dir",
+      default=str(common.RESULTS_DIR),
+      help="where the JSON files and SUMMARY.md go",
+  )
   parser.add_argument("--timeout", type=float, default=3600, help="seconds per benchmark")
   args = parser.parse_args(argv)
   unknown = set(args.benchmarks.split(",")) - set(BENCHMARKS)
@@ -207,9 +276,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     extra = {"input_pipeline": [f"--data_dir={scratch}"]} if args.small else {}
     for name in args.benchmarks.split(","):
       print(f"running {name} ...", flush=True)
-      results[name] = run_benchmark(name, BENCHMARKS[name], results_dir / f"{name}.json",
-                                    small=args.small, extra_args=extra.get(name, []),
-                                    timeout=args.timeout)
+      results[name] = run_benchmark(
+          name,
+          BENCHMARKS[name],
+          results_dir / f"{name}.json",
+          small=args.small,
+          extra_args=extra.get(name, []),
+          timeout=args.timeout,
+      )
       status = results[name].get("error", "ok")
       print(f"{name}: {status} ({results[name]['run']['seconds']:.0f} s)", flush=True)
   summary = summary_markdown(results, args.small, final_load=os.getloadavg()[0])

@@ -23,6 +23,7 @@ The process on the local devices (1 CPU device, or every GPU) also reports:
   to features / LSTM / encoder / decoder / loss / optimizer, forward or backward, by the Flax module
   path in its HLO metadata.
 """
+
 import argparse
 import collections
 import gzip
@@ -51,10 +52,21 @@ from lstm_endec_jax import parallel
 from lstm_endec_jax import train
 
 # A base.py step takes seconds to tens of seconds on a 2-core CPU: few repeats by default.
-FULL = {"device_counts": "1,2,4", "warmup": 1, "repeats": 3, "profile_steps": 1,
-        "matmul_size": 4096}
-SMALL = {"device_counts": "1,2", "warmup": 1, "repeats": 2, "profile_steps": 1,
-         "matmul_size": 512, "batch_size": 4}
+FULL = {
+    "device_counts": "1,2,4",
+    "warmup": 1,
+    "repeats": 3,
+    "profile_steps": 1,
+    "matmul_size": 4096,
+}
+SMALL = {
+    "device_counts": "1,2",
+    "warmup": 1,
+    "repeats": 2,
+    "profile_steps": 1,
+    "matmul_size": 512,
+    "batch_size": 4,
+}
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -64,11 +76,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   parser.add_argument("--device_counts", help="device counts, one process each (default 1,2,4)")
   parser.add_argument("--profile_steps", type=int, help="steps traced with jax.profiler")
   parser.add_argument("--matmul_size", type=int, help="side of the reference f32 matmul")
-  parser.add_argument("--num_devices", type=int, default=0,
-                      help="measure in this process on this many devices and write --output "
-                      "(the suite runs one such process per device count)")
-  parser.add_argument("--detail", action="store_true",
-                      help="with --num_devices: also FLOPs, the matmul and the profile")
+  parser.add_argument(
+      "--num_devices",
+      type=int,
+      default=0,
+      help="measure in this process on this many devices and write --output "
+      "(the suite runs one such process per device count)",
+  )
+  parser.add_argument(
+      "--detail",
+      action="store_true",
+      help="with --num_devices: also FLOPs, the matmul and the profile",
+  )
   args = parser.parse_args(argv)
   common.fill_defaults(args, FULL, SMALL)
   return args
@@ -88,12 +107,16 @@ def synthetic_batch(batch_size: int, image_size: int) -> dict[str, np.ndarray]:
   the content."""
   rng = np.random.default_rng(0)
   masks = np.zeros((batch_size, image_size, image_size), np.uint8)
-  masks[:, image_size // 4: image_size // 2, image_size // 4: image_size // 2] = 1
-  return {"image": rng.integers(0, 256, (batch_size, image_size, image_size, 3), np.uint8),
-          "mask": masks, "label": np.ones(batch_size, np.int32)}
+  masks[:, image_size // 4 : image_size // 2, image_size // 4 : image_size // 2] = 1
+  return {
+      "image": rng.integers(0, 256, (batch_size, image_size, image_size, 3), np.uint8),
+      "mask": masks,
+      "label": np.ones(batch_size, np.int32),
+  }
 
 
 # --- FLOP count from the model's shapes (the cross-check of XLA's cost analysis) ---------------
+
 
 def _matmul_layer(module: nn.Module, method_name: str) -> bool:
   return method_name == "__call__" and isinstance(module, (nn.Conv, nn.Dense))
@@ -112,8 +135,12 @@ def model_matmul_flops(config, variables, batch_size: int) -> dict[str, float]:
   size = config.dataset.image_size
   images = jax.ShapeDtypeStruct((batch_size, size, size, 3), jnp.uint8)
   _, state = jax.eval_shape(
-      lambda v, x: model.apply(v, x, train=False, capture_intermediates=_matmul_layer,
-                               mutable=["intermediates"]), variables, images)
+      lambda v, x: model.apply(
+          v, x, train=False, capture_intermediates=_matmul_layer, mutable=["intermediates"]
+      ),
+      variables,
+      images,
+  )
   _, num_patches, num_features = jax.eval_shape(features.resampling_features, images).shape
   kernels = traverse_util.flatten_dict(variables["params"])
   flops = collections.Counter()
@@ -152,7 +179,7 @@ def _opcode(definition: str) -> str:
     for index, char in enumerate(definition):
       depth += {"(": 1, ")": -1}.get(char, 0)
       if depth == 0:
-        definition = definition[index + 1:]
+        definition = definition[index + 1 :]
         break
   match = re.match(r"\s*\S*\s+([\w\-]+)\(", " " + definition.lstrip())
   return match.group(1) if match else ""
@@ -168,8 +195,11 @@ def part_of(op_name: str, *, by_module: bool = False) -> str:
   direction = "backward" if "transpose(" in op_name else "forward"
   if "_resampling_features" in op_name:
     return "features"
-  for module, part in (("/lstm_branch/", "LSTM"), ("/encoder/", "encoder"),
-                       ("/decoder/", "decoder")):
+  for module, part in (
+      ("/lstm_branch/", "LSTM"),
+      ("/encoder/", "encoder"),
+      ("/decoder/", "decoder"),
+  ):
     if module in op_name:
       if by_module:  # A submodule is followed by more of the path; ops outside any: "/own ops".
         path = re.search(r"LSTMEnDec\)+/(\w+/\w+)/", op_name)
@@ -222,33 +252,44 @@ def hlo_parts(hlo_text: str, *, by_module: bool = False) -> dict[str, str]:
 
   instructions = computations.get(entry, [])
   names = {name for name, _ in instructions}
-  operands = {name: [operand for operand in re.findall(r"%([\w.\-]+)", definition)
-                     if operand in names and operand != name]
-              for name, definition in instructions}
+  operands = {
+      name: [
+          operand
+          for operand in re.findall(r"%([\w.\-]+)", definition)
+          if operand in names and operand != name
+      ]
+      for name, definition in instructions
+  }
   parts = {}
   for name, definition in instructions:
     if _opcode(definition) in _COLLECTIVES:
       parts[name] = "gradient all-reduce"
       continue
-    votes = collections.Counter(part_of(op, by_module=by_module)
-                                for op in names_below(definition, set()))
+    votes = collections.Counter(
+        part_of(op, by_module=by_module) for op in names_below(definition, set())
+    )
     if not votes:
       inherited = [parts[operand] for operand in operands[name] if operand in parts]
-      votes = collections.Counter(part for part in inherited if "backward" in part) or \
-          collections.Counter(inherited)
+      votes = collections.Counter(
+          part for part in inherited if "backward" in part
+      ) or collections.Counter(inherited)
     if votes:
       parts[name] = votes.most_common(1)[0][0]
   for name, _ in reversed(instructions):
     if name not in parts:
-      users = collections.Counter(parts[user] for user, used in operands.items()
-                                  if name in used and user in parts)
+      users = collections.Counter(
+          parts[user] for user, used in operands.items() if name in used and user in parts
+      )
       parts[name] = users.most_common(1)[0][0] if users else "other"
   return parts
 
 
-_FUSION_KINDS = {"kLoop": "elementwise fusion", "kInput": "reduction fusion",
-                 "kOutput": "fusion into a matmul/convolution",
-                 "kCustom": "library matmul/convolution fusion"}  # YNNPACK on CPU
+_FUSION_KINDS = {
+    "kLoop": "elementwise fusion",
+    "kInput": "reduction fusion",
+    "kOutput": "fusion into a matmul/convolution",
+    "kCustom": "library matmul/convolution fusion",
+}  # YNNPACK on CPU
 
 
 def hlo_op_kinds(hlo_text: str) -> dict[str, str]:
@@ -303,15 +344,20 @@ def profile_parts(run_steps, compiled, steps: int) -> dict[str, Any]:
   total = sum(seconds.values())
   if not total:
     raise RuntimeError(f"The trace holds no operation of {module}; cannot attribute step time.")
-  return {"seconds_per_step": dict(seconds.most_common()), "op_seconds_per_step": total,
-          "wall_seconds_per_step": wall, "steps": steps,
-          "share": {part: value / total for part, value in seconds.most_common()},
-          "seconds_per_step_by_module": dict(by_module.most_common()),
-          "seconds_per_step_by_op_kind": dict(by_kind.most_common())}
+  return {
+      "seconds_per_step": dict(seconds.most_common()),
+      "op_seconds_per_step": total,
+      "wall_seconds_per_step": wall,
+      "steps": steps,
+      "share": {part: value / total for part, value in seconds.most_common()},
+      "seconds_per_step_by_module": dict(by_module.most_common()),
+      "seconds_per_step_by_op_kind": dict(by_kind.most_common()),
+  }
 
 
-def conv_directions(batch_size: int, image_size: int, channels: int, *, repeats: int
-                    ) -> dict[str, Any]:
+def conv_directions(
+    batch_size: int, image_size: int, channels: int, *, repeats: int
+) -> dict[str, Any]:
   """FLOP/s of the encoder's full-resolution 3x3 convolution (`channels` in and out, stride 1,
   SAME) forward and of its two backward convolutions, the input and the weight gradient, each
   jitted alone at the step's shapes: the three do the same FLOPs, so their rates show which
@@ -322,14 +368,14 @@ def conv_directions(batch_size: int, image_size: int, channels: int, *, repeats:
   dy = jax.random.normal(key_dy, x.shape)
 
   def conv(x, w):
-    return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return jax.lax.conv_general_dilated(
+        x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
 
   directions = {
       "forward": (conv, (x, w)),
       "input gradient": (lambda x, w, dy: jax.vjp(lambda x: conv(x, w), x)[1](dy)[0], (x, w, dy)),
-      "weight gradient": (lambda x, w, dy: jax.vjp(lambda w: conv(x, w), w)[1](dy)[0],
-                          (x, w, dy)),
+      "weight gradient": (lambda x, w, dy: jax.vjp(lambda w: conv(x, w), w)[1](dy)[0], (x, w, dy)),
   }
   flops = 2.0 * batch_size * image_size**2 * 9 * channels**2
   result = {"shape": [batch_size, image_size, image_size, channels], "flops": flops}
@@ -342,6 +388,7 @@ def conv_directions(batch_size: int, image_size: int, channels: int, *, repeats:
 
 # --- One device count, in this process --------------------------------------------------------
 
+
 def measure(config, args: argparse.Namespace) -> dict[str, Any]:
   """Compiles and times the real parallel train step on `args.num_devices` devices."""
   mesh = parallel.create_mesh(args.num_devices)
@@ -349,13 +396,14 @@ def measure(config, args: argparse.Namespace) -> dict[str, Any]:
   learning_rate_fn = optimizers.create_learning_rate_schedule(config)
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
   variables = models.initial_variables(config.model, init_rng, image_size=config.dataset.image_size)
-  state = train.create_train_state(config, variables, dropout_rng, np.full(2, 0.5, np.float32),
-                                   learning_rate_fn)
+  state = train.create_train_state(
+      config, variables, dropout_rng, np.full(2, 0.5, np.float32), learning_rate_fn
+  )
   state = jax.device_put(state, parallel.replicated(mesh))
-  batch = parallel.global_batch(
-      synthetic_batch(config.batch_size, config.dataset.image_size), mesh)
+  batch = parallel.global_batch(synthetic_batch(config.batch_size, config.dataset.image_size), mesh)
   compiled, compile_s = common.compile_seconds(
-      train.make_parallel_train_step(config, mesh, learning_rate_fn), state, batch)
+      train.make_parallel_train_step(config, mesh, learning_rate_fn), state, batch
+  )
   holder = {"state": state}
 
   def step():
@@ -364,36 +412,49 @@ def measure(config, args: argparse.Namespace) -> dict[str, Any]:
 
   timing = common.time_calls(step, warmup=args.warmup, repeats=args.repeats)
   result = {
-      "num_devices": args.num_devices, "batch_size": config.batch_size,
-      "compile_seconds": compile_s, "step_timing": timing.to_json(),
+      "num_devices": args.num_devices,
+      "batch_size": config.batch_size,
+      "compile_seconds": compile_s,
+      "step_timing": timing.to_json(),
       "images_per_second": timing.rate(config.batch_size),
-      "memory_bytes": {"xla_buffers": common.compiled_memory_bytes(compiled),
-                       "device_peak": common.device_peak_bytes(),
-                       "process_peak_rss": common.peak_rss_bytes()},
+      "memory_bytes": {
+          "xla_buffers": common.compiled_memory_bytes(compiled),
+          "device_peak": common.device_peak_bytes(),
+          "process_peak_rss": common.peak_rss_bytes(),
+      },
       "finite_loss": bool(np.isfinite(float(holder["metrics"]["loss"]))),
   }
   if args.detail:
     result.update(flop_report(config, variables, compiled, timing, args.matmul_size))
     result["profile"] = profile_parts(
-        lambda steps: [jax.block_until_ready(step()) for _ in range(steps)], compiled,
-        args.profile_steps)
+        lambda steps: [jax.block_until_ready(step()) for _ in range(steps)],
+        compiled,
+        args.profile_steps,
+    )
     result["conv_directions"] = conv_directions(
-        config.batch_size, config.dataset.image_size, config.model.encoder_features[0],
-        repeats=args.repeats)
+        config.batch_size,
+        config.dataset.image_size,
+        config.model.encoder_features[0],
+        repeats=args.repeats,
+    )
   return result
 
 
-def flop_report(config, variables, compiled, timing: common.Timing, matmul_size: int
-                ) -> dict[str, Any]:
+def flop_report(
+    config, variables, compiled, timing: common.Timing, matmul_size: int
+) -> dict[str, Any]:
   xla_flops = common.flops_of(compiled)
   forward = model_matmul_flops(config, variables, config.batch_size)
   estimate = train_step_flops_estimate(forward)
   matmul = common.matmul_flops_per_second(matmul_size)
   achieved = timing.rate(xla_flops or estimate)
   return {
-      "flops_per_step": {"xla_cost_analysis": xla_flops, "matmul_count": estimate,
-                         "matmul_count_forward_by_part": forward,
-                         "xla_over_count": xla_flops / estimate if xla_flops else None},
+      "flops_per_step": {
+          "xla_cost_analysis": xla_flops,
+          "matmul_count": estimate,
+          "matmul_count_forward_by_part": forward,
+          "xla_over_count": xla_flops / estimate if xla_flops else None,
+      },
       "achieved_flops_per_second": achieved,
       "matmul_reference": matmul,
       "fraction_of_matmul_peak": achieved["median"] / matmul["flops_per_second"]["median"],
@@ -402,27 +463,41 @@ def flop_report(config, variables, compiled, timing: common.Timing, matmul_size:
 
 # --- The suite: one process per device count ---------------------------------------------------
 
+
 def child_xla_flags(xla_flags: str, count: int, *, small: bool) -> str:
   """XLA_FLAGS with `count` simulated CPU devices; a --small run (a smoke test, not numbers) also
   turns XLA's backend optimisations off, which cuts its compile time by about a third."""
-  kept = [flag for flag in xla_flags.split()
-          if not flag.startswith("--xla_force_host_platform_device_count")]
+  kept = [
+      flag
+      for flag in xla_flags.split()
+      if not flag.startswith("--xla_force_host_platform_device_count")
+  ]
   kept.append(f"--xla_force_host_platform_device_count={count}")
   return " ".join(kept + (["--xla_backend_optimization_level=0"] if small else []))
 
 
-def run_process(args: argparse.Namespace, num_devices: int, detail: bool,
-                output: pathlib.Path) -> dict[str, Any]:
+def run_process(
+    args: argparse.Namespace, num_devices: int, detail: bool, output: pathlib.Path
+) -> dict[str, Any]:
   """Runs this script with `--num_devices` in a fresh process and reads its JSON."""
   env = dict(os.environ)
   if jax.default_backend() == "cpu":
     env["XLA_FLAGS"] = child_xla_flags(env.get("XLA_FLAGS", ""), num_devices, small=args.small)
-  command = [sys.executable, "-m", "benchmarks.train_step", f"--config={args.config}",
-             f"--batch_size={args.batch_size}", f"--warmup={args.warmup}",
-             f"--repeats={args.repeats}", f"--profile_steps={args.profile_steps}",
-             f"--matmul_size={args.matmul_size}", f"--num_devices={num_devices}",
-             f"--output={output}", *(["--small"] if args.small else []),
-             *(["--detail"] if detail else [])]
+  command = [
+      sys.executable,
+      "-m",
+      "benchmarks.train_step",
+      f"--config={args.config}",
+      f"--batch_size={args.batch_size}",
+      f"--warmup={args.warmup}",
+      f"--repeats={args.repeats}",
+      f"--profile_steps={args.profile_steps}",
+      f"--matmul_size={args.matmul_size}",
+      f"--num_devices={num_devices}",
+      f"--output={output}",
+      *(["--small"] if args.small else []),
+      *(["--detail"] if detail else []),
+  ]
   subprocess.run(command, check=True, cwd=common.REPO_ROOT, env=env)
   return json.loads(output.read_text())
 
@@ -434,11 +509,17 @@ def local_device_count() -> int:
 
 def scaling_table(runs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
   base = runs[min(runs)]["images_per_second"]["median"]
-  return [{"num_devices": count, "images_per_second": run["images_per_second"],
-           "speedup": run["images_per_second"]["median"] / base,
-           "efficiency": run["images_per_second"]["median"] / base / count,
-           "compile_seconds": run["compile_seconds"], "memory_bytes": run["memory_bytes"]}
-          for count, run in sorted(runs.items())]
+  return [
+      {
+          "num_devices": count,
+          "images_per_second": run["images_per_second"],
+          "speedup": run["images_per_second"]["median"] / base,
+          "efficiency": run["images_per_second"]["median"] / base / count,
+          "compile_seconds": run["compile_seconds"],
+          "memory_bytes": run["memory_bytes"],
+      }
+      for count, run in sorted(runs.items())
+  ]
 
 
 def grouped_shares(share: dict[str, float]) -> dict[str, float]:
@@ -457,8 +538,11 @@ def grouped_shares(share: dict[str, float]) -> dict[str, float]:
 
 def _percentages(shares: dict[str, float]) -> str:
   """'name 41%, ...' (one decimal below 1%, so that small parts still show)."""
-  return ", ".join(f"{name} {100 * value:.{1 if value < 0.01 else 0}f}%"
-                   for name, value in shares.items() if value >= 0.0005)
+  return ", ".join(
+      f"{name} {100 * value:.{1 if value < 0.01 else 0}f}%"
+      for name, value in shares.items()
+      if value >= 0.0005
+  )
 
 
 def profile_rows(profile: dict[str, Any]) -> list[list[str]]:
@@ -466,15 +550,29 @@ def profile_rows(profile: dict[str, Any]) -> list[list[str]]:
   have no backward pass; the update, metrics and all-reduce are neither direction ("-")."""
   seconds = profile["seconds_per_step"]
   rows = []
-  for part in ("features", "LSTM", "encoder", "decoder", "fusion", "loss",
-               "optimizer and metrics", "gradient all-reduce"):
+  for part in (
+      "features",
+      "LSTM",
+      "encoder",
+      "decoder",
+      "fusion",
+      "loss",
+      "optimizer and metrics",
+      "gradient all-reduce",
+  ):
     forward, backward = seconds.get(f"{part} forward"), seconds.get(f"{part} backward")
     total = seconds.get(part, 0.0) + (forward or 0.0) + (backward or 0.0)
     if part == "features":
       forward = total
-    rows.append([part, "-" if forward is None else f"{forward:.3f}",
-                 "-" if backward is None else f"{backward:.3f}", f"{total:.3f}",
-                 f"{100 * total / profile['op_seconds_per_step']:.1f}%"])
+    rows.append(
+        [
+            part,
+            "-" if forward is None else f"{forward:.3f}",
+            "-" if backward is None else f"{backward:.3f}",
+            f"{total:.3f}",
+            f"{100 * total / profile['op_seconds_per_step']:.1f}%",
+        ]
+    )
   return rows
 
 
@@ -486,42 +584,78 @@ def summary_rows(headline: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
   flops = headline["flops_per_step"]
   profile = headline["profile"]
   share = profile["share"]
-  backward = {part.replace(" backward", ""): value for part, value in share.items()
-              if part.endswith("backward")}
+  backward = {
+      part.replace(" backward", ""): value
+      for part, value in share.items()
+      if part.endswith("backward")
+  }
   matmul = headline["matmul_reference"]
   rows = [
-      [f"train step, batch {headline['batch_size']}, {headline['num_devices']} device",
-       f"{rate['median']:.2f} images/s", f"min {rate['min']:.2f}, max {rate['max']:.2f}; "
-       f"compile {headline['compile_seconds']:.0f} s"],
-      ["train step peak memory", f"{peak / 2**30:.2f} GiB",
-       "device peak" if memory["device_peak"] else
-       f"XLA buffer assignment; process peak RSS {memory['process_peak_rss'] / 2**30:.2f} GiB"],
-      ["train step FLOPs", f"{flops['xla_cost_analysis'] / 1e9:.1f} GFLOP/step",
-       f"XLA cost analysis; conv/dense/LSTM count {flops['matmul_count'] / 1e9:.1f} GFLOP"],
-      ["train step FLOP/s", f"{headline['achieved_flops_per_second']['median'] / 1e9:.1f} GFLOP/s",
-       f"{100 * headline['fraction_of_matmul_peak']:.0f}% of a {matmul['size']}^2 f32 matmul "
-       f"({matmul['flops_per_second']['median'] / 1e9:.0f} GFLOP/s, same run)"],
-      ["train step time by part", _percentages(grouped_shares(share)),
-       f"backward: {_percentages(backward)}"],
-      ["train step slowest modules", ", ".join(
-          f"{name} {100 * value / profile['op_seconds_per_step']:.0f}%"
-          for name, value in list(profile["seconds_per_step_by_module"].items())[:4]),
-       "share of the summed operation time"],
-      ["3x3 convolution forward / input gradient / weight gradient", " / ".join(
-          f"{headline['conv_directions'][name]['flops_per_second']['median'] / 1e9:.0f}"
-          for name in ("forward", "input gradient", "weight gradient")) + " GFLOP/s",
-       "the encoder's full-resolution convolution "
-       f"{'x'.join(map(str, headline['conv_directions']['shape']))}, each direction jitted alone"],
-      ["train step time by operation kind", ", ".join(
-          f"{name} {100 * value / profile['op_seconds_per_step']:.0f}%"
-          for name, value in list(profile["seconds_per_step_by_op_kind"].items())[:4]),
-       "share of the summed operation time"],
+      [
+          f"train step, batch {headline['batch_size']}, {headline['num_devices']} device",
+          f"{rate['median']:.2f} images/s",
+          f"min {rate['min']:.2f}, max {rate['max']:.2f}; "
+          f"compile {headline['compile_seconds']:.0f} s",
+      ],
+      [
+          "train step peak memory",
+          f"{peak / 2**30:.2f} GiB",
+          "device peak"
+          if memory["device_peak"]
+          else f"XLA buffer assignment; process peak RSS {memory['process_peak_rss'] / 2**30:.2f} GiB",
+      ],
+      [
+          "train step FLOPs",
+          f"{flops['xla_cost_analysis'] / 1e9:.1f} GFLOP/step",
+          f"XLA cost analysis; conv/dense/LSTM count {flops['matmul_count'] / 1e9:.1f} GFLOP",
+      ],
+      [
+          "train step FLOP/s",
+          f"{headline['achieved_flops_per_second']['median'] / 1e9:.1f} GFLOP/s",
+          f"{100 * headline['fraction_of_matmul_peak']:.0f}% of a {matmul['size']}^2 f32 matmul "
+          f"({matmul['flops_per_second']['median'] / 1e9:.0f} GFLOP/s, same run)",
+      ],
+      [
+          "train step time by part",
+          _percentages(grouped_shares(share)),
+          f"backward: {_percentages(backward)}",
+      ],
+      [
+          "train step slowest modules",
+          ", ".join(
+              f"{name} {100 * value / profile['op_seconds_per_step']:.0f}%"
+              for name, value in list(profile["seconds_per_step_by_module"].items())[:4]
+          ),
+          "share of the summed operation time",
+      ],
+      [
+          "3x3 convolution forward / input gradient / weight gradient",
+          " / ".join(
+              f"{headline['conv_directions'][name]['flops_per_second']['median'] / 1e9:.0f}"
+              for name in ("forward", "input gradient", "weight gradient")
+          )
+          + " GFLOP/s",
+          "the encoder's full-resolution convolution "
+          f"{'x'.join(map(str, headline['conv_directions']['shape']))}, each direction jitted alone",
+      ],
+      [
+          "train step time by operation kind",
+          ", ".join(
+              f"{name} {100 * value / profile['op_seconds_per_step']:.0f}%"
+              for name, value in list(profile["seconds_per_step_by_op_kind"].items())[:4]
+          ),
+          "share of the summed operation time",
+      ],
   ]
   for entry in scaling:
-    rows.append([f"data parallel, {entry['num_devices']} device(s), global batch "
-                 f"{headline['batch_size']}",
-                 f"{entry['images_per_second']['median']:.2f} images/s",
-                 f"speed-up {entry['speedup']:.2f}, efficiency {entry['efficiency']:.2f}"])
+    rows.append(
+        [
+            f"data parallel, {entry['num_devices']} device(s), global batch "
+            f"{headline['batch_size']}",
+            f"{entry['images_per_second']['median']:.2f} images/s",
+            f"speed-up {entry['speedup']:.2f}, efficiency {entry['efficiency']:.2f}",
+        ]
+    )
   return rows
 
 
@@ -539,21 +673,30 @@ def main(argv: Sequence[str] | None = None) -> None:
   runs = {}
   with tempfile.TemporaryDirectory() as scratch:
     for count in sorted(set(requested) | {headline_count}):
-      runs[count] = run_process(args, count, count == headline_count,
-                                pathlib.Path(scratch) / f"{count}.json")
-      print(f"{count} device(s): {common.format_rate(runs[count]['images_per_second'], 2)} "
-            "images/s", flush=True)
+      runs[count] = run_process(
+          args, count, count == headline_count, pathlib.Path(scratch) / f"{count}.json"
+      )
+      print(
+          f"{count} device(s): {common.format_rate(runs[count]['images_per_second'], 2)} "
+          "images/s",
+          flush=True,
+      )
   headline = runs[headline_count]
   scaling = scaling_table(runs)
   result = {
-      "model": config.model.variant, "model_config": config.model.to_dict(),
-      "batch_size": config.batch_size, "image_size": config.dataset.image_size,
+      "model": config.model.variant,
+      "model_config": config.model.to_dict(),
+      "batch_size": config.batch_size,
+      "image_size": config.dataset.image_size,
       "small": args.small,
       "images_per_second": headline["images_per_second"]["median"],
-      "headline": headline, "scaling": scaling,
-      "scaling_note": ("simulated CPU devices share the same cores: ideal speed-up is 1, "
-                       "efficiency 1/N" if jax.default_backend() == "cpu"
-                       else "ideal speed-up is N"),
+      "headline": headline,
+      "scaling": scaling,
+      "scaling_note": (
+          "simulated CPU devices share the same cores: ideal speed-up is 1, efficiency 1/N"
+          if jax.default_backend() == "cpu"
+          else "ideal speed-up is N"
+      ),
       "profile_groups": grouped_shares(headline["profile"]["share"]),
       "summary": summary_rows(headline, scaling),
       "profile_table": profile_rows(headline["profile"]),

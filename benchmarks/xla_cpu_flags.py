@@ -12,6 +12,7 @@ turns round by round, so that a change in the machine's load hits them alike. Se
 Each child reports seconds per step (median of its timed steps, compile excluded), CPU seconds per
 step, and the loss after its steps, which must agree across settings (the same computation).
 """
+
 import argparse
 import json
 import os
@@ -87,8 +88,20 @@ def run_child(flags: str | None, args: argparse.Namespace) -> dict:
   if flags is not None:
     env["XLA_FLAGS"] = flags
   result = subprocess.run(
-      [sys.executable, "-c", CHILD, args.config, "1" if args.small else "0", str(args.steps),
-       str(args.batch_size)], cwd=common.REPO_ROOT, env=env, capture_output=True, text=True)
+      [
+          sys.executable,
+          "-c",
+          CHILD,
+          args.config,
+          "1" if args.small else "0",
+          str(args.steps),
+          str(args.batch_size),
+      ],
+      cwd=common.REPO_ROOT,
+      env=env,
+      capture_output=True,
+      text=True,
+  )
   if result.returncode:
     raise SystemExit(f"child with XLA_FLAGS={flags!r} failed:\n{result.stderr[-3000:]}")
   return json.loads(result.stdout.strip().splitlines()[-1])
@@ -106,22 +119,32 @@ def main(argv: Sequence[str] | None = None) -> None:
   for name, children in runs.items():
     wall = [t for child in children for t in child["wall"]]
     cpu = [t for child in children for t in child["cpu"]]
-    summary[name] = {"xla_flags": SETTINGS[name] or "(package default)",
-                     "seconds_per_step": float(np.median(wall)),
-                     "images_per_second": args.batch_size / float(np.median(wall)),
-                     "cores_busy": float(np.median(cpu) / np.median(wall)),
-                     "compile_seconds": float(np.median([c["compile_seconds"] for c in children])),
-                     "loss": children[-1]["loss"]}
+    summary[name] = {
+        "xla_flags": SETTINGS[name] or "(package default)",
+        "seconds_per_step": float(np.median(wall)),
+        "images_per_second": args.batch_size / float(np.median(wall)),
+        "cores_busy": float(np.median(cpu) / np.median(wall)),
+        "compile_seconds": float(np.median([c["compile_seconds"] for c in children])),
+        "loss": children[-1]["loss"],
+    }
   base = summary["ynnpack"]["seconds_per_step"]
   for values in summary.values():
     values["speedup_over_jaxlib_default"] = base / values["seconds_per_step"]
-  result = {"batch_size": args.batch_size, "rounds": args.rounds, "steps": args.steps,
-            "load_1min": loads, "settings": summary, "environment": common.environment()}
+  result = {
+      "batch_size": args.batch_size,
+      "rounds": args.rounds,
+      "steps": args.steps,
+      "load_1min": loads,
+      "settings": summary,
+      "environment": common.environment(),
+  }
   path = common.write_result(args.output, "xla_cpu_flags", result)
   for name, values in summary.items():
-    print(f"{name:8s} {values['seconds_per_step']:6.2f} s/step  "
-          f"{values['images_per_second']:5.2f} img/s  {values['cores_busy']:.2f} cores  "
-          f"x{values['speedup_over_jaxlib_default']:.2f}  loss {values['loss']:.6f}")
+    print(
+        f"{name:8s} {values['seconds_per_step']:6.2f} s/step  "
+        f"{values['images_per_second']:5.2f} img/s  {values['cores_busy']:.2f} cores  "
+        f"x{values['speedup_over_jaxlib_default']:.2f}  loss {values['loss']:.6f}"
+    )
   print(f"load {min(loads):.1f}-{max(loads):.1f}; {path}")
 
 

@@ -6,6 +6,7 @@ accuracy: LSTM-EnDec-Base, trained on synthetic data, 91.36%; Encoder-Decoder 82
 
   python -m experiments.architecture --scale=cpu
 """
+
 from absl import app
 
 from experiments import common

@@ -11,6 +11,7 @@ train once; an interrupted run resumes from its checkpoints.
 Experiments measure quality (does one model localise better than another, by how much, how sure
 are we); `benchmarks/` measures speed. Hence a separate folder.
 """
+
 from collections.abc import Callable, Mapping, Sequence
 import dataclasses
 import datetime
@@ -44,18 +45,28 @@ RESULTS_DIR = REPO_ROOT / "docs" / "results"
 HEADLINE_METRICS = ("pooled/pixel_auc", "pooled/f1", "pooled/iou", "pooled/pixel_accuracy")
 SECONDARY_METRICS = ("per_image/pixel_auc", "per_image/f1", "per_image/iou")
 METRIC_LABELS = {
-    "pooled/pixel_auc": "pixel AUC", "pooled/f1": "F1@0.5", "pooled/iou": "IoU@0.5",
-    "pooled/pixel_accuracy": "pixel acc.", "per_image/pixel_auc": "AUC / image",
-    "per_image/f1": "F1 / image", "per_image/iou": "IoU / image",
+    "pooled/pixel_auc": "pixel AUC",
+    "pooled/f1": "F1@0.5",
+    "pooled/iou": "IoU@0.5",
+    "pooled/pixel_accuracy": "pixel acc.",
+    "per_image/pixel_auc": "AUC / image",
+    "per_image/f1": "F1 / image",
+    "per_image/iou": "IoU / image",
 }
 # Model widths a scale's `width_multiplier` shrinks (0 stays 0: a layer that is off).
-WIDTH_FIELDS = ("encoder_features", "encoder_top_features", "lstm_hidden_size", "lstm_maps",
-                "decoder_features")
+WIDTH_FIELDS = (
+    "encoder_features",
+    "encoder_top_features",
+    "lstm_hidden_size",
+    "lstm_maps",
+    "decoder_features",
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Scale:
   """How big every run of a study is. The same arms and seeds run at every scale."""
+
   name: str
   description: str
   dataset_name: str
@@ -73,33 +84,85 @@ class Scale:
   worker_count: int  # grain worker processes (0 = in-process decoding)
 
 
-SCALES = {scale.name: scale for scale in (
-    Scale(name="test", description="seconds: CI checks that every study runs end to end",
-          dataset_name="synthetic_splice/tiny", num_train_steps=1, batch_size=4,
-          width_multiplier=1 / 8, learning_rate_factor=1.0, seeds=(0,), eval_every_steps=1,
-          num_eval_batches=1, num_test_batches=1, eval_batch_size=4, log_every_steps=1,
-          class_weight_batches=1, worker_count=0),
-    Scale(name="cpu", description="a shared 2-core CPU: eighth-width models, very short runs",
-          dataset_name="synthetic_splice/default", num_train_steps=80, batch_size=8,
-          width_multiplier=1 / 8, learning_rate_factor=10.0, seeds=(0, 1, 2), eval_every_steps=20,
-          num_eval_batches=1, num_test_batches=8, eval_batch_size=16, log_every_steps=5,
-          class_weight_batches=4, worker_count=0),
-    Scale(name="cpu_long", description="the cpu scale trained 4 times longer",
-          dataset_name="synthetic_splice/default", num_train_steps=320, batch_size=8,
-          width_multiplier=1 / 8, learning_rate_factor=10.0, seeds=(0, 1, 2), eval_every_steps=80,
-          num_eval_batches=1, num_test_batches=8, eval_batch_size=16, log_every_steps=10,
-          class_weight_batches=4, worker_count=0),
-    Scale(name="gpu", description="one GPU per run: full-width models, the large synthetic set",
-          dataset_name="synthetic_splice/large", num_train_steps=20000, batch_size=16,
-          width_multiplier=1.0, learning_rate_factor=1.0, seeds=(0, 1, 2, 3, 4),
-          eval_every_steps=1000, num_eval_batches=-1, num_test_batches=-1, eval_batch_size=32,
-          log_every_steps=50, class_weight_batches=8, worker_count=8),
-)}
+SCALES = {
+    scale.name: scale
+    for scale in (
+        Scale(
+            name="test",
+            description="seconds: CI checks that every study runs end to end",
+            dataset_name="synthetic_splice/tiny",
+            num_train_steps=1,
+            batch_size=4,
+            width_multiplier=1 / 8,
+            learning_rate_factor=1.0,
+            seeds=(0,),
+            eval_every_steps=1,
+            num_eval_batches=1,
+            num_test_batches=1,
+            eval_batch_size=4,
+            log_every_steps=1,
+            class_weight_batches=1,
+            worker_count=0,
+        ),
+        Scale(
+            name="cpu",
+            description="a shared 2-core CPU: eighth-width models, very short runs",
+            dataset_name="synthetic_splice/default",
+            num_train_steps=80,
+            batch_size=8,
+            width_multiplier=1 / 8,
+            learning_rate_factor=10.0,
+            seeds=(0, 1, 2),
+            eval_every_steps=20,
+            num_eval_batches=1,
+            num_test_batches=8,
+            eval_batch_size=16,
+            log_every_steps=5,
+            class_weight_batches=4,
+            worker_count=0,
+        ),
+        Scale(
+            name="cpu_long",
+            description="the cpu scale trained 4 times longer",
+            dataset_name="synthetic_splice/default",
+            num_train_steps=320,
+            batch_size=8,
+            width_multiplier=1 / 8,
+            learning_rate_factor=10.0,
+            seeds=(0, 1, 2),
+            eval_every_steps=80,
+            num_eval_batches=1,
+            num_test_batches=8,
+            eval_batch_size=16,
+            log_every_steps=10,
+            class_weight_batches=4,
+            worker_count=0,
+        ),
+        Scale(
+            name="gpu",
+            description="one GPU per run: full-width models, the large synthetic set",
+            dataset_name="synthetic_splice/large",
+            num_train_steps=20000,
+            batch_size=16,
+            width_multiplier=1.0,
+            learning_rate_factor=1.0,
+            seeds=(0, 1, 2, 3, 4),
+            eval_every_steps=1000,
+            num_eval_batches=-1,
+            num_test_batches=-1,
+            eval_batch_size=32,
+            log_every_steps=50,
+            class_weight_batches=8,
+            worker_count=8,
+        ),
+    )
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class Arm:
   """One contender: `configs/<config>.py` with `overrides` ({"model.patch_order": "raster"})."""
+
   name: str
   config: str
   description: str
@@ -109,6 +172,7 @@ class Arm:
 @dataclasses.dataclass(frozen=True)
 class Study:
   """Arms compared on equal terms, and what the paper claims about them."""
+
   name: str
   title: str
   arms: tuple[Arm, ...]
@@ -123,19 +187,30 @@ ArmMetrics = Callable[[Arm, ml_collections.ConfigDict, pathlib.Path], dict[str, 
 _SCALE = flags.DEFINE_enum("scale", "cpu", list(SCALES), "Size of every run (see SCALES).")
 _ARMS = flags.DEFINE_list("arms", [], "Run only these arms (default: all).")
 _SEEDS = flags.DEFINE_list("seeds", [], "Run these seeds instead of the scale's.")
-_WORKDIR_ROOT = flags.DEFINE_string("workdir_root", str(REPO_ROOT / "workdir" / "experiments"),
-                                    "Where the runs' workdirs go (one per distinct config).")
-_RESULTS_DIR = flags.DEFINE_string("results_dir", str(RESULTS_DIR),
-                                   "Where results JSONL, Markdown tables and PNG plots go.")
+_WORKDIR_ROOT = flags.DEFINE_string(
+    "workdir_root",
+    str(REPO_ROOT / "workdir" / "experiments"),
+    "Where the runs' workdirs go (one per distinct config).",
+)
+_RESULTS_DIR = flags.DEFINE_string(
+    "results_dir", str(RESULTS_DIR), "Where results JSONL, Markdown tables and PNG plots go."
+)
 _DATA_DIR = flags.DEFINE_string("data_dir", "", "TFDS data dir (default: the input pipeline's).")
 _DATASET = flags.DEFINE_string(
-    "dataset", "", "TFDS dataset to train and test on instead of the scale's, e.g. "
-    "synthetic_splice/manual or a manual-download builder (nist16, ...).")
+    "dataset",
+    "",
+    "TFDS dataset to train and test on instead of the scale's, e.g. "
+    "synthetic_splice/manual or a manual-download builder (nist16, ...).",
+)
 _COMPILATION_CACHE = flags.DEFINE_bool(
-    "compilation_cache", True, "Keep compiled programs in <workdir_root>/jax_cache: the seeds of "
-    "an arm compile the same programs, so only the first pays for compiling.")
-_REPORT_ONLY = flags.DEFINE_bool("report_only", False,
-                                 "Only rewrite tables and plots from the results file.")
+    "compilation_cache",
+    True,
+    "Keep compiled programs in <workdir_root>/jax_cache: the seeds of "
+    "an arm compile the same programs, so only the first pays for compiling.",
+)
+_REPORT_ONLY = flags.DEFINE_bool(
+    "report_only", False, "Only rewrite tables and plots from the results file."
+)
 
 
 def load_config(name: str) -> ml_collections.ConfigDict:
@@ -147,8 +222,9 @@ def _scaled_width(width: int, multiplier: float) -> int:
   return 0 if width == 0 else max(2, round(width * multiplier))
 
 
-def scale_model_widths(model_config: ml_collections.ConfigDict,
-                       multiplier: float) -> ml_collections.ConfigDict:
+def scale_model_widths(
+    model_config: ml_collections.ConfigDict, multiplier: float
+) -> ml_collections.ConfigDict:
   """Every width of the model times `multiplier` (at least 2, so no layer vanishes)."""
   for field in WIDTH_FIELDS:
     value = model_config[field]
@@ -168,8 +244,9 @@ def set_field(config: ml_collections.ConfigDict, dotted: str, value: Any) -> Non
   config[leaf] = value
 
 
-def run_config(arm: Arm, scale: Scale, seed: int, data_dir: str = "",
-               dataset: str = "") -> ml_collections.ConfigDict:
+def run_config(
+    arm: Arm, scale: Scale, seed: int, data_dir: str = "", dataset: str = ""
+) -> ml_collections.ConfigDict:
   """The arm's config at `scale` and `seed`: the arm's own settings, the scale's sizes."""
   config = load_config(arm.config)
   config.seed = seed
@@ -235,8 +312,9 @@ def training_curves(workdir: pathlib.Path) -> dict[str, list[list[float]]]:
   return curves
 
 
-def eval_json_metrics(arm: Arm, config: ml_collections.ConfigDict,
-                      workdir: pathlib.Path) -> dict[str, float]:
+def eval_json_metrics(
+    arm: Arm, config: ml_collections.ConfigDict, workdir: pathlib.Path
+) -> dict[str, float]:
   """The default `ArmMetrics`: the test metrics `train_and_evaluate` wrote."""
   del arm, config
   return json.loads(runs.Run(workdir).eval_path.read_text())["metrics"]
@@ -263,26 +341,37 @@ def train_run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> float
   train.train_and_evaluate(config, str(workdir))
   seconds = time.perf_counter() - start
   if not is_finished(workdir, config):
-    raise RunInterrupted(f"{workdir}: training stopped before step {config.num_train_steps}; "
-                         "run the same command again to resume it.")
+    raise RunInterrupted(
+        f"{workdir}: training stopped before step {config.num_train_steps}; "
+        "run the same command again to resume it."
+    )
   timing.write_text(json.dumps({"seconds": seconds}) + "\n")
   return seconds
 
 
 def git_commit() -> str:
   try:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
   except (OSError, subprocess.CalledProcessError):
     return "unknown"
 
 
 def machine() -> dict[str, Any]:
   """What ran the study, including how busy the machine was (the load average at the start)."""
-  return {"platform": platform.platform(), "processor": platform.processor(),
-          "cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
-          "jax_devices": [str(device) for device in jax.devices()],
-          "device_kind": jax.devices()[0].device_kind}
+  return {
+      "platform": platform.platform(),
+      "processor": platform.processor(),
+      "cpu_count": os.cpu_count(),
+      "load_average_1min": os.getloadavg()[0],
+      "jax_devices": [str(device) for device in jax.devices()],
+      "device_kind": jax.devices()[0].device_kind,
+  }
 
 
 def scale_label(scale: Scale, dataset: str = "") -> str:
@@ -294,17 +383,28 @@ def results_path(results_dir: pathlib.Path, study: Study) -> pathlib.Path:
   return results_dir / f"{study.name}.jsonl"
 
 
-def run_study(study: Study, *, scale: Scale, seeds: Sequence[int], arm_names: Sequence[str],
-              workdir_root: pathlib.Path, results_dir: pathlib.Path, data_dir: str = "",
-              dataset: str = "", arm_metrics: ArmMetrics = eval_json_metrics) -> list[dict[str, Any]]:
+def run_study(
+    study: Study,
+    *,
+    scale: Scale,
+    seeds: Sequence[int],
+    arm_names: Sequence[str],
+    workdir_root: pathlib.Path,
+    results_dir: pathlib.Path,
+    data_dir: str = "",
+    dataset: str = "",
+    arm_metrics: ArmMetrics = eval_json_metrics,
+) -> list[dict[str, Any]]:
   """Runs every (arm, seed) not yet in the results file, appending one record per run.
 
   A failed run is logged and the study goes on; the failures are raised at the end.
   """
   unknown = set(arm_names) - {arm.name for arm in study.arms}
   if unknown:
-    raise ValueError(f"study {study.name!r} has no arm {sorted(unknown)}; "
-                     f"arms: {[arm.name for arm in study.arms]}")
+    raise ValueError(
+        f"study {study.name!r} has no arm {sorted(unknown)}; "
+        f"arms: {[arm.name for arm in study.arms]}"
+    )
   path = results_path(results_dir, study)
   label = scale_label(scale, dataset)
   done = {(r["arm"], r["seed"]) for r in read_jsonl(path) if r["scale"] == label}
@@ -324,24 +424,39 @@ def run_study(study: Study, *, scale: Scale, seeds: Sequence[int], arm_names: Se
       except RunInterrupted:
         raise
       except Exception:  # pylint: disable=broad-except  # one failed run must not stop the rest
-        logging.exception("%s: arm %s, seed %d failed (workdir %s); going on with the others.",
-                          study.name, arm.name, seed, workdir)
+        logging.exception(
+            "%s: arm %s, seed %d failed (workdir %s); going on with the others.",
+            study.name,
+            arm.name,
+            seed,
+            workdir,
+        )
         failures.append(f"{arm.name}/seed {seed}")
         continue
       record = {
-          "study": study.name, "arm": arm.name, "seed": seed, "scale": label,
+          "study": study.name,
+          "arm": arm.name,
+          "seed": seed,
+          "scale": label,
           "dataset": config.dataset.name,
-          "config": arm.config, "overrides": dict(arm.overrides),
-          "workdir": str(workdir), "num_train_steps": config.num_train_steps,
-          "wall_seconds": seconds, "metrics": metrics,
-          "curves": training_curves(workdir), "machine": machine(), "commit": git_commit(),
+          "config": arm.config,
+          "overrides": dict(arm.overrides),
+          "workdir": str(workdir),
+          "num_train_steps": config.num_train_steps,
+          "wall_seconds": seconds,
+          "metrics": metrics,
+          "curves": training_curves(workdir),
+          "machine": machine(),
+          "commit": git_commit(),
           "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
       }
       append_jsonl(path, record)
       new_records.append(record)
   if failures:
-    raise RuntimeError(f"{study.name}: runs failed: {', '.join(failures)} (see the log above); "
-                       f"the others are in {path}. Rerun the same command to retry those.")
+    raise RuntimeError(
+        f"{study.name}: runs failed: {', '.join(failures)} (see the log above); "
+        f"the others are in {path}. Rerun the same command to retry those."
+    )
   return new_records
 
 
@@ -378,49 +493,77 @@ def _verdict(mean: float, std: float, wins: int, num_seeds: int) -> str:
   return "holds on average, seeds disagree" if mean > 0 else "reversed on average, seeds disagree"
 
 
-def markdown_report(study: Study, scale: Scale, label: str, records: Sequence[Mapping[str, Any]],
-                    plot_names: Sequence[str]) -> str:
+def markdown_report(
+    study: Study,
+    scale: Scale,
+    label: str,
+    records: Sequence[Mapping[str, Any]],
+    plot_names: Sequence[str],
+) -> str:
   """Tables (mean ± sample std over seeds), the paper's claims seed by seed, ranking, cost."""
   grouped = _by_arm(study, records)
   descriptions = {arm.name: arm.description for arm in study.arms}
   metrics = HEADLINE_METRICS + SECONDARY_METRICS
   datasets = sorted({r.get("dataset", scale.dataset_name) for r in records})
-  lines = [f"### {study.title} (scale `{label}`)", "",
-           f"Test split of {', '.join(datasets)}, mean ± sample standard deviation over seeds; "
-           f"{scale.description}, {scale.num_train_steps} steps of batch {scale.batch_size}.", "",
-           "| arm | what | seeds | " + " | ".join(METRIC_LABELS[m] for m in metrics)
-           + " | min/run |",
-           "|---|---|---|" + "---|" * len(metrics) + "---|"]
+  lines = [
+      f"### {study.title} (scale `{label}`)",
+      "",
+      f"Test split of {', '.join(datasets)}, mean ± sample standard deviation over seeds; "
+      f"{scale.description}, {scale.num_train_steps} steps of batch {scale.batch_size}.",
+      "",
+      "| arm | what | seeds | " + " | ".join(METRIC_LABELS[m] for m in metrics) + " | min/run |",
+      "|---|---|---|" + "---|" * len(metrics) + "---|",
+  ]
   for arm, arm_runs in grouped.items():
     cells = [_cell([r["metrics"][m] for r in arm_runs.values()]) for m in metrics]
     minutes = np.mean([r["wall_seconds"] for r in arm_runs.values()]) / 60
-    lines.append(f"| `{arm}` | {descriptions[arm]} | {len(arm_runs)} | " + " | ".join(cells)
-                 + f" | {minutes:.1f} |")
+    lines.append(
+        f"| `{arm}` | {descriptions[arm]} | {len(arm_runs)} | "
+        + " | ".join(cells)
+        + f" | {minutes:.1f} |"
+    )
 
-  lines += ["", "The paper's claims, seed by seed (difference = better minus worse arm, "
-            "mean ± std over the seeds both ran; wins = seeds where the claimed-better arm has "
-            "the higher pixel AUC):", "",
-            "| claim | " + " | ".join(f"Δ {METRIC_LABELS[m]}" for m in HEADLINE_METRICS)
-            + " | wins on AUC | verdict |", "|---|" + "---|" * (len(HEADLINE_METRICS) + 2)]
+  lines += [
+      "",
+      "The paper's claims, seed by seed (difference = better minus worse arm, "
+      "mean ± std over the seeds both ran; wins = seeds where the claimed-better arm has "
+      "the higher pixel AUC):",
+      "",
+      "| claim | "
+      + " | ".join(f"Δ {METRIC_LABELS[m]}" for m in HEADLINE_METRICS)
+      + " | wins on AUC | verdict |",
+      "|---|" + "---|" * (len(HEADLINE_METRICS) + 2),
+  ]
   for better, worse in study.claims:
     seeds = sorted(set(grouped.get(better, {})) & set(grouped.get(worse, {})))
     if not seeds:
       continue
-    differences = {m: [grouped[better][s]["metrics"][m] - grouped[worse][s]["metrics"][m]
-                       for s in seeds] for m in HEADLINE_METRICS}
+    differences = {
+        m: [grouped[better][s]["metrics"][m] - grouped[worse][s]["metrics"][m] for s in seeds]
+        for m in HEADLINE_METRICS
+    }
     auc_mean, auc_std = summarize(differences["pooled/pixel_auc"])
     wins = sum(d > 0 for d in differences["pooled/pixel_auc"])
-    lines.append(f"| `{better}` > `{worse}` | "
-                 + " | ".join(_cell(differences[m]) for m in HEADLINE_METRICS)
-                 + f" | {wins}/{len(seeds)} | {_verdict(auc_mean, auc_std, wins, len(seeds))} |")
+    lines.append(
+        f"| `{better}` > `{worse}` | "
+        + " | ".join(_cell(differences[m]) for m in HEADLINE_METRICS)
+        + f" | {wins}/{len(seeds)} | {_verdict(auc_mean, auc_std, wins, len(seeds))} |"
+    )
 
-  by_auc = sorted(grouped, key=lambda a: -summarize(
-      [r["metrics"]["pooled/pixel_auc"] for r in grouped[a].values()])[0])
+  by_auc = sorted(
+      grouped,
+      key=lambda a: -summarize([r["metrics"]["pooled/pixel_auc"] for r in grouped[a].values()])[0],
+  )
   lines += ["", f"Arms by mean pixel AUC: {' > '.join(f'`{arm}`' for arm in by_auc)}."]
-  total_minutes = sum(r["wall_seconds"] for arm_runs in grouped.values()
-                      for r in arm_runs.values()) / 60
-  lines += ["", f"Runs: {sum(len(arm_runs) for arm_runs in grouped.values())}, {total_minutes:.0f} min of "
-            "wall time in total (runs shared with another study counted in both).", ""]
+  total_minutes = (
+      sum(r["wall_seconds"] for arm_runs in grouped.values() for r in arm_runs.values()) / 60
+  )
+  lines += [
+      "",
+      f"Runs: {sum(len(arm_runs) for arm_runs in grouped.values())}, {total_minutes:.0f} min of "
+      "wall time in total (runs shared with another study counted in both).",
+      "",
+  ]
   lines += [f"![{name}]({name})" for name in plot_names]
   return "\n".join(lines) + "\n"
 
@@ -456,8 +599,14 @@ def plot_curves(study: Study, records: Sequence[Mapping[str, Any]], path: pathli
     for index, (arm, arm_runs) in enumerate(grouped.items()):
       for number, record in enumerate(arm_runs.values()):
         points = np.asarray(record["curves"][name], np.float64).reshape(-1, 2)
-        axes.plot(points[:, 0], points[:, 1], color=f"C{index}", alpha=0.7, marker=".",
-                  label=arm if number == 0 else None)
+        axes.plot(
+            points[:, 0],
+            points[:, 1],
+            color=f"C{index}",
+            alpha=0.7,
+            marker=".",
+            label=arm if number == 0 else None,
+        )
     axes.set_xlabel("step")
     axes.set_title(name)
   figure.axes[0].legend(fontsize="small")
@@ -465,8 +614,9 @@ def plot_curves(study: Study, records: Sequence[Mapping[str, Any]], path: pathli
   _save(figure, path)
 
 
-def write_report(study: Study, scale: Scale, results_dir: pathlib.Path,
-                 dataset: str = "") -> pathlib.Path | None:
+def write_report(
+    study: Study, scale: Scale, results_dir: pathlib.Path, dataset: str = ""
+) -> pathlib.Path | None:
   """Rewrites `<study>_<scale>.md` and its PNGs from every record of the results file."""
   label = scale_label(scale, dataset)
   records = [r for r in read_jsonl(results_path(results_dir, study)) if r["scale"] == label]
@@ -477,8 +627,9 @@ def write_report(study: Study, scale: Scale, results_dir: pathlib.Path,
   plot_bars(study, records, results_dir / f"{stem}_bars.png")
   plot_curves(study, records, results_dir / f"{stem}_curves.png")
   path = results_dir / f"{stem}.md"
-  path.write_text(markdown_report(study, scale, label, records, [f"{stem}_bars.png",
-                                                          f"{stem}_curves.png"]))
+  path.write_text(
+      markdown_report(study, scale, label, records, [f"{stem}_bars.png", f"{stem}_curves.png"])
+  )
   logging.info("Wrote %s", path)
   return path
 
@@ -496,8 +647,16 @@ def main(argv: Sequence[str], study: Study, arm_metrics: ArmMetrics = eval_json_
   try:
     if not _REPORT_ONLY.value:
       seeds = [int(seed) for seed in _SEEDS.value] or list(scale.seeds)
-      run_study(study, scale=scale, seeds=seeds, arm_names=_ARMS.value,
-                workdir_root=pathlib.Path(_WORKDIR_ROOT.value), results_dir=results_dir,
-                data_dir=_DATA_DIR.value, dataset=_DATASET.value, arm_metrics=arm_metrics)
+      run_study(
+          study,
+          scale=scale,
+          seeds=seeds,
+          arm_names=_ARMS.value,
+          workdir_root=pathlib.Path(_WORKDIR_ROOT.value),
+          results_dir=results_dir,
+          data_dir=_DATA_DIR.value,
+          dataset=_DATASET.value,
+          arm_metrics=arm_metrics,
+      )
   finally:
     write_report(study, scale, results_dir, _DATASET.value)

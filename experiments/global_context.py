@@ -20,6 +20,7 @@ are whole images there: that scale only checks that the study runs.)
 
   python -m experiments.global_context --scale=cpu
 """
+
 import pathlib
 
 from absl import app
@@ -41,10 +42,18 @@ STUDY = common.Study(
     arms=(
         common.Arm("image", "base", "trained on images, tested on images"),
         common.Arm("image_on_patch", "base", "trained on images, tested on 2x2 patches"),
-        common.Arm("patch", "base", "trained on patches, tested on 2x2 patches",
-                   {"dataset.crop_size": PATCH_CROP}),
-        common.Arm("patch_on_image", "base", "trained on patches, tested on images",
-                   {"dataset.crop_size": PATCH_CROP}),
+        common.Arm(
+            "patch",
+            "base",
+            "trained on patches, tested on 2x2 patches",
+            {"dataset.crop_size": PATCH_CROP},
+        ),
+        common.Arm(
+            "patch_on_image",
+            "base",
+            "trained on patches, tested on images",
+            {"dataset.crop_size": PATCH_CROP},
+        ),
     ),
     claims=(("image", "patch"), ("image", "image_on_patch")),
 )
@@ -55,12 +64,16 @@ def patch_windows(height: int, width: int, grid: int) -> list[tuple[slice, slice
   """The grid x grid windows tiling an image (sizes differ by at most a pixel)."""
   rows = np.linspace(0, height, grid + 1).round().astype(int)
   cols = np.linspace(0, width, grid + 1).round().astype(int)
-  return [(slice(rows[i], rows[i + 1]), slice(cols[j], cols[j + 1]))
-          for i in range(grid) for j in range(grid)]
+  return [
+      (slice(rows[i], rows[i + 1]), slice(cols[j], cols[j + 1]))
+      for i in range(grid)
+      for j in range(grid)
+  ]
 
 
-def predict_on_patches(localizer: localizer_lib.Localizer, image: np.ndarray,
-                       grid: int) -> np.ndarray:
+def predict_on_patches(
+    localizer: localizer_lib.Localizer, image: np.ndarray, grid: int
+) -> np.ndarray:
   """P(manipulated) (H, W) of an image whose patches are each resized to the input and predicted
   alone: the network never sees more than one patch."""
   windows = patch_windows(*image.shape[:2], grid)
@@ -69,13 +82,15 @@ def predict_on_patches(localizer: localizer_lib.Localizer, image: np.ndarray,
   probabilities = np.zeros(image.shape[:2], np.float32)
   for window, patch_probabilities in zip(windows, localizer.predict_batch(patches)):
     rows, cols = window
-    probabilities[window] = image_io.resize_map(patch_probabilities, rows.stop - rows.start,
-                                                cols.stop - cols.start)
+    probabilities[window] = image_io.resize_map(
+        patch_probabilities, rows.stop - rows.start, cols.stop - cols.start
+    )
   return probabilities
 
 
-def patch_test_metrics(config: ml_collections.ConfigDict, workdir: pathlib.Path,
-                       grid: int = PATCH_GRID) -> dict[str, float]:
+def patch_test_metrics(
+    config: ml_collections.ConfigDict, workdir: pathlib.Path, grid: int = PATCH_GRID
+) -> dict[str, float]:
   """Test metrics of a run's final model tested on patches of the stored (unresized) images.
 
   The images are those `train_and_evaluate` tests (the first `num_test_batches` batches of the
@@ -97,8 +112,9 @@ def patch_test_metrics(config: ml_collections.ConfigDict, workdir: pathlib.Path,
   return accumulator.result()
 
 
-def arm_metrics(arm: common.Arm, config: ml_collections.ConfigDict,
-             workdir: pathlib.Path) -> dict[str, float]:
+def arm_metrics(
+    arm: common.Arm, config: ml_collections.ConfigDict, workdir: pathlib.Path
+) -> dict[str, float]:
   if arm.name in TESTED_ON_PATCHES:
     return patch_test_metrics(config, workdir)
   return common.eval_json_metrics(arm, config, workdir)

@@ -13,6 +13,7 @@ Writes to `--output` (default docs/model_card/):
   run's `metrics.jsonl`.
 The robustness table comes from `python -m lstm_endec_jax.evaluate --robustness`.
 """
+
 from collections.abc import Sequence
 import json
 import pathlib
@@ -33,12 +34,14 @@ from tfds_builders import schema
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TYPES = ("splicing", "copy_move", "removal")
-TABLE_METRICS = (("pooled/pixel_auc", "pixel AUC (pooled)"),
-                 ("per_image/pixel_auc", "pixel AUC (per image)"),
-                 ("per_image/f1", "F1@0.5 (per image)"),
-                 ("per_image/best_f1", "best F1 (per image, upper bound)"),
-                 ("pooled/pixel_accuracy", "pixel accuracy (pooled)"),
-                 ("image/auc", "image AUC (map max)"))
+TABLE_METRICS = (
+    ("pooled/pixel_auc", "pixel AUC (pooled)"),
+    ("per_image/pixel_auc", "pixel AUC (per image)"),
+    ("per_image/f1", "F1@0.5 (per image)"),
+    ("per_image/best_f1", "best F1 (per image, upper bound)"),
+    ("pooled/pixel_accuracy", "pixel accuracy (pooled)"),
+    ("image/auc", "image AUC (map max)"),
+)
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training workdir; default: shipped weights.")
 _STEP = flags.DEFINE_string("step", "best", "For --checkpoint: 'latest', 'best' or a number.")
@@ -58,15 +61,24 @@ def predictions(localizer: localizer_lib.Localizer, source, batch_size: int, ima
   """(image, mask, label, type, P(manipulated)) of every record, the whole image resized."""
   for start in range(0, len(source), batch_size):
     records = [source[i] for i in range(start, min(start + batch_size, len(source)))]
-    pairs = [input_pipeline.resize_pair(np.asarray(r["image"]), input_pipeline.binary_mask(r),
-                                        image_size) for r in records]
+    pairs = [
+        input_pipeline.resize_pair(
+            np.asarray(r["image"]), input_pipeline.binary_mask(r), image_size
+        )
+        for r in records
+    ]
     probabilities = localizer.predict_batch(np.stack([image for image, _ in pairs]))
     for record, (image, mask), probs in zip(records, pairs, probabilities):
       yield image, mask, int(record["label"]), type_name(record), probs
 
 
-def evaluate_by_type(localizer: localizer_lib.Localizer, source, batch_size: int,
-                     num_samples: int, image_size: int = localizer_lib.IMAGE_SIZE):
+def evaluate_by_type(
+    localizer: localizer_lib.Localizer,
+    source,
+    batch_size: int,
+    num_samples: int,
+    image_size: int = localizer_lib.IMAGE_SIZE,
+):
   """Metrics of all images and of each type (+ every authentic image); sample rows per type."""
   accumulators = {group: metrics_lib.MetricAccumulator() for group in ("all", *TYPES)}
   samples = {kind: [] for kind in TYPES}
@@ -92,8 +104,10 @@ def metrics_table(results: dict[str, dict[str, float]]) -> str:
 def learning_curve(metrics_jsonl: pathlib.Path, batch_size: int, path: pathlib.Path) -> list:
   """Validation pooled / per-image pixel AUC against training images seen; returns the points."""
   records = [json.loads(line) for line in metrics_jsonl.read_text().splitlines()]
-  points = sorted({r["step"]: r for r in records if r["split"] == "validation"}.values(),
-                  key=lambda r: r["step"])
+  points = sorted(
+      {r["step"]: r for r in records if r["split"] == "validation"}.values(),
+      key=lambda r: r["step"],
+  )
   figure = Figure(figsize=(6, 4))
   FigureCanvasAgg(figure)
   axes = figure.add_subplot()
@@ -106,9 +120,15 @@ def learning_curve(metrics_jsonl: pathlib.Path, batch_size: int, path: pathlib.P
   axes.legend()
   figure.tight_layout()
   figure.savefig(path, dpi=100)
-  return [{"step": r["step"], "images_seen": r["step"] * batch_size,
-           "pooled/pixel_auc": r["pooled/pixel_auc"],
-           "per_image/pixel_auc": r["per_image/pixel_auc"]} for r in points]
+  return [
+      {
+          "step": r["step"],
+          "images_seen": r["step"] * batch_size,
+          "pooled/pixel_auc": r["pooled/pixel_auc"],
+          "per_image/pixel_auc": r["per_image/pixel_auc"],
+      }
+      for r in points
+  ]
 
 
 def main(argv: Sequence[str]) -> None:
@@ -116,7 +136,8 @@ def main(argv: Sequence[str]) -> None:
   cli.quiet_libraries()
   if _CHECKPOINT.value:
     localizer = localizer_lib.Localizer.from_checkpoint(
-        _CHECKPOINT.value, step=runs.parse_step(_STEP.value), batch_size=_BATCH.value)
+        _CHECKPOINT.value, step=runs.parse_step(_STEP.value), batch_size=_BATCH.value
+    )
   else:
     localizer = localizer_lib.Localizer.from_pretrained(batch_size=_BATCH.value)
   output = pathlib.Path(_OUTPUT.value)
@@ -124,22 +145,27 @@ def main(argv: Sequence[str]) -> None:
   dataset_config = input_pipeline.default_dataset_config()
   source = input_pipeline.data_source(dataset_config, _DATASET.value, _SPLIT.value)
   results, samples = evaluate_by_type(localizer, source, _BATCH.value, _SAMPLES.value)
-  summary = {"model": localizer.source, "dataset": _DATASET.value, "split": _SPLIT.value,
-             "metrics": results}
+  summary = {
+      "model": localizer.source,
+      "dataset": _DATASET.value,
+      "split": _SPLIT.value,
+      "metrics": results,
+  }
   if _RUN.value:
     run = runs.Run(pathlib.Path(_RUN.value))
     run_config = runs.read_config(run)
-    summary["learning_curve"] = learning_curve(run.metrics_path,
-                                               run_config.batch_size,
-                                               output / "learning_curve.png")
+    summary["learning_curve"] = learning_curve(
+        run.metrics_path, run_config.batch_size, output / "learning_curve.png"
+    )
   (output / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
   (output / "metrics.md").write_text(metrics_table(results))
   firsts = [rows[0] for rows in samples.values() if rows]
   for name, rows in [*samples.items(), ("by_type", firsts)]:
     if rows:
       images, masks, probs = (np.stack(column) for column in zip(*rows))
-      visualize.write_sample_grid(output / f"samples_{name}.png", images, masks, probs,
-                                  max_images=len(rows))
+      visualize.write_sample_grid(
+          output / f"samples_{name}.png", images, masks, probs, max_images=len(rows)
+      )
   print(metrics_table(results))
 
 

@@ -7,6 +7,7 @@ vertical (horizontal) neighbours by a whole row (column) of patches. Arms: LSTM-
 
   python -m experiments.patch_order --scale=cpu
 """
+
 from absl import app
 
 from experiments import common
@@ -15,8 +16,9 @@ STUDY = common.Study(
     name="patch_order",
     title="Patch order of the LSTM (paper 3.1.2)",
     arms=(
-        common.Arm("hilbert", "base", "Hilbert curve (the paper's)",
-                   {"model.patch_order": "hilbert"}),
+        common.Arm(
+            "hilbert", "base", "Hilbert curve (the paper's)", {"model.patch_order": "hilbert"}
+        ),
         common.Arm("raster", "base", "rows, left to right", {"model.patch_order": "raster"}),
         common.Arm("column", "base", "columns, top to bottom", {"model.patch_order": "column"}),
     ),

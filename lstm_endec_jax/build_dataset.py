@@ -7,6 +7,7 @@ Offline: synthetic_splice's configs (except `manual`) need no files at all; the 
 `--manual_dir`. A dataset already built in `--data_dir` is left alone unless `--force` is given.
 Exit codes: 0 built or already there; 1 a dataset could not be built; 2 a bad flag.
 """
+
 from absl import app
 from absl import flags
 
@@ -32,15 +33,18 @@ def main(argv):
     cli.exit_with(str(error), code=2)
   for name in _NAMES.value:
     try:
-      built = input_pipeline.build_dataset(name, data_dir=_DATA_DIR.value,
-                                           manual_dir=_MANUAL_DIR.value, force=_FORCE.value)
+      built = input_pipeline.build_dataset(
+          name, data_dir=_DATA_DIR.value, manual_dir=_MANUAL_DIR.value, force=_FORCE.value
+      )
     except manual.ManualDirError as error:
       cli.exit_with(str(error))
     if built:
       print(f"{name}: built in {_DATA_DIR.value}")
     else:
-      print(f"{name}: already built in {_DATA_DIR.value}; nothing done (--force rebuilds it, "
-            "e.g. from another --manual_dir)")
+      print(
+          f"{name}: already built in {_DATA_DIR.value}; nothing done (--force rebuilds it, "
+          "e.g. from another --manual_dir)"
+      )
 
 
 if __name__ == "__main__":

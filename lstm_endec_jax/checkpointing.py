@@ -33,28 +33,37 @@ class CheckpointWriteError(RuntimeError):
 
 
 def create_checkpoint_manager(
-    directory: os.PathLike[str], *, keep: int, best_metric: str,
-    best_mode: str, asynchronous: bool) -> ocp.CheckpointManager:
+    directory: os.PathLike[str], *, keep: int, best_metric: str, best_mode: str, asynchronous: bool
+) -> ocp.CheckpointManager:
   """Keeps the last `keep` steps and the best by `best_metric` in `directory`."""
   reverse = {"max": False, "min": True}[best_mode]
-  preservation = checkpoint_managers.AnyPreservationPolicy([
-      checkpoint_managers.LatestN(n=keep),
-      checkpoint_managers.BestN(
-          get_metric_fn=lambda metrics: metrics[best_metric], reverse=reverse,
-          n=1, keep_checkpoints_without_metrics=False),
-  ])
+  preservation = checkpoint_managers.AnyPreservationPolicy(
+      [
+          checkpoint_managers.LatestN(n=keep),
+          checkpoint_managers.BestN(
+              get_metric_fn=lambda metrics: metrics[best_metric],
+              reverse=reverse,
+              n=1,
+              keep_checkpoints_without_metrics=False,
+          ),
+      ]
+  )
   options = ocp.CheckpointManagerOptions(
       preservation_policy=preservation,
       best_fn=lambda metrics: metrics[best_metric],
       best_mode=best_mode,
       enable_async_checkpointing=asynchronous,
       cleanup_tmp_directories=True,
-      create=True)
+      create=True,
+  )
   return ocp.CheckpointManager(
       pathlib.Path(directory).absolute(),
       options=options,
-      item_handlers={STATE: ocp.StandardCheckpointHandler(),
-                     TRAIN_ITER: grain.PyGrainCheckpointHandler()})
+      item_handlers={
+          STATE: ocp.StandardCheckpointHandler(),
+          TRAIN_ITER: grain.PyGrainCheckpointHandler(),
+      },
+  )
 
 
 def is_step_dir(path: pathlib.Path) -> bool:
@@ -74,9 +83,15 @@ def finished_steps(directory: pathlib.Path) -> list[int]:
 def best_step(directory: pathlib.Path, metric: str, mode: str) -> int | None:
   """The step whose saved metrics rank best by `metric` ("max" or "min"); None if none has it."""
   manager = ocp.CheckpointManager(
-      directory.absolute(), options=ocp.CheckpointManagerOptions(
-          read_only=True, create=False, save_interval_steps=0,
-          best_fn=lambda metrics: metrics[metric], best_mode=mode))
+      directory.absolute(),
+      options=ocp.CheckpointManagerOptions(
+          read_only=True,
+          create=False,
+          save_interval_steps=0,
+          best_fn=lambda metrics: metrics[metric],
+          best_mode=mode,
+      ),
+  )
   try:
     return manager.best_step()
   finally:
@@ -93,7 +108,8 @@ def _raise_write_error(error: OSError, directory: os.PathLike[str]) -> None:
   raise CheckpointWriteError(
       f"Cannot write a checkpoint to {directory}: {reason} ({error}). Free "
       "space or choose another --workdir; the last complete checkpoint is "
-      "kept.") from error
+      "kept."
+  ) from error
 
 
 def check_free_space(directory: os.PathLike[str], needed_bytes: int) -> None:
@@ -103,15 +119,22 @@ def check_free_space(directory: os.PathLike[str], needed_bytes: int) -> None:
     raise CheckpointWriteError(
         f"Cannot write a checkpoint to {directory}: the disk is full "
         f"({free / 2**20:.1f} MiB free, about {needed_bytes / 2**20:.1f} MiB "
-        "needed). Free space or choose another --workdir.")
+        "needed). Free space or choose another --workdir."
+    )
 
 
 def tree_nbytes(tree: Any) -> int:
   return sum(x.nbytes for x in jax.tree.leaves(tree))
 
 
-def save(manager: ocp.CheckpointManager, step: int, state: Any,
-         train_iter: Any, *, metrics: dict[str, float] | None = None) -> None:
+def save(
+    manager: ocp.CheckpointManager,
+    step: int,
+    state: Any,
+    train_iter: Any,
+    *,
+    metrics: dict[str, float] | None = None,
+) -> None:
   """Starts an (async) save of `state` and the iterator at `step`.
 
   The caller decides when to save; `metrics` (validation results) rank the
@@ -121,10 +144,15 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any,
   try:
     manager.save(
         step,
-        args=ocp.args.Composite(**{
-            STATE: ocp.args.StandardSave(state),
-            TRAIN_ITER: grain.PyGrainCheckpointSave(train_iter)}),
-        metrics=metrics, force=True)
+        args=ocp.args.Composite(
+            **{
+                STATE: ocp.args.StandardSave(state),
+                TRAIN_ITER: grain.PyGrainCheckpointSave(train_iter),
+            }
+        ),
+        metrics=metrics,
+        force=True,
+    )
   except OSError as error:
     _raise_write_error(error, manager.directory)
 
@@ -139,13 +167,10 @@ def wait_until_finished(manager: ocp.CheckpointManager) -> None:
 
 def abstract_like(tree: Any, sharding: jax.sharding.Sharding) -> Any:
   """Shape/dtype targets for restoring `tree` with `sharding` on every leaf."""
-  return jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding),
-      tree)
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding), tree)
 
 
-def _quarantine(manager: ocp.CheckpointManager, step: int,
-                quarantine_dir: pathlib.Path) -> None:
+def _quarantine(manager: ocp.CheckpointManager, step: int, quarantine_dir: pathlib.Path) -> None:
   """Moves an unreadable step aside so that later saves can reuse its step."""
   if jax.process_index() == 0:
     quarantine_dir.mkdir(exist_ok=True)
@@ -153,8 +178,13 @@ def _quarantine(manager: ocp.CheckpointManager, step: int,
   manager.reload()
 
 
-def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any,
-                   train_iter: Any, *, quarantine_dir: pathlib.Path) -> Any | None:
+def restore_latest(
+    manager: ocp.CheckpointManager,
+    abstract_state: Any,
+    train_iter: Any,
+    *,
+    quarantine_dir: pathlib.Path,
+) -> Any | None:
   """The newest readable checkpoint's state (restoring `train_iter` in place).
 
   An unreadable step (e.g. cut short by a crash during a synchronous write,
@@ -165,18 +195,26 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any,
     try:
       restored = manager.restore(
           step,
-          args=ocp.args.Composite(**{
-              STATE: ocp.args.StandardRestore(abstract_state),
-              TRAIN_ITER: grain.PyGrainCheckpointRestore(train_iter)}))
+          args=ocp.args.Composite(
+              **{
+                  STATE: ocp.args.StandardRestore(abstract_state),
+                  TRAIN_ITER: grain.PyGrainCheckpointRestore(train_iter),
+              }
+          ),
+      )
     except Exception as error:  # pylint: disable=broad-except
       logging.warning(
           "Checkpoint step %d in %s is unreadable (%s: %s); moving it to %s "
-          "and falling back to the previous checkpoint.", step,
-          manager.directory, type(error).__name__, error, quarantine_dir)
+          "and falling back to the previous checkpoint.",
+          step,
+          manager.directory,
+          type(error).__name__,
+          error,
+          quarantine_dir,
+      )
       _quarantine(manager, step, quarantine_dir)
       continue
-    logging.info("Restored checkpoint step %d from %s.", step,
-                 manager.directory)
+    logging.info("Restored checkpoint step %d from %s.", step, manager.directory)
     return restored[STATE]
   return None
 
@@ -185,8 +223,7 @@ class CheckpointMismatchError(ValueError):
   """A readable checkpoint whose arrays do not fit the model asked for."""
 
 
-def read_state(step_dir: pathlib.Path,
-               sharding: jax.sharding.Sharding) -> dict[str, Any]:
+def read_state(step_dir: pathlib.Path, sharding: jax.sharding.Sharding) -> dict[str, Any]:
   """The saved train state of one step as a dict of arrays placed with `sharding`."""
   checkpointer = ocp.StandardCheckpointer()
   state_dir = pathlib.Path(step_dir).absolute() / STATE
@@ -194,8 +231,9 @@ def read_state(step_dir: pathlib.Path,
   return checkpointer.restore(state_dir, abstract_like(saved, sharding))
 
 
-def load_variables(step_dir: pathlib.Path, like: dict[str, Any],
-                   sharding: jax.sharding.Sharding) -> dict[str, Any]:
+def load_variables(
+    step_dir: pathlib.Path, like: dict[str, Any], sharding: jax.sharding.Sharding
+) -> dict[str, Any]:
   """Restores `params` and `batch_stats` of one step (fine-tuning, inference).
 
   `like` holds freshly initialised variables; the checkpoint must have the same
@@ -213,7 +251,8 @@ def load_variables(step_dir: pathlib.Path, like: dict[str, Any],
   if expected != found:
     raise CheckpointMismatchError(
         f"Checkpoint {state_dir} does not fit this model (a different model "
-        f"variant or size?): {_first_difference(expected, found)}.")
+        f"variant or size?): {_first_difference(expected, found)}."
+    )
   # The whole saved tree is restored (optimizer state included, a few MB)
   # and only the wanted parts are kept.
   restored = read_state(step_dir, sharding)
@@ -231,6 +270,5 @@ def _first_difference(expected: Any, found: Any) -> str:
   for key in sorted(set(flat_expected) | set(flat_found), key=str):
     want, got = flat_expected.get(key), flat_found.get(key)
     if want != got:
-      return (f"{jax.tree_util.keystr(key)} is {got} in the checkpoint, "
-              f"{want} in this model")
+      return f"{jax.tree_util.keystr(key)} is {got} in the checkpoint, {want} in this model"
   return "tree structures differ"

@@ -19,9 +19,12 @@ CHATTY_LOGGERS = ("orbax", "absl", "tensorflow_datasets", "grain", "jax")
 # between evaluations (only evaluated steps carry the metric that ranks the best one) and for
 # every checkpoint it reads (read-only manager; a per-item metadata file it does not write), and
 # grain's suggestion to install OpenCV (Pillow decodes our PNGs).
-HARMLESS_WARNINGS = ("Requested `tracked_metric`; did not provide metrics",
-                     "Given directory is read only", "Metadata file does not exist",
-                     "OpenCV is not installed")
+HARMLESS_WARNINGS = (
+    "Requested `tracked_metric`; did not provide metrics",
+    "Given directory is read only",
+    "Metadata file does not exist",
+    "OpenCV is not installed",
+)
 
 
 class _DropHarmless(std_logging.Filter):

@@ -5,6 +5,7 @@ is allowed, so that a bad command-line override fails in a second instead of as 
 minutes of compiling. `validate` is the one place these rules live; modules that read a field
 trust it.
 """
+
 import importlib
 import math
 import pathlib
@@ -31,7 +32,8 @@ def project_datasets() -> dict[str, tuple[str, ...]]:
   for module in pkgutil.iter_modules(tfds_builders.__path__):
     if module.ispkg:
       builder = importlib.import_module(
-          f"tfds_builders.{module.name}.{module.name}_dataset_builder").Builder
+          f"tfds_builders.{module.name}.{module.name}_dataset_builder"
+      ).Builder
       datasets[builder.name] = tuple(config.name for config in builder.BUILDER_CONFIGS or ())
   return datasets
 
@@ -45,8 +47,10 @@ def check_dataset_name(name: str, field: str) -> None:
     raise ConfigError(f"{field}={name!r} is not a dataset of this project; known: {known}")
   configs = datasets[builder]
   if builder_config and builder_config not in configs:
-    raise ConfigError(f"{field}={name!r}: {builder} has no config {builder_config!r}; "
-                      f"its configs are {', '.join(configs) or 'none'}")
+    raise ConfigError(
+        f"{field}={name!r}: {builder} has no config {builder_config!r}; "
+        f"its configs are {', '.join(configs) or 'none'}"
+    )
 
 
 def _require(condition: bool, field: str, value: Any, allowed: str) -> None:
@@ -72,9 +76,12 @@ BATCH_LIMIT = (lambda v: _is_int(v) and (v == -1 or v > 0), "-1 (the whole split
 NON_NEGATIVE_NUMBER = (lambda v: _is_number(v) and v >= 0, "a finite number >= 0")
 
 RULES = {
-    "num_train_steps": (NON_NEGATIVE_INT[0], "a whole number >= 0 (0 = no training: evaluate the "
-                                             "workdir's checkpoint, or init_from's, on the test "
-                                             "split)"),
+    "num_train_steps": (
+        NON_NEGATIVE_INT[0],
+        "a whole number >= 0 (0 = no training: evaluate the "
+        "workdir's checkpoint, or init_from's, on the test "
+        "split)",
+    ),
     "log_every_steps": POSITIVE_INT,
     "eval_every_steps": POSITIVE_INT,
     "checkpoint_every_steps": POSITIVE_INT,
@@ -129,6 +136,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _require(isinstance(value, str) and bool(value), field, value, "a split name, e.g. 'test'")
   check_dataset_name(config.dataset.name, "config.dataset.name")
   from lstm_endec_jax import input_pipeline  # pylint: disable=g-import-not-at-top
+
   try:
     mixture = input_pipeline.training_mixture(config.dataset)
   except ValueError as error:
@@ -137,9 +145,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check_dataset_name(name, "config.dataset.mixture")
   shipped = pretrained.name_of(config.init_from)
   if shipped is not None:
-    _require(shipped in pretrained.available(), "init_from", config.init_from,
-             f"shipped models: {', '.join(pretrained.available()) or 'none'}")
+    _require(
+        shipped in pretrained.available(),
+        "init_from",
+        config.init_from,
+        f"shipped models: {', '.join(pretrained.available()) or 'none'}",
+    )
   elif config.init_from:
-    _require(pathlib.Path(config.init_from).exists(), "init_from", config.init_from,
-             "an existing workdir, checkpoints folder or checkpoint step folder, or "
-             f"{pretrained.INIT_FROM_PREFIX}<name> of a shipped model")
+    _require(
+        pathlib.Path(config.init_from).exists(),
+        "init_from",
+        config.init_from,
+        "an existing workdir, checkpoints folder or checkpoint step folder, or "
+        f"{pretrained.INIT_FROM_PREFIX}<name> of a shipped model",
+    )

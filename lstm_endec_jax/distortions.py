@@ -5,6 +5,7 @@ and is deterministic (noise draws from a seeded generator). Only numpy, Pillow a
 evaluation does not depend on OpenCV, but the blur reproduces `cv2.GaussianBlur(image, (k, k), 0)`
 up to rounding.
 """
+
 from collections.abc import Callable
 import io
 
@@ -42,7 +43,8 @@ def _check_image(image: np.ndarray) -> np.ndarray:
   image = np.asarray(image)
   if image.dtype != np.uint8 or image.ndim not in (2, 3):
     raise ValueError(
-        f"Expected a uint8 image of shape (H, W) or (H, W, C); got {image.dtype} {image.shape}.")
+        f"Expected a uint8 image of shape (H, W) or (H, W, C); got {image.dtype} {image.shape}."
+    )
   return image
 
 
@@ -60,7 +62,8 @@ def jpeg_compress(image: np.ndarray, quality: int) -> np.ndarray:
     raise ValueError(f"JPEG needs 1 or 3 channels, got an image of shape {image.shape}.")
   buffer = io.BytesIO()
   PIL.Image.fromarray(image.reshape(image.shape[:2]) if channels == 1 else image).save(
-      buffer, format="JPEG", quality=int(quality))
+      buffer, format="JPEG", quality=int(quality)
+  )
   decoded = np.asarray(PIL.Image.open(buffer))
   return decoded.reshape(image.shape)
 
@@ -81,7 +84,7 @@ def gaussian_kernel(kernel_size: int) -> np.ndarray:
   if kernel_size in _OPENCV_SMALL_KERNELS:
     return np.array(_OPENCV_SMALL_KERNELS[kernel_size])
   offsets = np.arange(kernel_size) - (kernel_size - 1) / 2
-  weights = np.exp(-offsets**2 / (2 * opencv_sigma(kernel_size)**2))
+  weights = np.exp(-(offsets**2) / (2 * opencv_sigma(kernel_size) ** 2))
   return weights / weights.sum()
 
 
@@ -99,8 +102,9 @@ def gaussian_blur(image: np.ndarray, kernel_size: int) -> np.ndarray:
   return _to_uint8(blurred)
 
 
-def gaussian_noise(image: np.ndarray, sigma: float, *,
-                   rng: np.random.Generator | int = 0) -> np.ndarray:
+def gaussian_noise(
+    image: np.ndarray, sigma: float, *, rng: np.random.Generator | int = 0
+) -> np.ndarray:
   """Adds i.i.d. N(0, sigma^2) noise (0..255 scale) to every value, rounds and clips."""
   image = _check_image(image)
   if sigma < 0:
@@ -109,8 +113,9 @@ def gaussian_noise(image: np.ndarray, sigma: float, *,
   return _to_uint8(image + rng.normal(0.0, sigma, image.shape))
 
 
-def _distortion_function(name: str) -> Callable[[np.ndarray, float, np.random.Generator],
-                                                np.ndarray]:
+def _distortion_function(
+    name: str,
+) -> Callable[[np.ndarray, float, np.random.Generator], np.ndarray]:
   functions = {
       "jpeg": lambda image, strength, rng: jpeg_compress(image, int(strength)),
       "blur": lambda image, strength, rng: gaussian_blur(image, int(strength)),
@@ -126,8 +131,9 @@ def distort(image: np.ndarray, name: str, strength: float, *, seed: int = 0) -> 
   return _distortion_function(name)(image, strength, np.random.default_rng(seed))
 
 
-def distort_batch(images: np.ndarray, name: str, strength: float, *, seed: int = 0,
-                  start_index: int = 0) -> np.ndarray:
+def distort_batch(
+    images: np.ndarray, name: str, strength: float, *, seed: int = 0, start_index: int = 0
+) -> np.ndarray:
   """Distorts a batch (B, H, W[, C]); image i draws its noise from seed (seed, start_index + i).
 
   Pass the dataset index of the batch's first image as `start_index` so that every image is
@@ -137,7 +143,9 @@ def distort_batch(images: np.ndarray, name: str, strength: float, *, seed: int =
   images = np.asarray(images)
   if not len(images):
     return images.copy()
-  return np.stack([
-      function(image, strength, np.random.default_rng((seed, start_index + i)))
-      for i, image in enumerate(images)
-  ]).reshape(images.shape)
+  return np.stack(
+      [
+          function(image, strength, np.random.default_rng((seed, start_index + i)))
+          for i, image in enumerate(images)
+      ]
+  ).reshape(images.shape)

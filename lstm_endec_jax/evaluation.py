@@ -4,6 +4,7 @@ Training's validation and test passes, the evaluate command, the `Localizer`, th
 the benchmarks all go through here (as big_vision's evaluators), so that a checkpoint is scored
 the same way whoever asks. It takes a model and its variables, never a train state.
 """
+
 from collections.abc import Callable, Iterable, Mapping
 import pathlib
 from typing import Any
@@ -37,25 +38,39 @@ def probabilities(model: nn.Module, variables: Variables, images: jax.Array) -> 
 
 def make_parallel_probabilities(model: nn.Module, mesh) -> Callable[[Variables, Any], jax.Array]:
   """`probabilities` over the mesh: replicated variables, images split on the data axis."""
-  sharded = jax.shard_map(lambda variables, images: probabilities(model, variables, images),
-                          mesh=mesh, in_specs=(P(), P(parallel.DATA_AXIS)),
-                          out_specs=P(parallel.DATA_AXIS), check_vma=False)
+  sharded = jax.shard_map(
+      lambda variables, images: probabilities(model, variables, images),
+      mesh=mesh,
+      in_specs=(P(), P(parallel.DATA_AXIS)),
+      out_specs=P(parallel.DATA_AXIS),
+      check_vma=False,
+  )
   return jax.jit(sharded)
 
 
 def padded(batch: Mapping[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
   """Pads a short final batch to `size` rows; `valid` marks the real ones."""
   count = len(batch["image"])
-  rows = {name: np.concatenate(
-      [batch[name], np.zeros((size - count,) + batch[name].shape[1:], batch[name].dtype)])
-          for name in ("image", "mask", "label")}
+  rows = {
+      name: np.concatenate(
+          [batch[name], np.zeros((size - count,) + batch[name].shape[1:], batch[name].dtype)]
+      )
+      for name in ("image", "mask", "label")
+  }
   rows["valid"] = np.arange(size) < count
   return rows
 
 
-def accumulate(parallel_probabilities, variables: Variables, batches: Batches, mesh, *,
-               local_batch_size: int, max_batches: int, num_samples: int
-               ) -> tuple[metrics_lib.MetricAccumulator, dict[str, np.ndarray]]:
+def accumulate(
+    parallel_probabilities,
+    variables: Variables,
+    batches: Batches,
+    mesh,
+    *,
+    local_batch_size: int,
+    max_batches: int,
+    num_samples: int,
+) -> tuple[metrics_lib.MetricAccumulator, dict[str, np.ndarray]]:
   """Streams batches through the model into a metric accumulator.
 
   Also returns the first `num_samples` images, masks and heat maps for the sample grid. Every
@@ -69,8 +84,12 @@ def accumulate(parallel_probabilities, variables: Variables, batches: Batches, m
     if 0 <= max_batches <= index:
       break
     rows = parallel.global_batch(padded(batch, local_batch_size), mesh)
-    fetched = {"probs": parallel_probabilities(variables, rows["image"]), "mask": rows["mask"],
-               "label": rows["label"], "valid": rows["valid"]}
+    fetched = {
+        "probs": parallel_probabilities(variables, rows["image"]),
+        "mask": rows["mask"],
+        "label": rows["label"],
+        "valid": rows["valid"],
+    }
     wants_samples = len(samples["image"]) < num_samples
     if wants_samples:
       fetched["image"] = rows["image"]
@@ -78,8 +97,8 @@ def accumulate(parallel_probabilities, variables: Variables, batches: Batches, m
     valid = host["valid"]
     if not np.isfinite(host["probs"][valid]).all():
       raise NonFinitePredictionsError(
-          "the model's predictions are not finite: its weights or batch statistics have "
-          "diverged")
+          "the model's predictions are not finite: its weights or batch statistics have diverged"
+      )
     accumulator.update(host["probs"][valid], host["mask"][valid], host["label"][valid])
     if wants_samples:
       for name in samples:
@@ -105,27 +124,54 @@ class Evaluator:
     return jax.device_put(dict(variables), parallel.replicated(self.mesh))
 
   def batches(self, split: str) -> Batches:
-    return input_pipeline.create_eval_loader(self.config, split,
-                                             batch_size=self.local_batch_size)
+    return input_pipeline.create_eval_loader(self.config, split, batch_size=self.local_batch_size)
 
-  def run(self, variables: Variables, batches: Batches, max_batches: int
-          ) -> tuple[metrics_lib.MetricAccumulator, dict[str, np.ndarray]]:
+  def run(
+      self, variables: Variables, batches: Batches, max_batches: int
+  ) -> tuple[metrics_lib.MetricAccumulator, dict[str, np.ndarray]]:
     """Metrics of `batches` (at most `max_batches`; < 0: all) and the first sample images."""
-    return accumulate(self._probabilities, variables, batches, self.mesh,
-                      local_batch_size=self.local_batch_size, max_batches=max_batches,
-                      num_samples=self.config.num_sample_images)
+    return accumulate(
+        self._probabilities,
+        variables,
+        batches,
+        self.mesh,
+        local_batch_size=self.local_batch_size,
+        max_batches=max_batches,
+        num_samples=self.config.num_sample_images,
+    )
 
 
-def record(*, checkpoint: str, step: int, variant: str, dataset: str, split: str,
-           max_batches: int, metrics: Mapping[str, float]) -> dict[str, Any]:
+def record(
+    *,
+    checkpoint: str,
+    step: int,
+    variant: str,
+    dataset: str,
+    split: str,
+    max_batches: int,
+    metrics: Mapping[str, float],
+) -> dict[str, Any]:
   """The one schema of every eval.json, whether training or the evaluate command wrote it."""
-  return {"checkpoint": checkpoint, "step": step, "variant": variant, "dataset": dataset,
-          "split": split, "max_batches": max_batches, "metrics": dict(metrics)}
+  return {
+      "checkpoint": checkpoint,
+      "step": step,
+      "variant": variant,
+      "dataset": dataset,
+      "split": split,
+      "max_batches": max_batches,
+      "metrics": dict(metrics),
+  }
 
 
-def write_figures(output_dir: pathlib.Path, accumulator: metrics_lib.MetricAccumulator,
-                  samples: Mapping[str, np.ndarray], *, auc: float, title: str,
-                  samples_name: str) -> np.ndarray | None:
+def write_figures(
+    output_dir: pathlib.Path,
+    accumulator: metrics_lib.MetricAccumulator,
+    samples: Mapping[str, np.ndarray],
+    *,
+    auc: float,
+    title: str,
+    samples_name: str,
+) -> np.ndarray | None:
   """The ROC curve and the sample grid `samples_name` (process 0 only); returns the grid."""
   if jax.process_index() != 0:
     return None
@@ -134,6 +180,10 @@ def write_figures(output_dir: pathlib.Path, accumulator: metrics_lib.MetricAccum
   visualize.write_roc_png(output_dir / runs.ROC_FILE, fpr, tpr, auc=auc, title=title)
   if not samples:
     return None
-  return visualize.write_sample_grid(output_dir / samples_name, samples["image"],
-                                     samples["mask"], samples["probs"],
-                                     max_images=len(samples["image"]))
+  return visualize.write_sample_grid(
+      output_dir / samples_name,
+      samples["image"],
+      samples["mask"],
+      samples["probs"],
+      max_images=len(samples["image"]),
+  )

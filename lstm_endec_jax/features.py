@@ -46,6 +46,7 @@ Inputs other than (B, 256, 256, 3) RGB (the documented contract of `resampling_f
 * A single image needs a leading batch axis (`images[None]`), so that under `vmap` a rank-3
   argument is always a grayscale batch, never ambiguous.
 """
+
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -108,9 +109,7 @@ def _radon_matrix(patch_size: int, angles_deg: tuple[float, ...]) -> np.ndarray:
       col, row = (x0 + dx).astype(np.int64), (y0 + dy).astype(np.int64)
       inside = (row >= 0) & (row < patch_size) & (col >= 0) & (col < patch_size)
       flat = (offsets * patch_size + row) * patch_size + col
-      matrix[t] += np.bincount(
-          flat[inside], weights=weight[inside], minlength=matrix.shape[1]
-      )
+      matrix[t] += np.bincount(flat[inside], weights=weight[inside], minlength=matrix.shape[1])
   return matrix.reshape(len(angles_deg), size, patch_size * patch_size)
 
 
@@ -302,12 +301,16 @@ def _map_in_chunks(fn: Callable[[jax.Array], jax.Array], images: jax.Array, chun
 @functools.partial(
     jax.jit,
     static_argnames=(
-        "patch_size", "grid_size", "angles", "kernel", "eps", "method", "chunk_size",
+        "patch_size",
+        "grid_size",
+        "angles",
+        "kernel",
+        "eps",
+        "method",
+        "chunk_size",
     ),
 )
-def _resampling_features(
-    images, *, patch_size, grid_size, angles, kernel, eps, method, chunk_size
-):
+def _resampling_features(images, *, patch_size, grid_size, angles, kernel, eps, method, chunk_size):
   images = _as_color_batch(images, patch_size * grid_size)
 
   def features_of(chunk):

@@ -6,6 +6,7 @@ every one into uint8 RGB in display orientation, and both `predict` and the TFDS
 through it, so the model is trained on images decoded exactly as the ones it is later shown. Pixel
 values are never composited or colour-managed: forensic traces live in them.
 """
+
 from collections.abc import Iterable, Iterator
 import os
 import pathlib
@@ -16,7 +17,8 @@ from PIL import Image
 # Lower-case suffixes a directory walk picks up. Files named explicitly are always tried.
 PNG_COMPRESS_LEVEL = 1
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".ppm", ".pgm"})
+    {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".ppm", ".pgm"}
+)
 
 # EXIF orientation (tag 0x0112) -> the numpy transposition that shows the stored pixels upright,
 # as `PIL.ImageOps.exif_transpose` does (1 or absent: as stored).
@@ -100,13 +102,17 @@ def find_images(root: str | os.PathLike[str]) -> list[pathlib.Path]:
   found = []
   for directory, subdirectories, files in os.walk(root):
     subdirectories.sort()
-    found.extend(pathlib.Path(directory) / name for name in sorted(files)
-                 if pathlib.Path(name).suffix.lower() in IMAGE_EXTENSIONS)
+    found.extend(
+        pathlib.Path(directory) / name
+        for name in sorted(files)
+        if pathlib.Path(name).suffix.lower() in IMAGE_EXTENSIONS
+    )
   return found
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike[str]]
-                 ) -> Iterator[tuple[pathlib.Path, pathlib.Path]]:
+def expand_inputs(
+    inputs: Iterable[str | os.PathLike[str]],
+) -> Iterator[tuple[pathlib.Path, pathlib.Path]]:
   """Yields (file, path relative to its input) for files and the images inside directories.
 
   The relative path lets callers mirror a folder tree in their output. Paths that do not exist are
@@ -144,6 +150,7 @@ def write_png(path: str | os.PathLike[str], pixels: np.ndarray) -> None:
   partial = path.with_name(path.name + ".partial")
   # zlib level 1: large heat maps are written several times faster than at Pillow's default 6,
   # and smooth maps compress nearly as well.
-  Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(partial, format="PNG",
-                                                           compress_level=PNG_COMPRESS_LEVEL)
+  Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(
+      partial, format="PNG", compress_level=PNG_COMPRESS_LEVEL
+  )
   os.replace(partial, path)

@@ -7,6 +7,7 @@ evaluation resizes the whole image and does nothing else. Several datasets can b
 per-record generator, so a loader is deterministic for its seed, and the iterator's
 `get_state`/`set_state` resume a run at the next unseen batch.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -80,7 +81,7 @@ def default_dataset_config() -> ml_collections.ConfigDict:
 
 
 def parse_pairs(spec: str, value_type: type) -> list[tuple[str, Any]]:
-  """"a:1,b:2" -> [("a", 1), ("b", 2)]; raises naming the bad entry."""
+  """Parses "a:1,b:2" into [("a", 1), ("b", 2)]; raises naming the bad entry."""
   pairs = []
   for entry in filter(None, (part.strip() for part in spec.split(","))):
     name, sep, value = entry.rpartition(":")
@@ -95,7 +96,8 @@ def training_mixture(dataset_config: ml_collections.ConfigDict) -> list[tuple[st
   mixture = parse_pairs(dataset_config.mixture, float) or [(dataset_config.name, 1.0)]
   if any(weight < 0 for _, weight in mixture) or sum(w for _, w in mixture) <= 0:
     raise ValueError(
-        f"mixture weights must be >= 0 with a positive sum: {dataset_config.mixture!r}")
+        f"mixture weights must be >= 0 with a positive sum: {dataset_config.mixture!r}"
+    )
   return mixture
 
 
@@ -126,7 +128,7 @@ class MixtureDataSource(grain.sources.RandomAccessDataSource):
     length = int(np.ceil(np.max(sizes[used] / shares[used])))
     counts = np.floor(shares * length).astype(np.int64)
     remainders = shares * length - counts
-    counts[np.argsort(-remainders)[:length - counts.sum()]] += 1  # largest remainder
+    counts[np.argsort(-remainders)[: length - counts.sum()]] += 1  # largest remainder
     self._sources = list(sources)
     self._shares = shares.round(6).tolist()
     self._dataset = np.repeat(np.arange(len(sources)), counts)
@@ -143,8 +145,10 @@ class MixtureDataSource(grain.sources.RandomAccessDataSource):
 
   def __repr__(self) -> str:
     # grain checks this on `set_state`: a checkpoint resumes only on the same mixture.
-    return (f"MixtureDataSource(sources={self._sources!r}, shares={self._shares}, "
-            f"length={len(self)})")
+    return (
+        f"MixtureDataSource(sources={self._sources!r}, shares={self._shares}, "
+        f"length={len(self)})"
+    )
 
 
 def resize_pair(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,9 +161,11 @@ def resize_pair(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndar
 
 
 def model_inputs(image: np.ndarray, mask: np.ndarray, label: Any) -> dict[str, np.ndarray]:
-  return {"image": np.ascontiguousarray(image, np.uint8),
-          "mask": np.ascontiguousarray(mask, np.uint8),
-          "label": np.int32(label)}
+  return {
+      "image": np.ascontiguousarray(image, np.uint8),
+      "mask": np.ascontiguousarray(mask, np.uint8),
+      "label": np.int32(label),
+  }
 
 
 def binary_mask(record: dict[str, Any]) -> np.ndarray:
@@ -169,6 +175,7 @@ def binary_mask(record: dict[str, Any]) -> np.ndarray:
 @dataclasses.dataclass(frozen=True)
 class TrainAugmentation(grain.transforms.RandomMap):
   """One of the paper's 5 crops (4 corners, centre), resized to `image_size`, random flips."""
+
   crop_sizes: tuple[int, ...]  # by `dataset_index`
   image_size: int
   horizontal_flip: bool
@@ -194,6 +201,7 @@ class TrainAugmentation(grain.transforms.RandomMap):
 @dataclasses.dataclass(frozen=True)
 class EvalResize(grain.transforms.Map):
   """The whole image resized to `image_size`, no augmentation."""
+
   image_size: int
 
   def map(self, element: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -201,19 +209,28 @@ class EvalResize(grain.transforms.Map):
     return model_inputs(image, mask, element["label"])
 
 
-def _loader(source: Any, sampler: grain.samplers.IndexSampler, operations: list[Any],
-            dataset_config: ml_collections.ConfigDict,
-            shard_options: grain.sharding.ShardOptions) -> grain.DataLoader:
+def _loader(
+    source: Any,
+    sampler: grain.samplers.IndexSampler,
+    operations: list[Any],
+    dataset_config: ml_collections.ConfigDict,
+    shard_options: grain.sharding.ShardOptions,
+) -> grain.DataLoader:
   if dataset_config.worker_count and not flags.FLAGS.is_parsed():
     # grain's worker processes read absl flags; outside an absl app (tests, notebooks) take the
     # defaults, as grain's own notebook examples do.
     flags.FLAGS.mark_as_parsed()
   return grain.DataLoader(
-      data_source=source, sampler=sampler, operations=operations,
+      data_source=source,
+      sampler=sampler,
+      operations=operations,
       worker_count=dataset_config.worker_count,
-      worker_buffer_size=dataset_config.worker_buffer_size, shard_options=shard_options,
-      read_options=grain.ReadOptions(num_threads=dataset_config.read_threads,
-                                     prefetch_buffer_size=dataset_config.read_prefetch))
+      worker_buffer_size=dataset_config.worker_buffer_size,
+      shard_options=shard_options,
+      read_options=grain.ReadOptions(
+          num_threads=dataset_config.read_threads, prefetch_buffer_size=dataset_config.read_prefetch
+      ),
+  )
 
 
 def create_train_loader(config: ml_collections.ConfigDict, *, seed: int) -> grain.DataLoader:
@@ -224,25 +241,36 @@ def create_train_loader(config: ml_collections.ConfigDict, *, seed: int) -> grai
   """
   dataset_config = config.dataset
   if config.batch_size % jax.process_count():
-    raise ValueError(f"batch_size {config.batch_size} is not divisible by the "
-                     f"{jax.process_count()} processes")
+    raise ValueError(
+        f"batch_size {config.batch_size} is not divisible by the "
+        f"{jax.process_count()} processes"
+    )
   mixture = training_mixture(dataset_config)
   source = MixtureDataSource(
       [data_source(dataset_config, name, dataset_config.train_split) for name, _ in mixture],
-      [weight for _, weight in mixture])
+      [weight for _, weight in mixture],
+  )
   logging.info("Training on %s: %d records per epoch", mixture, len(source))
   augmentation = TrainAugmentation(
       crop_sizes=tuple(crop_size_of(dataset_config, name) for name, _ in mixture),
-      image_size=dataset_config.image_size, horizontal_flip=dataset_config.horizontal_flip,
-      vertical_flip=dataset_config.vertical_flip)
+      image_size=dataset_config.image_size,
+      horizontal_flip=dataset_config.horizontal_flip,
+      vertical_flip=dataset_config.vertical_flip,
+  )
   sampler = grain.samplers.IndexSampler(len(source), shuffle=True, num_epochs=None, seed=seed)
   batch = grain.transforms.Batch(config.batch_size // jax.process_count(), drop_remainder=True)
-  return _loader(source, sampler, [augmentation, batch], dataset_config,
-                 grain.sharding.ShardByJaxProcess(drop_remainder=True))
+  return _loader(
+      source,
+      sampler,
+      [augmentation, batch],
+      dataset_config,
+      grain.sharding.ShardByJaxProcess(drop_remainder=True),
+  )
 
 
-def create_eval_loader(config: ml_collections.ConfigDict, split: str, *,
-                       batch_size: int) -> grain.DataLoader:
+def create_eval_loader(
+    config: ml_collections.ConfigDict, split: str, *, batch_size: int
+) -> grain.DataLoader:
   """One pass over `split` of `config.dataset.name` in order, `batch_size` per process.
 
   The last batch may be smaller. With several processes each reads every process_count-th record
@@ -252,10 +280,17 @@ def create_eval_loader(config: ml_collections.ConfigDict, split: str, *,
   dataset_config = config.dataset
   source = data_source(dataset_config, dataset_config.name, split)
   sampler = grain.samplers.IndexSampler(len(source), shuffle=False, num_epochs=1)
-  operations = [EvalResize(dataset_config.image_size),
-                grain.transforms.Batch(batch_size, drop_remainder=False)]
-  return _loader(source, sampler, operations, dataset_config,
-                 grain.sharding.ShardByJaxProcess(drop_remainder=False))
+  operations = [
+      EvalResize(dataset_config.image_size),
+      grain.transforms.Batch(batch_size, drop_remainder=False),
+  ]
+  return _loader(
+      source,
+      sampler,
+      operations,
+      dataset_config,
+      grain.sharding.ShardByJaxProcess(drop_remainder=False),
+  )
 
 
 def build_dataset(name: str, *, data_dir: str, manual_dir: str = "", force: bool = False) -> bool:
@@ -276,8 +311,11 @@ def build_dataset(name: str, *, data_dir: str, manual_dir: str = "", force: bool
     logging.warning("Removing %s, left by a build that did not finish.", leftover)
     shutil.rmtree(leftover, ignore_errors=True)
   logging.info("Building %s into %s", name, data_dir)
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=manual_dir or None, try_download_gcs=False))
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(
+          manual_dir=manual_dir or None, try_download_gcs=False
+      )
+  )
   return True
 
 

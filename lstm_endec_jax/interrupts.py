@@ -25,7 +25,8 @@ class Stopped(Exception):
     self.exit_code = 128 + int(signal.Signals[signal_name])
     super().__init__(
         f"Stopped by {signal_name} after step {step}; the checkpoint is saved. "
-        "Run the same command again to resume.")
+        "Run the same command again to resume."
+    )
 
 
 class StopRequest:
@@ -41,9 +42,11 @@ class StopRequest:
   def _handle(self, signum: int, frame: types.FrameType | None) -> None:
     del frame
     self.signal_name = signal.Signals(signum).name
-    logging.warning("Received %s: saving a checkpoint after this step, then "
-                    "stopping (send it again to stop at once).",
-                    self.signal_name)
+    logging.warning(
+        "Received %s: saving a checkpoint after this step, then "
+        "stopping (send it again to stop at once).",
+        self.signal_name,
+    )
     self._restore_handlers()
 
   def _restore_handlers(self) -> None:

@@ -5,6 +5,7 @@ arguments. Modules take the convolution and normalisation constructors as fields
 as in the flax ImageNet example, so that dtype, BatchNorm mode and the cross-device axis name are
 decided once, in the top-level module.
 """
+
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -44,14 +45,18 @@ def _bilinear_deconv(x: jax.Array, factor: int) -> jax.Array:
   channels = x.shape[-1]
   pad_before = size - 1 - (size - factor) // 2
   pad_after = factor + size - 2 - pad_before
-  depthwise = jnp.broadcast_to(jnp.asarray(kernel, x.dtype)[:, :, None, None],
-                               (size, size, 1, channels))
+  depthwise = jnp.broadcast_to(
+      jnp.asarray(kernel, x.dtype)[:, :, None, None], (size, size, 1, channels)
+  )
   return jax.lax.conv_general_dilated(
-      x, depthwise, window_strides=(1, 1),
+      x,
+      depthwise,
+      window_strides=(1, 1),
       padding=((pad_before, pad_after), (pad_before, pad_after)),
       lhs_dilation=(factor, factor),
       dimension_numbers=("NHWC", "HWIO", "NHWC"),
-      feature_group_count=channels)
+      feature_group_count=channels,
+  )
 
 
 def upsample(x: jax.Array, factor: int, kind: str) -> jax.Array:
@@ -83,8 +88,10 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
   """
   height, width = x.shape[1] - x.shape[1] % 2, x.shape[2] - x.shape[2] % 2
   x = x[:, :height, :width]
-  return jnp.maximum(jnp.maximum(x[:, 0::2, 0::2], x[:, 0::2, 1::2]),
-                     jnp.maximum(x[:, 1::2, 0::2], x[:, 1::2, 1::2]))
+  return jnp.maximum(
+      jnp.maximum(x[:, 0::2, 0::2], x[:, 0::2, 1::2]),
+      jnp.maximum(x[:, 1::2, 0::2], x[:, 1::2, 1::2]),
+  )
 
 
 class ResidualUnit(nn.Module):
@@ -94,6 +101,7 @@ class ResidualUnit(nn.Module):
   connection" (He et al. [37]) in HLED's `resUnit` arrangement. The first conv has no bias (a BN
   follows it); the second keeps one.
   """
+
   conv: ModuleDef
   norm: ModuleDef
 
@@ -113,6 +121,7 @@ class Encoder(nn.Module):
 
   The paper's shortcut is parameter free, so the width change needs the leading conv; HLED has it.
   """
+
   features: Sequence[int]
   conv: ModuleDef
   norm: ModuleDef
@@ -134,6 +143,7 @@ class PerPositionDense(nn.Module):
 
   HLED's LSTM projection: `matmul(out[64, B, 64], W[64, 64, 32]) + b[32]`.
   """
+
   features: int
   use_bias: bool = True
   dtype: Any = None
@@ -143,8 +153,9 @@ class PerPositionDense(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     positions, in_features = x.shape[-2:]
-    kernel = self.param("kernel", self.kernel_init, (positions, in_features, self.features),
-                        self.param_dtype)
+    kernel = self.param(
+        "kernel", self.kernel_init, (positions, in_features, self.features), self.param_dtype
+    )
     x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
     y = jnp.einsum("...ti,tio->...to", x, kernel)
     if self.use_bias:
@@ -168,6 +179,7 @@ class LSTMBranch(nn.Module):
   are put back in grid order with the inverse permutation, projected to `num_maps` maps (eq. 1)
   and reshaped to (B, g, g, num_maps): map (r, c) belongs to patch (r, c).
   """
+
   hidden_size: int
   num_layers: int
   num_maps: int
@@ -199,7 +211,8 @@ class LSTMBranch(nn.Module):
       x = PerPositionDense(self.num_maps, use_bias=use_bias, dtype=self.dtype)(x)
     else:
       raise ValueError(
-          f"unknown projection {self.projection!r}; expected one of {PROJECTION_KINDS}")
+          f"unknown projection {self.projection!r}; expected one of {PROJECTION_KINDS}"
+      )
     x = x.reshape(batch, grid_size, grid_size, self.num_maps)
     if self.norm is not None:
       x = nn.relu(self.norm()(x))
@@ -214,6 +227,7 @@ class Decoder(nn.Module):
   (`classifier_kernel_size` > 0) produces the class maps; without it the last stage must already
   have `num_classes` maps (HLED: conv1x1 -> 2, BN, ReLU, then x4 upsampling).
   """
+
   features: Sequence[int]
   factors: Sequence[int]
   kernel_size: int
@@ -226,11 +240,15 @@ class Decoder(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     if len(self.factors) < len(self.features):
-      raise ValueError(f"need an upsampling factor per decoder stage, got factors "
-                       f"{tuple(self.factors)} for features {tuple(self.features)}")
+      raise ValueError(
+          f"need an upsampling factor per decoder stage, got factors "
+          f"{tuple(self.factors)} for features {tuple(self.features)}"
+      )
     if not self.classifier_kernel_size and self.features[-1] != self.num_classes:
-      raise ValueError("without a classifier conv the last decoder stage must have "
-                       f"num_classes={self.num_classes} maps, got {self.features[-1]}")
+      raise ValueError(
+          "without a classifier conv the last decoder stage must have "
+          f"num_classes={self.num_classes} maps, got {self.features[-1]}"
+      )
     kernel = (self.kernel_size, self.kernel_size)
     for width, factor in zip(self.features, self.factors):
       x = upsample(x, factor, self.upsampling)
@@ -239,7 +257,7 @@ class Decoder(nn.Module):
     if self.classifier_kernel_size:
       size = self.classifier_kernel_size
       x = self.conv(self.num_classes, (size, size), name="classifier")(x)
-    for factor in self.factors[len(self.features):]:
+    for factor in self.factors[len(self.features) :]:
       x = upsample(x, factor, self.upsampling)
     return x
 
@@ -251,6 +269,7 @@ class FCNHead(nn.Module):
   FCN learns its x2 deconvolution from a bilinear start and fixes the final one to bilinear; here
   both use the configured fixed upsampling, as the paper's own decoder does.
   """
+
   num_classes: int
   upsampling: str
   conv: ModuleDef

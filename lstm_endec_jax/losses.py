@@ -38,8 +38,7 @@ def inverse_frequency_weights(frequencies: np.ndarray) -> np.ndarray:
   """
   frequencies = np.asarray(frequencies, np.float64)
   if np.any(frequencies <= 0):
-    raise ValueError(
-        f"Every class needs a non-zero frequency, got {frequencies.tolist()}.")
+    raise ValueError(f"Every class needs a non-zero frequency, got {frequencies.tolist()}.")
   inverse = 1.0 / frequencies
   return (inverse / inverse.sum()).astype(np.float32)
 
@@ -49,18 +48,14 @@ def weighted_softmax_cross_entropy(
 ) -> jax.Array:
   """Mean over pixels of w[y] * CE(softmax(logits), y) (paper eq. 4)."""
   labels = masks.astype(jnp.int32)
-  losses = optax.softmax_cross_entropy_with_integer_labels(
-      logits.astype(jnp.float32), labels)
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
   return jnp.mean(losses * class_weights[labels])
 
 
-def sigmoid_binary_cross_entropy(
-    logits: jax.Array, masks: jax.Array
-) -> jax.Array:
+def sigmoid_binary_cross_entropy(logits: jax.Array, masks: jax.Array) -> jax.Array:
   """HLED's loss: mean sigmoid BCE of both logit channels on one-hot targets."""
   targets = jax.nn.one_hot(masks.astype(jnp.int32), logits.shape[-1])
-  return jnp.mean(optax.sigmoid_binary_cross_entropy(
-      logits.astype(jnp.float32), targets))
+  return jnp.mean(optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32), targets))
 
 
 def compute_loss(

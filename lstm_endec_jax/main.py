@@ -33,12 +33,13 @@ from tfds_builders import manual
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string(
-    "workdir", None,
-    "Directory for checkpoints, metrics and plots "
-    "(default: ./workdir/<config file name>).")
+    "workdir",
+    None,
+    "Directory for checkpoints, metrics and plots (default: ./workdir/<config file name>).",
+)
 config_flags.DEFINE_config_file(
-    "config", None, "Training configuration file (configs/*.py).",
-    lock_config=True)
+    "config", None, "Training configuration file (configs/*.py).", lock_config=True
+)
 flags.mark_flags_as_required(["config"])
 
 
@@ -51,10 +52,13 @@ def main(argv):
     raise app.UsageError("Too many command-line arguments.")
   cli.quiet_libraries()
   parallel.maybe_initialize_distributed()
-  workdir = FLAGS.workdir or default_workdir(
-      config_flags.get_config_filename(FLAGS["config"]))
-  logging.info("JAX process %d / %d, local devices: %s", jax.process_index(),
-               jax.process_count(), jax.local_devices())
+  workdir = FLAGS.workdir or default_workdir(config_flags.get_config_filename(FLAGS["config"]))
+  logging.info(
+      "JAX process %d / %d, local devices: %s",
+      jax.process_index(),
+      jax.process_count(),
+      jax.local_devices(),
+  )
   logging.info("Workdir: %s", workdir)
   try:
     train.train_and_evaluate(FLAGS.config, workdir)
@@ -63,17 +67,25 @@ def main(argv):
   except interrupts.Stopped as stopped:
     reporting.announce(str(stopped))
     sys.exit(stopped.exit_code)
-  except (runs.WorkdirError, checkpointing.CheckpointWriteError,
-          train.TrainingDivergedError, manual.ManualDirError) as error:
+  except (
+      runs.WorkdirError,
+      checkpointing.CheckpointWriteError,
+      train.TrainingDivergedError,
+      manual.ManualDirError,
+  ) as error:
     cli.exit_with(str(error))
   except runs.CheckpointNotFoundError as error:
-    cli.exit_with(f"{error} (num_train_steps=0 evaluates an existing checkpoint: "
-                  "the workdir's, or config.init_from's)")
+    cli.exit_with(
+        f"{error} (num_train_steps=0 evaluates an existing checkpoint: "
+        "the workdir's, or config.init_from's)"
+    )
   except OSError as error:
     if error.errno != errno.ENOSPC:
       raise
-    cli.exit_with(f"The disk is full: cannot write {error.filename or workdir}. "
-                  "Free space, then run the same command to resume.")
+    cli.exit_with(
+        f"The disk is full: cannot write {error.filename or workdir}. "
+        "Free space, then run the same command to resume."
+    )
   reporting.announce(runs.Run(pathlib.Path(workdir).absolute()).summary())
 
 

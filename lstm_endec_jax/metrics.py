@@ -32,6 +32,7 @@ Conventions (docs/method.md section 6):
 
 Undefined values (e.g. image AUC when every image has the same label) are NaN.
 """
+
 from collections.abc import Sequence
 import dataclasses
 
@@ -49,12 +50,15 @@ def _check_batch(probs: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.n
   if probs.ndim != 3 or probs.shape != masks.shape:
     raise ValueError(
         f"Expected probabilities and masks of the same shape (B, H, W); got {probs.shape} and "
-        f"{masks.shape}.")
+        f"{masks.shape}."
+    )
   if not np.issubdtype(probs.dtype, np.floating):
     raise ValueError(f"Probabilities must be floating point, got {probs.dtype}.")
   if probs.size and not (probs.min() >= 0.0 and probs.max() <= 1.0):
-    raise ValueError("Probabilities must lie in [0, 1] (no NaN); got values in "
-                     f"[{probs.min()}, {probs.max()}].")
+    raise ValueError(
+        "Probabilities must lie in [0, 1] (no NaN); got values in "
+        f"[{probs.min()}, {probs.max()}]."
+    )
   if masks.dtype != bool:
     if np.any((masks != 0) & (masks != 1)):
       raise ValueError(f"Masks must contain only 0 and 1; got values {np.unique(masks)[:10]}.")
@@ -159,8 +163,10 @@ def mask_boxes(mask: np.ndarray, min_area: int = 64) -> np.ndarray:
   """
   filled = _fill_holes(mask)
   labelled, _ = scipy.ndimage.label(filled, structure=_EIGHT_CONNECTED)
-  boxes = [(rows.start, cols.start, rows.stop, cols.stop)
-           for rows, cols in scipy.ndimage.find_objects(labelled)]
+  boxes = [
+      (rows.start, cols.start, rows.stop, cols.stop)
+      for rows, cols in scipy.ndimage.find_objects(labelled)
+  ]
   boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
   return boxes[_box_area(boxes) >= min_area]
 
@@ -169,8 +175,9 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
   """`scipy.ndimage.binary_fill_holes`, twice as fast: holes are the 4-connected background
   components that do not touch the border."""
   background, _ = scipy.ndimage.label(~mask)
-  border = np.unique(np.concatenate(
-      [background[0], background[-1], background[:, 0], background[:, -1]]))
+  border = np.unique(
+      np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])
+  )
   return mask | ~np.isin(background, border)
 
 
@@ -189,9 +196,15 @@ def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
   return intersection / np.maximum(union, 1)
 
 
-def match_image_boxes(prob: np.ndarray, mask: np.ndarray, *, threshold: float = 0.5,
-                      min_area: int = 64, min_truth_area: int = 64,
-                      iou_threshold: float = 0.5):
+def match_image_boxes(
+    prob: np.ndarray,
+    mask: np.ndarray,
+    *,
+    threshold: float = 0.5,
+    min_area: int = 64,
+    min_truth_area: int = 64,
+    iou_threshold: float = 0.5,
+):
   """Scores one image's predicted boxes and matches them to its ground-truth boxes.
 
   Predicted boxes come from `mask_boxes(prob >= threshold)`, ground-truth boxes from
@@ -220,8 +233,7 @@ def match_image_boxes(prob: np.ndarray, mask: np.ndarray, *, threshold: float = 
   return scores, is_true_positive, len(truth)
 
 
-def average_precision(scores: np.ndarray, is_true_positive: np.ndarray,
-                      num_truth: int) -> float:
+def average_precision(scores: np.ndarray, is_true_positive: np.ndarray, num_truth: int) -> float:
   """All-point interpolated AP (PASCAL VOC 2010+) of detections pooled over a dataset.
 
   Detections are ranked by decreasing score (stable for ties); AP is the area under the
@@ -243,6 +255,7 @@ def average_precision(scores: np.ndarray, is_true_positive: np.ndarray,
 @dataclasses.dataclass
 class _PerImage:
   """What the accumulator keeps of each batch (one entry per image)."""
+
   confusion: np.ndarray  # (B, 4) int64: tp, fp, fn, tn at the threshold.
   auc: np.ndarray
   best_f1: np.ndarray
@@ -262,9 +275,16 @@ class MetricAccumulator:
     fpr, tpr, thresholds = acc.roc_curve()
   """
 
-  def __init__(self, *, num_bins: int = 4096, threshold: float = 0.5, box_ap: bool = True,
-               min_box_area: int = 64, min_truth_box_area: int = 64,
-               box_iou_threshold: float = 0.5):
+  def __init__(
+      self,
+      *,
+      num_bins: int = 4096,
+      threshold: float = 0.5,
+      box_ap: bool = True,
+      min_box_area: int = 64,
+      min_truth_box_area: int = 64,
+      box_iou_threshold: float = 0.5,
+  ):
     if num_bins < 2:
       raise ValueError(f"num_bins must be >= 2, got {num_bins}.")
     self.num_bins = num_bins
@@ -287,8 +307,7 @@ class MetricAccumulator:
   def num_images(self) -> int:
     return sum(len(p.auc) for p in self._per_image)
 
-  def update(self, probs: np.ndarray, masks: np.ndarray,
-             labels: np.ndarray | None = None) -> None:
+  def update(self, probs: np.ndarray, masks: np.ndarray, labels: np.ndarray | None = None) -> None:
     """Adds a batch.
 
     Args:
@@ -318,21 +337,32 @@ class MetricAccumulator:
     sorted_masks, first, last = _rank_rows(flat_probs, flat_masks)
     auc = _auc_from_ranks(sorted_masks, first, last)
     best_f1 = _best_f1_from_ranks(sorted_masks, first)
-    self._per_image.append(_PerImage(
-        confusion=np.stack([tp, fp, fn, tn], -1).astype(np.int64), auc=auc, best_f1=best_f1,
-        manipulated=manipulated, score=flat_probs.max(-1, initial=0.0), label=labels))
+    self._per_image.append(
+        _PerImage(
+            confusion=np.stack([tp, fp, fn, tn], -1).astype(np.int64),
+            auc=auc,
+            best_f1=best_f1,
+            manipulated=manipulated,
+            score=flat_probs.max(-1, initial=0.0),
+            label=labels,
+        )
+    )
 
     bins = np.minimum((flat_probs * self.num_bins).astype(np.int64), self.num_bins - 1)
-    counts = np.bincount((bins + self.num_bins * flat_masks).ravel(),
-                         minlength=2 * self.num_bins)
-    self._negative_hist += counts[:self.num_bins]
-    self._positive_hist += counts[self.num_bins:]
+    counts = np.bincount((bins + self.num_bins * flat_masks).ravel(), minlength=2 * self.num_bins)
+    self._negative_hist += counts[: self.num_bins]
+    self._positive_hist += counts[self.num_bins :]
 
     if self.box_ap:
       for prob, mask in zip(probs, masks):
         scores, hits, num_truth = match_image_boxes(
-            prob, mask, threshold=self.threshold, min_area=self.min_box_area,
-            min_truth_area=self.min_truth_box_area, iou_threshold=self.box_iou_threshold)
+            prob,
+            mask,
+            threshold=self.threshold,
+            min_area=self.min_box_area,
+            min_truth_area=self.min_truth_box_area,
+            iou_threshold=self.box_iou_threshold,
+        )
         self._box_scores.append(scores)
         self._box_hits.append(hits)
         self._num_truth_boxes += num_truth
@@ -350,17 +380,23 @@ class MetricAccumulator:
     """All metrics as plain floats, keyed `per_image/...`, `pooled/...`, `image/...`, `box/...`."""
     if not self._per_image:
       raise ValueError("No batch was added to the MetricAccumulator.")
-    per_image = _PerImage(*(np.concatenate([getattr(p, f.name) for p in self._per_image])
-                            for f in dataclasses.fields(_PerImage)))
-    metrics = {"num_images": len(per_image.auc),
-               "num_manipulated_images": int(per_image.manipulated.sum())}
+    per_image = _PerImage(
+        *(
+            np.concatenate([getattr(p, f.name) for p in self._per_image])
+            for f in dataclasses.fields(_PerImage)
+        )
+    )
+    metrics = {
+        "num_images": len(per_image.auc),
+        "num_manipulated_images": int(per_image.manipulated.sum()),
+    }
     metrics.update(self._per_image_metrics(per_image))
     metrics.update(self._pooled_metrics(per_image.confusion.sum(0)))
     metrics.update(self._image_metrics(per_image.score, per_image.label))
     if self.box_ap:
       metrics["box/ap"] = average_precision(
-          np.concatenate(self._box_scores), np.concatenate(self._box_hits),
-          self._num_truth_boxes)
+          np.concatenate(self._box_scores), np.concatenate(self._box_hits), self._num_truth_boxes
+      )
     return {name: float(value) for name, value in metrics.items()}
 
   def _per_image_metrics(self, per_image: _PerImage) -> dict[str, float]:
@@ -382,8 +418,10 @@ class MetricAccumulator:
     return metrics
 
   def _image_metrics(self, scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    return {"image/auc": rank_auc(scores, labels),
-            "image/accuracy": np.mean((scores >= self.threshold) == labels)}
+    return {
+        "image/auc": rank_auc(scores, labels),
+        "image/accuracy": np.mean((scores >= self.threshold) == labels),
+    }
 
 
 def _mean_or_nan(values: Sequence[float]) -> float:
@@ -392,8 +430,9 @@ def _mean_or_nan(values: Sequence[float]) -> float:
   return float(values.mean()) if values.size else float("nan")
 
 
-def compute_metrics(probs: np.ndarray, masks: np.ndarray, labels: np.ndarray | None = None,
-                    **kwargs) -> dict[str, float]:
+def compute_metrics(
+    probs: np.ndarray, masks: np.ndarray, labels: np.ndarray | None = None, **kwargs
+) -> dict[str, float]:
   """All metrics of one in-memory batch (a convenience wrapper over `MetricAccumulator`)."""
   accumulator = MetricAccumulator(**kwargs)
   accumulator.update(probs, masks, labels)

@@ -15,6 +15,7 @@ The paper's upsampling in the decoder has "no learnable parameters"; SegNet's ma
 FCN's learned deconvolutions are replaced by the same fixed upsampling so that the baselines differ
 from LSTM-EnDec only in the parts the paper's tables compare.
 """
+
 import functools
 from collections.abc import Sequence
 from typing import Any
@@ -118,6 +119,7 @@ class LSTMEnDec(nn.Module):
   Encoder maps and (when `use_lstm_branch`) the upsampled LSTM maps are concatenated and decoded.
   Class 1 = manipulated. Logits are float32 whatever the compute dtype.
   """
+
   num_classes: int
   input_scale: float
   encoder_features: Sequence[int]
@@ -148,20 +150,29 @@ class LSTMEnDec(nn.Module):
     # Training: batch statistics (averaged over `axis_name` under shard_map) and running-average
     # updates; evaluation: the running averages.
     norm = functools.partial(
-        nn.BatchNorm, use_running_average=not train, momentum=self.batch_norm_momentum,
-        epsilon=self.batch_norm_epsilon, use_scale=self.batch_norm_scale,
-        axis_name=self.axis_name, dtype=self.dtype)
+        nn.BatchNorm,
+        use_running_average=not train,
+        momentum=self.batch_norm_momentum,
+        epsilon=self.batch_norm_epsilon,
+        use_scale=self.batch_norm_scale,
+        axis_name=self.axis_name,
+        dtype=self.dtype,
+    )
     image_size = images.shape[1]
     pixels = images.astype(jnp.float32)
 
     stage_outputs = layers.Encoder(self.encoder_features, conv, norm, name="encoder")(
-        (pixels * self.input_scale).astype(self.dtype))
+        (pixels * self.input_scale).astype(self.dtype)
+    )
     if self.decoder_kind == "fcn":
       if self.use_lstm_branch:
-        raise ValueError("decoder_kind 'fcn' has no fusion point for the LSTM branch; "
-                         "set use_lstm_branch=False")
+        raise ValueError(
+            "decoder_kind 'fcn' has no fusion point for the LSTM branch; "
+            "set use_lstm_branch=False"
+        )
       logits = layers.FCNHead(self.num_classes, self.upsampling, conv, name="fcn_head")(
-          stage_outputs, image_size)
+          stage_outputs, image_size
+      )
       return self._checked_logits(logits, images)
     if self.decoder_kind != "upsample_conv":
       raise ValueError(f"unknown decoder kind {self.decoder_kind!r}; expected {DECODER_KINDS}")
@@ -173,20 +184,31 @@ class LSTMEnDec(nn.Module):
     if self.use_lstm_branch:
       patch_features = features_lib.resampling_features(pixels)
       lstm_maps = layers.LSTMBranch(
-          hidden_size=self.lstm_hidden_size, num_layers=self.lstm_num_layers,
-          num_maps=self.lstm_maps, patch_order_name=self.patch_order,
-          projection=self.projection, dropout_rate=self.lstm_dropout_rate,
-          norm=norm if self.lstm_map_norm else None, dtype=self.dtype,
-          name="lstm_branch")(patch_features, train=train)
+          hidden_size=self.lstm_hidden_size,
+          num_layers=self.lstm_num_layers,
+          num_maps=self.lstm_maps,
+          patch_order_name=self.patch_order,
+          projection=self.projection,
+          dropout_rate=self.lstm_dropout_rate,
+          norm=norm if self.lstm_map_norm else None,
+          dtype=self.dtype,
+          name="lstm_branch",
+      )(patch_features, train=train)
       # 8x8 -> the encoder's 16x16 with the fixed upsampling (paper: not stated; HLED: x2
       # bilinear), then concatenated, encoder maps first as in HLED (paper: 256 + Nf maps).
       lstm_maps = layers.upsample(lstm_maps, x.shape[1] // lstm_maps.shape[1], self.upsampling)
       x = jnp.concatenate([x, lstm_maps.astype(x.dtype)], axis=-1)
     logits = layers.Decoder(
-        features=self.decoder_features, factors=self.decoder_upsampling_factors,
+        features=self.decoder_features,
+        factors=self.decoder_upsampling_factors,
         kernel_size=self.decoder_kernel_size,
-        classifier_kernel_size=self.classifier_kernel_size, num_classes=self.num_classes,
-        upsampling=self.upsampling, conv=conv, norm=norm, name="decoder")(x)
+        classifier_kernel_size=self.classifier_kernel_size,
+        num_classes=self.num_classes,
+        upsampling=self.upsampling,
+        conv=conv,
+        norm=norm,
+        name="decoder",
+    )(x)
     return self._checked_logits(logits, images)
 
   def _checked_logits(self, logits: jax.Array, images: jax.Array) -> jax.Array:
@@ -195,12 +217,14 @@ class LSTMEnDec(nn.Module):
           f"logits are {logits.shape[1]}x{logits.shape[2]} for {images.shape[1]}x"
           f"{images.shape[2]} images: the decoder's upsampling factors "
           f"{tuple(self.decoder_upsampling_factors)} must undo the encoder's "
-          f"{len(self.encoder_features)} poolings (x{2 ** len(self.encoder_features)})")
+          f"{len(self.encoder_features)} poolings (x{2 ** len(self.encoder_features)})"
+      )
     return logits.astype(jnp.float32)
 
 
-def create_model(model_config: ml_collections.ConfigDict, *,
-                 axis_name: str | None = None) -> nn.Module:
+def create_model(
+    model_config: ml_collections.ConfigDict, *, axis_name: str | None = None
+) -> nn.Module:
   """The `LSTMEnDec` module for a `model_config(...)` section (possibly overridden).
 
   `axis_name`: the shard_map mesh axis over which BatchNorm averages its training statistics.
@@ -215,8 +239,9 @@ def create_model(model_config: ml_collections.ConfigDict, *,
   return LSTMEnDec(**fields, dtype=DTYPES[dtype], axis_name=axis_name)
 
 
-def saved_model_config(section: ml_collections.ConfigDict | dict[str, Any]
-                       ) -> ml_collections.ConfigDict:
+def saved_model_config(
+    section: ml_collections.ConfigDict | dict[str, Any],
+) -> ml_collections.ConfigDict:
   """A run's saved `model` section over its variant's current defaults, so that fields added to
   the model since the run was trained keep their defaults."""
   section = dict(section)
@@ -225,8 +250,9 @@ def saved_model_config(section: ml_collections.ConfigDict | dict[str, Any]
   return model_config_
 
 
-def initial_variables(model_config_: ml_collections.ConfigDict, rng: jax.Array, *,
-                      image_size: int = IMAGE_SIZE) -> dict[str, Any]:
+def initial_variables(
+    model_config_: ml_collections.ConfigDict, rng: jax.Array, *, image_size: int = IMAGE_SIZE
+) -> dict[str, Any]:
   """Params and batch statistics of a fresh model (on the host's first device). Only the
   variants without the LSTM branch run on other sizes than IMAGE_SIZE (multiples of 16)."""
   model = create_model(model_config_)
@@ -236,5 +262,10 @@ def initial_variables(model_config_: ml_collections.ConfigDict, rng: jax.Array, 
 
 def variable_shapes(model: nn.Module) -> dict[str, Any]:
   """Shapes and dtypes of `model`'s variables, without computing them."""
-  return dict(jax.eval_shape(lambda: model.init(
-      jax.random.key(0), jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), jnp.uint8), train=False)))
+  return dict(
+      jax.eval_shape(
+          lambda: model.init(
+              jax.random.key(0), jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), jnp.uint8), train=False
+          )
+      )
+  )

@@ -21,15 +21,13 @@ DATA_AXIS = "data"
 
 # Launchers that set these variables run one process per host; the values
 # are the process count each one reports.
-_PROCESS_COUNT_VARIABLES = ("JAX_NUM_PROCESSES", "SLURM_NTASKS",
-                            "OMPI_COMM_WORLD_SIZE")
+_PROCESS_COUNT_VARIABLES = ("JAX_NUM_PROCESSES", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE")
 
 
 def _launched_multi_process() -> bool:
   if os.environ.get("JAX_COORDINATOR_ADDRESS"):
     return True
-  return any(int(os.environ.get(name, "1")) > 1
-             for name in _PROCESS_COUNT_VARIABLES)
+  return any(int(os.environ.get(name, "1")) > 1 for name in _PROCESS_COUNT_VARIABLES)
 
 
 def maybe_initialize_distributed() -> None:
@@ -46,8 +44,7 @@ def maybe_initialize_distributed() -> None:
   if "JAX_PROCESS_ID" in os.environ:
     kwargs["process_id"] = int(os.environ["JAX_PROCESS_ID"])
   jax.distributed.initialize(**kwargs)
-  logging.info("Joined a %d-process job as process %d.", jax.process_count(),
-               jax.process_index())
+  logging.info("Joined a %d-process job as process %d.", jax.process_count(), jax.process_index())
 
 
 def create_mesh(num_devices: int = 0) -> Mesh:
@@ -55,11 +52,12 @@ def create_mesh(num_devices: int = 0) -> Mesh:
   devices = jax.devices()
   if num_devices > 0:
     if num_devices > len(devices):
-      raise ConfigError(f"config.num_devices={num_devices}, but only "
-                        f"{len(devices)} devices are available: {devices}.")
+      raise ConfigError(
+          f"config.num_devices={num_devices}, but only "
+          f"{len(devices)} devices are available: {devices}."
+      )
     if jax.process_count() > 1 and num_devices != len(devices):
-      raise ConfigError("config.num_devices: a multi-host run must use every "
-                        "device (0).")
+      raise ConfigError("config.num_devices: a multi-host run must use every device (0).")
     devices = devices[:num_devices]
   return Mesh(np.asarray(devices), (DATA_AXIS,))
 
@@ -70,7 +68,8 @@ def check_batch_size(batch_size: int, mesh: Mesh, what: str) -> None:
     raise ConfigError(
         f"The {what} ({batch_size}) must be a positive multiple of the number "
         f"of devices ({mesh.size}: {mesh.devices.ravel().tolist()}). Change "
-        "it, or use fewer devices with --config.num_devices.")
+        "it, or use fewer devices with --config.num_devices."
+    )
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -85,8 +84,8 @@ def global_batch(local_batch: Any, mesh: Mesh) -> Any:
   """Assembles each process's numpy batch into arrays sharded over `mesh`."""
   sharding = batch_sharded(mesh)
   return jax.tree.map(
-      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)),
-      local_batch)
+      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch
+  )
 
 
 def to_host(tree: Any) -> Any:

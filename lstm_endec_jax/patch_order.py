@@ -7,6 +7,7 @@ put back into grid order with `inverse_permutation(order)`.
 The paper feeds the patches along a Hilbert curve so that consecutive time steps are spatial
 neighbours; raster and column orders exist for the paper's ordering ablation.
 """
+
 import numpy as np
 
 PATCH_ORDERS = ("hilbert", "raster", "column")

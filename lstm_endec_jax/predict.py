@@ -9,6 +9,7 @@ line in `DIR/predictions.jsonl`. Images below a folder keep their relative path 
 that cannot be read gets a line with its "error" and is skipped; the exit code is 1 if any failed
 or no image was found.
 """
+
 from collections.abc import Iterable, Sequence
 from concurrent import futures
 import json
@@ -36,20 +37,37 @@ PREDICTIONS_FILE = "predictions.jsonl"
 def define_flags() -> None:
   """The command line's flags; defined only when this module is the program, so that importing it
   beside another command-line module (e.g. in tests) defines no flag twice."""
-  flags.DEFINE_string("checkpoint", None, "A training workdir, its checkpoints/ directory, or one "
-                      "step directory (default: the weights shipped with the package, "
-                      "docs/model_card.md).")
-  flags.DEFINE_string("output", "predictions", "Directory for the result images and "
-                      "predictions.jsonl.")
+  flags.DEFINE_string(
+      "checkpoint",
+      None,
+      "A training workdir, its checkpoints/ directory, or one "
+      "step directory (default: the weights shipped with the package, "
+      "docs/model_card.md).",
+  )
+  flags.DEFINE_string(
+      "output", "predictions", "Directory for the result images and predictions.jsonl."
+  )
   flags.DEFINE_string("step", "latest", "For a workdir: 'latest', 'best' or a step number.")
-  flags.DEFINE_bool("tile", False, "Predict at full resolution in overlapping 256x256 windows "
-                    "instead of resizing the image to 256x256.")
+  flags.DEFINE_bool(
+      "tile",
+      False,
+      "Predict at full resolution in overlapping 256x256 windows "
+      "instead of resizing the image to 256x256.",
+  )
   flags.DEFINE_integer("overlap", 64, "Pixels shared by neighbouring windows (--tile).")
-  flags.DEFINE_float("threshold", 0.5, "P(manipulated) at and above which a pixel is in the mask.",
-                     lower_bound=0.0, upper_bound=1.0)
+  flags.DEFINE_float(
+      "threshold",
+      0.5,
+      "P(manipulated) at and above which a pixel is in the mask.",
+      lower_bound=0.0,
+      upper_bound=1.0,
+  )
   flags.DEFINE_integer("batch_size", 8, "Windows per model call (--tile).", lower_bound=1)
-  flags.register_validator("overlap", lambda overlap: 0 <= overlap < localizer_lib.IMAGE_SIZE,
-                           f"--overlap must be in [0, {localizer_lib.IMAGE_SIZE}).")
+  flags.register_validator(
+      "overlap",
+      lambda overlap: 0 <= overlap < localizer_lib.IMAGE_SIZE,
+      f"--overlap must be in [0, {localizer_lib.IMAGE_SIZE}).",
+  )
 
 
 def output_stems(relative_paths: Sequence[pathlib.Path]) -> list[pathlib.Path]:
@@ -75,16 +93,21 @@ def output_stems(relative_paths: Sequence[pathlib.Path]) -> list[pathlib.Path]:
   return stems
 
 
-def write_outputs(stem: pathlib.Path, image: np.ndarray, probabilities: np.ndarray,
-                  threshold: float) -> dict[str, str]:
+def write_outputs(
+    stem: pathlib.Path, image: np.ndarray, probabilities: np.ndarray, threshold: float
+) -> dict[str, str]:
   """Writes the heat map, mask and overlay of one image; returns their paths."""
-  paths = {name: stem.with_name(f"{stem.name}_{name}.png")
-           for name in ("heatmap", "mask", "overlay")}
+  paths = {
+      name: stem.with_name(f"{stem.name}_{name}.png") for name in ("heatmap", "mask", "overlay")
+  }
   # The coloured map is computed once, and PNG encoding (zlib releases the GIL) overlaps with the
   # next output's computation: a 48-megapixel photo's outputs are 150 MB each.
   with futures.ThreadPoolExecutor(2) as pool:
-    writes = [pool.submit(image_io.write_png, paths["mask"],
-                          (probabilities >= threshold).astype(np.uint8) * 255)]
+    writes = [
+        pool.submit(
+            image_io.write_png, paths["mask"], (probabilities >= threshold).astype(np.uint8) * 255
+        )
+    ]
     heat = visualize.colorize_heatmap(probabilities)
     writes.append(pool.submit(image_io.write_png, paths["heatmap"], heat))
     image_io.write_png(paths["overlay"], visualize.blend(image, heat))
@@ -93,8 +116,15 @@ def write_outputs(stem: pathlib.Path, image: np.ndarray, probabilities: np.ndarr
   return {name: str(path) for name, path in paths.items()}
 
 
-def predict_file(localizer: localizer_lib.Localizer, path: pathlib.Path, stem: pathlib.Path, *,
-                 tile: bool, overlap: int, threshold: float) -> dict[str, Any]:
+def predict_file(
+    localizer: localizer_lib.Localizer,
+    path: pathlib.Path,
+    stem: pathlib.Path,
+    *,
+    tile: bool,
+    overlap: int,
+    threshold: float,
+) -> dict[str, Any]:
   """Predicts one image file and writes its outputs; returns its predictions.jsonl record."""
   start = time.perf_counter()
   image = image_io.read_image(path)
@@ -113,14 +143,25 @@ def predict_file(localizer: localizer_lib.Localizer, path: pathlib.Path, stem: p
       "threshold": threshold,
       "mode": "tile" if tile else "resize",
       **outputs,
-      "seconds": {"read": read_done - start, "predict": predict_done - read_done,
-                  "write": write_done - predict_done, "total": write_done - start},
+      "seconds": {
+          "read": read_done - start,
+          "predict": predict_done - read_done,
+          "write": write_done - predict_done,
+          "total": write_done - start,
+      },
   }
 
 
-def predict_files(localizer: localizer_lib.Localizer, inputs: Iterable[str | os.PathLike[str]],
-                  output_dir: str | os.PathLike[str], *, tile: bool = False, overlap: int = 64,
-                  threshold: float = 0.5, progress: TextIO | None = sys.stderr) -> int:
+def predict_files(
+    localizer: localizer_lib.Localizer,
+    inputs: Iterable[str | os.PathLike[str]],
+    output_dir: str | os.PathLike[str],
+    *,
+    tile: bool = False,
+    overlap: int = 64,
+    threshold: float = 0.5,
+    progress: TextIO | None = sys.stderr,
+) -> int:
   """Predicts every image in `inputs` into `output_dir`; returns how many failed."""
   output_dir = pathlib.Path(output_dir)
   output_dir.mkdir(parents=True, exist_ok=True)
@@ -128,11 +169,17 @@ def predict_files(localizer: localizer_lib.Localizer, inputs: Iterable[str | os.
   stems = output_stems([relative for _, relative in files])
   failures = 0
   with open(output_dir / PREDICTIONS_FILE, "w") as predictions:
-    for (path, _), stem in tqdm.tqdm(list(zip(files, stems)), desc="predict", unit="image",
-                                     file=progress, disable=progress is None):
+    for (path, _), stem in tqdm.tqdm(
+        list(zip(files, stems)),
+        desc="predict",
+        unit="image",
+        file=progress,
+        disable=progress is None,
+    ):
       try:
-        record = predict_file(localizer, path, output_dir / stem, tile=tile, overlap=overlap,
-                              threshold=threshold)
+        record = predict_file(
+            localizer, path, output_dir / stem, tile=tile, overlap=overlap, threshold=threshold
+        )
       except image_io.ImageReadError as error:
         failures += 1
         tqdm.tqdm.write(f"Skipped {error}", file=sys.stderr)  # Above the progress bar.
@@ -154,25 +201,44 @@ def main(argv: Sequence[str]) -> int:
   try:
     if FLAGS.checkpoint:
       localizer = localizer_lib.Localizer.from_checkpoint(
-          FLAGS.checkpoint, step=step, batch_size=FLAGS.batch_size)
+          FLAGS.checkpoint, step=step, batch_size=FLAGS.batch_size
+      )
     else:
       localizer = localizer_lib.Localizer.from_pretrained(batch_size=FLAGS.batch_size)
   except (runs.CheckpointNotFoundError, ValueError) as error:
     cli.exit_with(str(error))
   print(f"Loaded the {localizer.variant!r} model: {localizer.source}.", file=sys.stderr)
   # Compile before the first image, so that every image's timing measures prediction alone.
-  localizer.predict_batch(np.zeros((FLAGS.batch_size if FLAGS.tile else 1,
-                                    localizer_lib.IMAGE_SIZE, localizer_lib.IMAGE_SIZE, 3),
-                                   np.uint8))
-  failures = predict_files(localizer, inputs, FLAGS.output, tile=FLAGS.tile,
-                           overlap=FLAGS.overlap, threshold=FLAGS.threshold)
+  localizer.predict_batch(
+      np.zeros(
+          (
+              FLAGS.batch_size if FLAGS.tile else 1,
+              localizer_lib.IMAGE_SIZE,
+              localizer_lib.IMAGE_SIZE,
+              3,
+          ),
+          np.uint8,
+      )
+  )
+  failures = predict_files(
+      localizer,
+      inputs,
+      FLAGS.output,
+      tile=FLAGS.tile,
+      overlap=FLAGS.overlap,
+      threshold=FLAGS.threshold,
+  )
   predictions = pathlib.Path(FLAGS.output) / PREDICTIONS_FILE
   if not predictions.read_text().strip():
-    cli.exit_with(f"no image found in {', '.join(inputs)} (image files: "
-                  f"{', '.join(sorted(image_io.IMAGE_EXTENSIONS))})")
+    cli.exit_with(
+        f"no image found in {', '.join(inputs)} (image files: "
+        f"{', '.join(sorted(image_io.IMAGE_EXTENSIONS))})"
+    )
   if failures:
-    print(f"{failures} file(s) could not be read and were skipped; see {predictions}.",
-          file=sys.stderr)
+    print(
+        f"{failures} file(s) could not be read and were skipped; see {predictions}.",
+        file=sys.stderr,
+    )
     return 1
   print(f"Done; results listed in {predictions}.", file=sys.stderr)
   return 0

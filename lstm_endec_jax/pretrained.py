@@ -14,6 +14,7 @@ Export from a training run (writes both files; float16 storage halves the size):
 
   python -m lstm_endec_jax.pretrained --checkpoint=WORKDIR --step=best --name=base
 """
+
 import json
 import pathlib
 from typing import Any
@@ -46,7 +47,8 @@ def available() -> list[str]:
 def _paths(name: str) -> tuple[pathlib.Path, pathlib.Path]:
   if name not in available():
     raise runs.CheckpointNotFoundError(
-        f"No pretrained model {name!r}; the package ships {available() or 'none'}.")
+        f"No pretrained model {name!r}; the package ships {available() or 'none'}."
+    )
   return WEIGHTS_DIR / f"{name}.npz", WEIGHTS_DIR / f"{name}.json"
 
 
@@ -68,29 +70,42 @@ def load(name: str = DEFAULT_NAME) -> trained_model.TrainedModel:
   run_config = ml_collections.ConfigDict(record["run_config"])
   model = models.create_model(models.saved_model_config(run_config.model))
   variables = jax.device_put(read_variables(name), jax.local_devices()[0])
-  return trained_model.TrainedModel(model=model, variables=variables, run_config=run_config,
-                                    step_dir=_paths(name)[0], step=int(record["step"]))
+  return trained_model.TrainedModel(
+      model=model,
+      variables=variables,
+      run_config=run_config,
+      step_dir=_paths(name)[0],
+      step=int(record["step"]),
+  )
 
 
 def name_of(init_from: str) -> str | None:
   """The model name of `config.init_from` = "pretrained:<name>", else None."""
-  return init_from.removeprefix(INIT_FROM_PREFIX) if init_from.startswith(
-      INIT_FROM_PREFIX) else None
+  return (
+      init_from.removeprefix(INIT_FROM_PREFIX) if init_from.startswith(INIT_FROM_PREFIX) else None
+  )
 
 
-def variables_like(name: str, like: dict[str, Any], sharding: jax.sharding.Sharding
-                   ) -> dict[str, Any]:
+def variables_like(
+    name: str, like: dict[str, Any], sharding: jax.sharding.Sharding
+) -> dict[str, Any]:
   """A shipped model's params and batch statistics shaped as `like` (fine-tuning's start)."""
   loaded = read_variables(name)
   expected = {k: np.shape(v) for k, v in traverse_util.flatten_dict(like).items()}
   found = {k: np.shape(v) for k, v in traverse_util.flatten_dict(loaded).items()}
   if expected != found:
-    differing = sorted(SEPARATOR.join(k) for k in set(expected) ^ set(found)
-                       | {k for k in set(expected) & set(found) if expected[k] != found[k]})
-    raise ValueError(f"the pretrained model {name!r} does not fit this config's model; "
-                     f"differing arrays: {differing[:5]}")
-  return jax.tree.map(lambda x, target: jax.device_put(jnp.asarray(x, target.dtype), sharding),
-                      loaded, like)
+    differing = sorted(
+        SEPARATOR.join(k)
+        for k in set(expected) ^ set(found)
+        | {k for k in set(expected) & set(found) if expected[k] != found[k]}
+    )
+    raise ValueError(
+        f"the pretrained model {name!r} does not fit this config's model; "
+        f"differing arrays: {differing[:5]}"
+    )
+  return jax.tree.map(
+      lambda x, target: jax.device_put(jnp.asarray(x, target.dtype), sharding), loaded, like
+  )
 
 
 def reference_input() -> np.ndarray:
@@ -108,8 +123,14 @@ def reference_output(model, variables) -> list[list[float]]:
   return probabilities.reshape(16, 16, 16, 16).mean(axis=(1, 3)).round(6).tolist()
 
 
-def export(loaded: trained_model.TrainedModel, name: str, *, storage_dtype: str,
-           provenance: dict[str, Any], directory: pathlib.Path = WEIGHTS_DIR) -> pathlib.Path:
+def export(
+    loaded: trained_model.TrainedModel,
+    name: str,
+    *,
+    storage_dtype: str,
+    provenance: dict[str, Any],
+    directory: pathlib.Path = WEIGHTS_DIR,
+) -> pathlib.Path:
   """Writes `<name>.npz` and `<name>.json` for a loaded run; returns the npz path."""
   dtype = STORAGE_DTYPES[storage_dtype]
   flat = traverse_util.flatten_dict(jax.device_get(loaded.variables))
@@ -118,12 +139,15 @@ def export(loaded: trained_model.TrainedModel, name: str, *, storage_dtype: str,
   npz_path = directory / f"{name}.npz"
   np.savez_compressed(npz_path, **arrays)
   stored = traverse_util.unflatten_dict(
-      {tuple(k.split(SEPARATOR)): np.asarray(v, np.float32) for k, v in arrays.items()})
+      {tuple(k.split(SEPARATOR)): np.asarray(v, np.float32) for k, v in arrays.items()}
+  )
   record = {
       "name": name,
-      "run_config": {"model": loaded.run_config.model.to_dict(),
-                     "best_metric": loaded.run_config.best_metric,
-                     "best_mode": loaded.run_config.best_mode},
+      "run_config": {
+          "model": loaded.run_config.model.to_dict(),
+          "best_metric": loaded.run_config.best_metric,
+          "best_mode": loaded.run_config.best_mode,
+      },
       "step": loaded.step,
       "storage_dtype": storage_dtype,
       "provenance": provenance,

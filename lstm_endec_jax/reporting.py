@@ -33,8 +33,9 @@ class MetricWriter:
     self._enabled = jax.process_index() == 0
     self._jsonl_path = run.metrics_path
     self._previous_path = run.previous_metrics_path
-    self._tensorboard = (tensorboardX.SummaryWriter(str(run.tensorboard_dir))
-                         if self._enabled else None)
+    self._tensorboard = (
+        tensorboardX.SummaryWriter(str(run.tensorboard_dir)) if self._enabled else None
+    )
 
   def keep_history_until(self, step: int) -> None:
     """Drops the records after `step`, where a run restarts, so that each step has one line.
@@ -53,12 +54,15 @@ class MetricWriter:
       moved = self._previous_path
       with moved.open("a") as f:
         f.write("\n".join(lines) + "\n")
-      logging.warning("Starting from step 0, but %s holds an earlier run's records (no readable "
-                      "checkpoint was found); they are moved to %s.", self._jsonl_path, moved)
+      logging.warning(
+          "Starting from step 0, but %s holds an earlier run's records (no readable "
+          "checkpoint was found); they are moved to %s.",
+          self._jsonl_path,
+          moved,
+      )
     self._jsonl_path.write_text("".join(line + "\n" for line in kept))
 
-  def write_scalars(self, step: int, split: str,
-                    scalars: dict[str, float]) -> None:
+  def write_scalars(self, step: int, split: str, scalars: dict[str, float]) -> None:
     if not self._enabled:
       return
     record = {"step": step, "split": split, "time": time.time()}
@@ -86,15 +90,20 @@ def announce(message: str) -> None:
     tqdm.tqdm.write(message, file=sys.stderr)
 
 
-HEADLINE_METRICS = (("pooled/pixel_auc", "pixel AUC (pooled)"),
-                    ("per_image/pixel_auc", "pixel AUC (per image)"),
-                    ("pooled/f1", "pixel F1@0.5 (pooled)"))
+HEADLINE_METRICS = (
+    ("pooled/pixel_auc", "pixel AUC (pooled)"),
+    ("per_image/pixel_auc", "pixel AUC (per image)"),
+    ("pooled/f1", "pixel F1@0.5 (pooled)"),
+)
 
 
 def headline(results: dict[str, float]) -> str:
   """The few metrics worth a console line, from a full results dict."""
-  return ", ".join(f"{label} {results[key]:.4f}" for key, label in HEADLINE_METRICS
-                   if key in results and results[key] is not None)
+  return ", ".join(
+      f"{label} {results[key]:.4f}"
+      for key, label in HEADLINE_METRICS
+      if key in results and results[key] is not None
+  )
 
 
 def format_metrics(scalars: dict[str, float]) -> str:
@@ -114,8 +123,13 @@ class Progress:
     self._total_steps = total_steps
     self._step = start_step
     self._bar = tqdm.tqdm(
-        total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
-        disable=None if jax.process_index() == 0 else True, smoothing=0.1)
+        total=total_steps,
+        initial=start_step,
+        unit="step",
+        dynamic_ncols=True,
+        disable=None if jax.process_index() == 0 else True,
+        smoothing=0.1,
+    )
     self._window_steps = 0
     self._window_seconds = 0.0
     self._started = time.perf_counter()
@@ -144,12 +158,15 @@ class Progress:
     """steps/s and images/s since the last call (blocks on the device); NaN
     right after the compiling step, when no compiled step was timed yet."""
     self.pause()
-    steps_per_second = (self._window_steps / max(self._window_seconds, 1e-9)
-                        if self._window_steps else float("nan"))
+    steps_per_second = (
+        self._window_steps / max(self._window_seconds, 1e-9) if self._window_steps else float("nan")
+    )
     self._window_steps, self._window_seconds = 0, 0.0
     self.resume()
-    return {"steps_per_second": steps_per_second,
-            "images_per_second": steps_per_second * self._batch_size}
+    return {
+        "steps_per_second": steps_per_second,
+        "images_per_second": steps_per_second * self._batch_size,
+    }
 
   def eta(self, steps_per_second: float) -> str:
     """Time left at `steps_per_second`, as H:MM:SS."""
@@ -159,8 +176,7 @@ class Progress:
     return str(datetime.timedelta(seconds=round(seconds)))
 
   def show(self, loss: float, throughput: dict[str, float]) -> None:
-    self._bar.set_postfix(loss=f"{loss:.4f}",
-                          img_s=f"{throughput['images_per_second']:.1f}")
+    self._bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{throughput['images_per_second']:.1f}")
 
   def close(self) -> None:
     self._bar.close()

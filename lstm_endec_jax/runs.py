@@ -22,6 +22,7 @@ step folder) plus a `--step`; `resolve` turns that into one `ResolvedStep`, once
 "latest" has one meaning everywhere: the largest step number in `checkpoints/` that holds a
 finished checkpoint.
 """
+
 import dataclasses
 import json
 import math
@@ -43,7 +44,10 @@ EVAL_FILE = "eval.json"
 ROC_FILE = "roc.png"
 SAMPLES_FILE = "samples.png"
 ROBUSTNESS_JSON, ROBUSTNESS_TABLE, ROBUSTNESS_PLOT = (
-    "robustness.json", "robustness.md", "robustness.png")
+    "robustness.json",
+    "robustness.md",
+    "robustness.png",
+)
 TENSORBOARD_DIR = "tensorboard"
 CHECKPOINTS_DIR = "checkpoints"
 QUARANTINE_DIR = "checkpoints_unreadable"
@@ -63,6 +67,7 @@ class CheckpointNotFoundError(FileNotFoundError):
 @dataclasses.dataclass(frozen=True)
 class Run:
   """The paths of one training run's working directory."""
+
   workdir: pathlib.Path
 
   @property
@@ -118,9 +123,11 @@ class Run:
 
   def summary(self) -> str:
     """The last line of a finished run: where its results are."""
-    return (f"Done. Test metrics: {self.eval_path}; ROC and heat maps: {self.workdir}/roc.png, "
-            f"{self.workdir}/<validation split>/; checkpoints: {self.checkpoints_dir}; "
-            f"curves: tensorboard --logdir {self.tensorboard_dir}")
+    return (
+        f"Done. Test metrics: {self.eval_path}; ROC and heat maps: {self.workdir}/roc.png, "
+        f"{self.workdir}/<validation split>/; checkpoints: {self.checkpoints_dir}; "
+        f"curves: tensorboard --logdir {self.tensorboard_dir}"
+    )
 
 
 def samples_file(step: int) -> str:
@@ -139,7 +146,8 @@ def prepare_directory(path: str | os.PathLike[str]) -> pathlib.Path:
   except OSError as error:
     raise WorkdirError(
         f"Cannot write to the workdir {path}: {error.strerror or error}. "
-        "Choose a writable --workdir (and check the disk is not full).") from error
+        "Choose a writable --workdir (and check the disk is not full)."
+    ) from error
   return path
 
 
@@ -163,8 +171,7 @@ def json_safe(value: Any) -> Any:
 def write_json(path: str | os.PathLike[str], value: Any) -> None:
   """Writes `value` as strict, indented JSON (process 0 only)."""
   if jax.process_index() == 0:
-    pathlib.Path(path).write_text(
-        json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n")
+    pathlib.Path(path).write_text(json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n")
 
 
 def write_config(run: Run, config: ml_collections.ConfigDict) -> None:
@@ -178,7 +185,8 @@ def read_config(run: Run) -> ml_collections.ConfigDict:
   except FileNotFoundError:
     raise CheckpointNotFoundError(
         f"{run.config_path} is missing: the training run writes it beside '{CHECKPOINTS_DIR}/' "
-        "and it names the model variant; keep the step directory inside its workdir.") from None
+        "and it names the model variant; keep the step directory inside its workdir."
+    ) from None
   except json.JSONDecodeError as error:
     raise ValueError(f"{run.config_path} is not valid JSON: {error}") from error
 
@@ -200,6 +208,7 @@ class ResolvedStep:
   `fallbacks` are older steps to try, newest first, when this one turns out unreadable: only for
   "latest" (a step the user named is that step or an error).
   """
+
   run: Run
   step: int
   fallbacks: tuple[int, ...] = ()
@@ -226,7 +235,8 @@ def locate(path: str | os.PathLike[str]) -> tuple[Run, int | None]:
   raise CheckpointNotFoundError(
       f"No checkpoint found at {path}: expected a training workdir (holding "
       f"'{CHECKPOINTS_DIR}/'), its '{CHECKPOINTS_DIR}/' directory, or one step directory "
-      f"(holding '{checkpointing.STATE}/').")
+      f"(holding '{checkpointing.STATE}/')."
+  )
 
 
 def resolve(path: str | os.PathLike[str], step: str | int = "latest") -> ResolvedStep:
@@ -247,9 +257,11 @@ def resolve(path: str | os.PathLike[str], step: str | int = "latest") -> Resolve
     if best is None:
       raise CheckpointNotFoundError(
           f"No step in {run.checkpoints_dir} has the metric {config.best_metric!r} (saved at "
-          f"evaluations); steps there: {steps}.")
+          f"evaluations); steps there: {steps}."
+      )
     return ResolvedStep(run, best)
   if int(step) not in steps:
     raise CheckpointNotFoundError(
-        f"{run.checkpoints_dir} has no step {step}; steps there: {steps}.")
+        f"{run.checkpoints_dir} has no step {step}; steps there: {steps}."
+    )
   return ResolvedStep(run, int(step))

@@ -6,6 +6,7 @@ probabilities are blended with weights that fall towards each window's border, w
 least context, which hides the seams. Memory stays bounded for huge images: windows are cut and
 predicted `batch_size` at a time, and only two float32 accumulators of the image's size are kept.
 """
+
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -33,13 +34,12 @@ def blend_weights(tile: int, overlap: int) -> np.ndarray:
   return np.outer(ramp, ramp)
 
 
-def _windows(image: np.ndarray, tile: int, overlap: int
-            ) -> Iterator[tuple[int, int, np.ndarray]]:
+def _windows(image: np.ndarray, tile: int, overlap: int) -> Iterator[tuple[int, int, np.ndarray]]:
   """Yields (top, left, window); windows of images smaller than `tile` are padded by mirroring."""
   height, width = image.shape[:2]
   for top in window_starts(height, tile, overlap):
     for left in window_starts(width, tile, overlap):
-      window = image[top:top + tile, left:left + tile]
+      window = image[top : top + tile, left : left + tile]
       pad = ((0, tile - window.shape[0]), (0, tile - window.shape[1]), (0, 0))
       if pad[0][1] or pad[1][1]:
         window = np.pad(window, pad, mode="symmetric")
@@ -50,8 +50,14 @@ def num_windows(height: int, width: int, *, tile: int = 256, overlap: int = 64) 
   return len(window_starts(height, tile, overlap)) * len(window_starts(width, tile, overlap))
 
 
-def predict_tiled(image: np.ndarray, predict_windows: WindowPredictor, *, tile: int = 256,
-                  overlap: int = 64, batch_size: int = 8) -> np.ndarray:
+def predict_tiled(
+    image: np.ndarray,
+    predict_windows: WindowPredictor,
+    *,
+    tile: int = 256,
+    overlap: int = 64,
+    batch_size: int = 8,
+) -> np.ndarray:
   """Probability map `(H, W)` of a uint8 `(H, W, 3)` image from overlapping `tile` windows."""
   height, width = image.shape[:2]
   weights = blend_weights(tile, overlap)
@@ -62,7 +68,7 @@ def predict_tiled(image: np.ndarray, predict_windows: WindowPredictor, *, tile: 
     probabilities = predict_windows(np.stack([window for _, _, window in batch]))
     for (top, left, _), window_probabilities in zip(batch, probabilities):
       rows, cols = min(tile, height - top), min(tile, width - left)
-      region = np.s_[top:top + rows, left:left + cols]
+      region = np.s_[top : top + rows, left : left + cols]
       weighted_sum[region] += window_probabilities[:rows, :cols] * weights[:rows, :cols]
       weight_sum[region] += weights[:rows, :cols]
 

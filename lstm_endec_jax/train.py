@@ -44,22 +44,28 @@ class TrainState(train_state.TrainState):
   are the loss weights measured at the start of the run (kept so that a
   resumed run uses the same ones).
   """
+
   batch_stats: Any
   rng: jax.Array
   class_weights: jax.Array
 
 
-def create_train_state(config: ml_collections.ConfigDict,
-                       variables: dict[str, Any], rng: jax.Array,
-                       class_weights: np.ndarray,
-                       learning_rate_fn: optax.Schedule) -> TrainState:
+def create_train_state(
+    config: ml_collections.ConfigDict,
+    variables: dict[str, Any],
+    rng: jax.Array,
+    class_weights: np.ndarray,
+    learning_rate_fn: optax.Schedule,
+) -> TrainState:
   model = models.create_model(config.model, axis_name=DATA_AXIS)
   return TrainState.create(
-      apply_fn=model.apply, params=variables["params"],
+      apply_fn=model.apply,
+      params=variables["params"],
       batch_stats=variables["batch_stats"],
       tx=optimizers.create_optimizer(config, learning_rate_fn),
       rng=jax.random.key_data(rng),
-      class_weights=jnp.asarray(class_weights, jnp.float32))
+      class_weights=jnp.asarray(class_weights, jnp.float32),
+  )
 
 
 class TrainingDivergedError(RuntimeError):
@@ -69,14 +75,21 @@ class TrainingDivergedError(RuntimeError):
 
 def all_finite(tree: Any) -> jax.Array:
   """True when every floating-point value in `tree` is finite."""
-  leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)
-            if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact)]
+  leaves = [
+      jnp.all(jnp.isfinite(leaf))
+      for leaf in jax.tree.leaves(tree)
+      if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact)
+  ]
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
-def train_step(state: TrainState, batch: dict[str, jax.Array], *,
-               loss_name: str, learning_rate_fn: optax.Schedule
-               ) -> tuple[TrainState, dict[str, jax.Array]]:
+def train_step(
+    state: TrainState,
+    batch: dict[str, jax.Array],
+    *,
+    loss_name: str,
+    learning_rate_fn: optax.Schedule,
+) -> tuple[TrainState, dict[str, jax.Array]]:
   """One step on this device's slice of the batch (run under shard_map).
 
   Gradients, loss and BatchNorm statistics are averaged over `DATA_AXIS`. A
@@ -88,29 +101,32 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *,
   an uninterrupted run).
   """
   dropout_rng = jax.random.fold_in(
-      jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step),
-      lax.axis_index(DATA_AXIS))
+      jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step), lax.axis_index(DATA_AXIS)
+  )
 
   def loss_fn(params):
     logits, updates = state.apply_fn(
-        {"params": params, "batch_stats": state.batch_stats}, batch["image"],
-        train=True, rngs={"dropout": dropout_rng}, mutable=["batch_stats"])
-    loss = losses.compute_loss(loss_name, logits, batch["mask"],
-                               state.class_weights)
+        {"params": params, "batch_stats": state.batch_stats},
+        batch["image"],
+        train=True,
+        rngs={"dropout": dropout_rng},
+        mutable=["batch_stats"],
+    )
+    loss = losses.compute_loss(loss_name, logits, batch["mask"], state.class_weights)
     return loss, (logits, updates["batch_stats"])
 
-  (loss, (logits, batch_stats)), grads = jax.value_and_grad(
-      loss_fn, has_aux=True)(state.params)
+  (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   grads = lax.pmean(grads, DATA_AXIS)
   loss = lax.pmean(loss, DATA_AXIS)
   grad_norm = optax.global_norm(grads)
   updated = state.apply_gradients(grads=grads, batch_stats=batch_stats)
-  is_finite = (jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-               & all_finite((updated.params, updated.opt_state,
-                             updated.batch_stats)))
+  is_finite = (
+      jnp.isfinite(loss)
+      & jnp.isfinite(grad_norm)
+      & all_finite((updated.params, updated.opt_state, updated.batch_stats))
+  )
   skipped = state.replace(step=state.step + 1)
-  new_state = jax.tree.map(
-      lambda new, old: jnp.where(is_finite, new, old), updated, skipped)
+  new_state = jax.tree.map(lambda new, old: jnp.where(is_finite, new, old), updated, skipped)
   accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["mask"])
   metrics = {
       "loss": loss,
@@ -122,52 +138,60 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *,
   return new_state, metrics
 
 
-def make_parallel_train_step(config: ml_collections.ConfigDict, mesh,
-                             learning_rate_fn: optax.Schedule):
+def make_parallel_train_step(
+    config: ml_collections.ConfigDict, mesh, learning_rate_fn: optax.Schedule
+):
   """`train_step` over the mesh: replicated state, batch split on `data`."""
-  step = functools.partial(train_step, loss_name=config.loss,
-                           learning_rate_fn=learning_rate_fn)
+  step = functools.partial(train_step, loss_name=config.loss, learning_rate_fn=learning_rate_fn)
   # check_vma=False: flax's nn.RNN starts the LSTM scan from a device-invariant
   # zero carry, which the varying-axis checker rejects. Every output here is
   # pmean-ed explicitly, and tests check that 1 and 2 devices take the same
   # step, so the check is not needed for correctness.
-  sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(DATA_AXIS)),
-                          out_specs=(P(), P()), check_vma=False)
+  sharded = jax.shard_map(
+      step, mesh=mesh, in_specs=(P(), P(DATA_AXIS)), out_specs=(P(), P()), check_vma=False
+  )
   return jax.jit(sharded, donate_argnums=0)
 
 
-def measure_class_weights(config: ml_collections.ConfigDict
-                          ) -> tuple[np.ndarray, np.ndarray]:
+def measure_class_weights(config: ml_collections.ConfigDict) -> tuple[np.ndarray, np.ndarray]:
   """Class frequencies over `class_weight_batches` training batches, and weights.
 
   Uses its own loader (seed + 1) so that the training iterator is untouched.
   """
   loader = input_pipeline.create_train_loader(config, seed=config.seed + 1)
-  masks = [batch["mask"] for _, batch in
-           zip(range(config.class_weight_batches), loader)]
+  masks = [batch["mask"] for _, batch in zip(range(config.class_weight_batches), loader)]
   frequencies = losses.class_frequencies(masks)
   if np.any(frequencies == 0):
     logging.warning(
         "Class frequencies %s measured over %d batches leave a class without "
-        "pixels; using equal class weights.", frequencies.tolist(),
-        len(masks))
+        "pixels; using equal class weights.",
+        frequencies.tolist(),
+        len(masks),
+    )
     return frequencies, np.full(2, 0.5, np.float32)
   return frequencies, losses.inverse_frequency_weights(frequencies)
 
 
-def _summarize_train_metrics(history: list[dict[str, Any]], first_step: int
-                             ) -> dict[str, float]:
+def _summarize_train_metrics(history: list[dict[str, Any]], first_step: int) -> dict[str, float]:
   """Averages over the finite steps; reports every skipped one by step."""
   history = jax.device_get(history)
   for offset, metrics in enumerate(history):
     if not metrics["is_finite"]:
       logging.warning(
-          "Step %d: non-finite loss (%s) or gradient norm (%s); the update "
-          "was skipped.", first_step + offset + 1, metrics["loss"],
-          metrics["grad_norm"])
+          "Step %d: non-finite loss (%s) or gradient norm (%s); the update was skipped.",
+          first_step + offset + 1,
+          metrics["loss"],
+          metrics["grad_norm"],
+      )
   finite = [m for m in history if m["is_finite"]]
-  summary = {name: float(np.mean([m[name] for m in finite]))
-             for name in ("loss", "pixel_accuracy", "grad_norm")} if finite else {}
+  summary = (
+      {
+          name: float(np.mean([m[name] for m in finite]))
+          for name in ("loss", "pixel_accuracy", "grad_norm")
+      }
+      if finite
+      else {}
+  )
   summary["learning_rate"] = float(history[-1]["learning_rate"])
   summary["skipped_steps"] = float(len(history) - len(finite))
   return summary
@@ -175,6 +199,7 @@ def _summarize_train_metrics(history: list[dict[str, Any]], first_step: int
 
 class Start(enum.Enum):
   """How a run begins, chosen once from the config and the workdir (`choose_start`)."""
+
   RESUME = "resume"  # the workdir has checkpoints: continue from the newest readable one
   INIT_FROM = "init_from"  # a new run from `config.init_from`'s weights
   FRESH = "fresh"  # a new run from random weights
@@ -191,14 +216,17 @@ def choose_start(config: ml_collections.ConfigDict, run: runs.Run) -> Start:
 
 def create_checkpoint_manager(config: ml_collections.ConfigDict, run: runs.Run):
   return checkpointing.create_checkpoint_manager(
-      run.checkpoints_dir, keep=config.keep_checkpoints, best_metric=config.best_metric,
-      best_mode=config.best_mode, asynchronous=config.async_checkpointing)
+      run.checkpoints_dir,
+      keep=config.keep_checkpoints,
+      best_metric=config.best_metric,
+      best_mode=config.best_mode,
+      asynchronous=config.async_checkpointing,
+  )
 
 
 def _fresh_state(config, mesh, learning_rate_fn) -> TrainState:
   init_rng, dropout_rng = jax.random.split(jax.random.key(config.seed))
-  variables = models.initial_variables(config.model, init_rng,
-                                       image_size=config.dataset.image_size)
+  variables = models.initial_variables(config.model, init_rng, image_size=config.dataset.image_size)
   state = create_train_state(config, variables, dropout_rng, np.zeros(2), learning_rate_fn)
   return jax.device_put(state, parallel.replicated(mesh))
 
@@ -213,28 +241,46 @@ def _with_weights_of(state: TrainState, source: str, sharding) -> TrainState:
   return state.replace(**checkpointing.load_variables(step_dir, like, sharding))
 
 
-def _with_measured_class_weights(state: TrainState, config, run: runs.Run, sharding
-                                 ) -> TrainState:
+def _with_measured_class_weights(state: TrainState, config, run: runs.Run, sharding) -> TrainState:
   frequencies, weights = measure_class_weights(config)
-  logging.info("Pixel class frequencies (pristine, manipulated) over %d training batches: %s "
-               "-> class weights %s.", config.class_weight_batches, frequencies.tolist(),
-               weights.tolist())
-  runs.write_json(run.class_weights_path, {"frequencies": frequencies.tolist(),
-                                           "weights": weights.tolist(),
-                                           "num_batches": config.class_weight_batches})
+  logging.info(
+      "Pixel class frequencies (pristine, manipulated) over %d training batches: %s "
+      "-> class weights %s.",
+      config.class_weight_batches,
+      frequencies.tolist(),
+      weights.tolist(),
+  )
+  runs.write_json(
+      run.class_weights_path,
+      {
+          "frequencies": frequencies.tolist(),
+          "weights": weights.tolist(),
+          "num_batches": config.class_weight_batches,
+      },
+  )
   return state.replace(class_weights=jax.device_put(jnp.asarray(weights), sharding))
 
 
-def starting_state(start: Start, config: ml_collections.ConfigDict, run: runs.Run, mesh,
-                   manager, train_iter, learning_rate_fn) -> TrainState:
+def starting_state(
+    start: Start,
+    config: ml_collections.ConfigDict,
+    run: runs.Run,
+    mesh,
+    manager,
+    train_iter,
+    learning_rate_fn,
+) -> TrainState:
   """The state the run begins from. RESUME restores `train_iter` too; when every checkpoint
   turns out unreadable the run starts over as INIT_FROM or FRESH."""
   state = _fresh_state(config, mesh, learning_rate_fn)
   sharding = parallel.replicated(mesh)
   if start is Start.RESUME:
     restored = checkpointing.restore_latest(
-        manager, checkpointing.abstract_like(state, sharding), train_iter,
-        quarantine_dir=run.quarantine_dir)
+        manager,
+        checkpointing.abstract_like(state, sharding),
+        train_iter,
+        quarantine_dir=run.quarantine_dir,
+    )
     if restored is not None:
       reporting.announce(f"Resuming from step {int(restored.step)}.")
       return restored
@@ -254,32 +300,39 @@ class TrainingEvaluation:
     self._config, self._writer = config, writer
     self._evaluator = evaluation.Evaluator(models.create_model(config.model), config, mesh=mesh)
 
-  def __call__(self, state: TrainState, split: str, max_batches: int,
-               output_dir) -> dict[str, float]:
+  def __call__(
+      self, state: TrainState, split: str, max_batches: int, output_dir
+  ) -> dict[str, float]:
     step = int(state.step)
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     try:
-      accumulator, samples = self._evaluator.run(variables, self._evaluator.batches(split),
-                                                 max_batches)
+      accumulator, samples = self._evaluator.run(
+          variables, self._evaluator.batches(split), max_batches
+      )
     except evaluation.NonFinitePredictionsError as error:
       raise TrainingDivergedError(
           f"On the {split} split at step {step}, {error}. Likely cause: the learning rate "
           f"(config.learning_rate={self._config.learning_rate}) is far too high. This step is "
-          "not saved; lower the learning rate and start a new run.") from None
+          "not saved; lower the learning rate and start a new run."
+      ) from None
     results = accumulator.result()
     logging.info("%s at step %d: %s", split, step, reporting.format_metrics(results))
     reporting.announce(f"{split} at step {step}: {reporting.headline(results)}")
     self._writer.write_scalars(step, split, results)
-    grid = evaluation.write_figures(output_dir, accumulator, samples,
-                                    auc=results["pooled/pixel_auc"], title=f"{split}, step {step}",
-                                    samples_name=runs.samples_file(step))
+    grid = evaluation.write_figures(
+        output_dir,
+        accumulator,
+        samples,
+        auc=results["pooled/pixel_auc"],
+        title=f"{split}, step {step}",
+        samples_name=runs.samples_file(step),
+    )
     if grid is not None:
       self._writer.write_image(step, f"{split}/samples", grid)
     return results
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str) -> TrainState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
   """Trains for `config.num_train_steps`, then evaluates the test split.
 
   Args:
@@ -298,13 +351,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   mesh = parallel.create_mesh(config.num_devices)
   parallel.check_batch_size(config.batch_size, mesh, "batch size")
   parallel.check_batch_size(config.eval_batch_size, mesh, "eval batch size")
-  logging.info("Data-parallel over %d device(s): %s; start: %s", mesh.size,
-               mesh.devices.ravel().tolist(), start.value)
+  logging.info(
+      "Data-parallel over %d device(s): %s; start: %s",
+      mesh.size,
+      mesh.devices.ravel().tolist(),
+      start.value,
+  )
   runs.write_config(run, config)
   input_pipeline.ensure_dataset_built(config)
 
-  train_iter = (None if start is Start.EVALUATE_ONLY else
-                iter(input_pipeline.create_train_loader(config, seed=config.seed)))
+  train_iter = (
+      None
+      if start is Start.EVALUATE_ONLY
+      else iter(input_pipeline.create_train_loader(config, seed=config.seed))
+  )
   learning_rate_fn = optimizers.create_learning_rate_schedule(config)
   manager = create_checkpoint_manager(config, run)
   writer = reporting.MetricWriter(run)
@@ -313,33 +373,59 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     writer.keep_history_until(int(state.step))
     evaluate_split = TrainingEvaluation(config, mesh, writer)
     if train_iter is not None:
-      state = _train(config, run, state, train_iter, mesh=mesh, manager=manager,
-                     writer=writer, evaluate_split=evaluate_split)
+      state = _train(
+          config,
+          run,
+          state,
+          train_iter,
+          mesh=mesh,
+          manager=manager,
+          writer=writer,
+          evaluate_split=evaluate_split,
+      )
     results = evaluate_split(state, config.test_split, config.num_test_batches, run.workdir)
     step = int(state.step)
-    runs.write_json(run.eval_path, evaluation.record(
-        checkpoint=str(run.step_dir(step)), step=step, variant=config.model.variant,
-        dataset=config.dataset.name, split=config.test_split,
-        max_batches=config.num_test_batches, metrics=results))
+    runs.write_json(
+        run.eval_path,
+        evaluation.record(
+            checkpoint=str(run.step_dir(step)),
+            step=step,
+            variant=config.model.variant,
+            dataset=config.dataset.name,
+            split=config.test_split,
+            max_batches=config.num_test_batches,
+            metrics=results,
+        ),
+    )
     return state
   finally:
     writer.close()
     manager.close()
 
 
-def _train(config: ml_collections.ConfigDict, run: runs.Run, state: TrainState, train_iter, *,
-           mesh, manager, writer: reporting.MetricWriter,
-           evaluate_split: TrainingEvaluation) -> TrainState:
+def _train(
+    config: ml_collections.ConfigDict,
+    run: runs.Run,
+    state: TrainState,
+    train_iter,
+    *,
+    mesh,
+    manager,
+    writer: reporting.MetricWriter,
+    evaluate_split: TrainingEvaluation,
+) -> TrainState:
   """The step loop: logs, evaluates, checkpoints; stops early on a signal."""
   p_train_step = make_parallel_train_step(
-      config, mesh, optimizers.create_learning_rate_schedule(config))
+      config, mesh, optimizers.create_learning_rate_schedule(config)
+  )
   start_step = int(state.step)
   history = []
-  progress = reporting.Progress(total_steps=config.num_train_steps,
-                                start_step=start_step,
-                                batch_size=config.batch_size)
-  logging.info("Training steps %d..%d (the first one compiles).",
-               start_step + 1, config.num_train_steps)
+  progress = reporting.Progress(
+      total_steps=config.num_train_steps, start_step=start_step, batch_size=config.batch_size
+  )
+  logging.info(
+      "Training steps %d..%d (the first one compiles).", start_step + 1, config.num_train_steps
+  )
   with interrupts.StopRequest() as stop:
     skipped_in_a_row = 0
     for step in range(start_step + 1, config.num_train_steps + 1):
@@ -356,7 +442,8 @@ def _train(config: ml_collections.ConfigDict, run: runs.Run, state: TrainState, 
             "cause: the learning rate (config.learning_rate="
             f"{config.learning_rate}) is too high, or the data holds broken "
             "images. No checkpoint holds non-finite values; fix the cause, "
-            "then run again (it resumes from the last checkpoint).")
+            "then run again (it resumes from the last checkpoint)."
+        )
       progress.update()
       is_last = step == config.num_train_steps
 
@@ -364,9 +451,13 @@ def _train(config: ml_collections.ConfigDict, run: runs.Run, state: TrainState, 
         summary = _summarize_train_metrics(history, step - len(history))
         summary.update(progress.throughput())
         history = []
-        logging.info("train step %d/%d: %s, ETA %s", step,
-                     config.num_train_steps, reporting.format_metrics(summary),
-                     progress.eta(summary["steps_per_second"]))
+        logging.info(
+            "train step %d/%d: %s, ETA %s",
+            step,
+            config.num_train_steps,
+            reporting.format_metrics(summary),
+            progress.eta(summary["steps_per_second"]),
+        )
         writer.write_scalars(step, "train", summary)
         progress.show(summary.get("loss", float("nan")), summary)
 
@@ -374,12 +465,13 @@ def _train(config: ml_collections.ConfigDict, run: runs.Run, state: TrainState, 
       eval_metrics = None
       if step % config.eval_every_steps == 0 or is_last:
         eval_metrics = evaluate_split(
-            state, config.validation_split, config.num_eval_batches,
-            run.split_dir(config.validation_split))
-      if (step % config.checkpoint_every_steps == 0 or is_last or stop
-          or eval_metrics is not None):
-        checkpointing.save(manager, step, state, train_iter,
-                           metrics=eval_metrics)
+            state,
+            config.validation_split,
+            config.num_eval_batches,
+            run.split_dir(config.validation_split),
+        )
+      if step % config.checkpoint_every_steps == 0 or is_last or stop or eval_metrics is not None:
+        checkpointing.save(manager, step, state, train_iter, metrics=eval_metrics)
       progress.resume()
       if stop:
         progress.close()

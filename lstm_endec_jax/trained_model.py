@@ -4,6 +4,7 @@ A run's `config.json` names the model variant and its fields, and its Orbax chec
 weights (`runs` knows where both are). Loading reads JSON and array files only, no pickle, so
 opening a checkpoint never runs code from it.
 """
+
 import dataclasses
 import os
 import pathlib
@@ -40,18 +41,24 @@ class TrainedModel:
     return self.run_config.model.variant
 
 
-def check_variant(run_config: ml_collections.ConfigDict, expected: str, where: os.PathLike[str]
-                  ) -> None:
+def check_variant(
+    run_config: ml_collections.ConfigDict, expected: str, where: os.PathLike[str]
+) -> None:
   found = run_config.model.variant
   if found != expected:
     raise ModelVariantMismatchError(
         f"Checkpoint {where} holds a {found!r} model, but the config asks for the {expected!r} "
         f"variant. Use a checkpoint trained with the {expected!r} config, or a config of the "
-        f"{found!r} variant.")
+        f"{found!r} variant."
+    )
 
 
-def load(path: str | os.PathLike[str], *, step: str | int = "latest",
-         model_config: ml_collections.ConfigDict | None = None) -> TrainedModel:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    step: str | int = "latest",
+    model_config: ml_collections.ConfigDict | None = None,
+) -> TrainedModel:
   """Loads params and batch statistics of a run for inference.
 
   Args:
@@ -77,7 +84,8 @@ def load(path: str | os.PathLike[str], *, step: str | int = "latest",
     except checkpointing.CheckpointMismatchError as error:
       raise ModelVariantMismatchError(
           f"The weights in {resolved.step_dir} do not fit the {model_config.variant!r} model "
-          f"that {expected} describes: {error}") from error
+          f"that {expected} describes: {error}"
+      ) from error
     except Exception as error:  # pylint: disable=broad-except
       problem = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
       if not resolved.fallbacks:
@@ -85,11 +93,20 @@ def load(path: str | os.PathLike[str], *, step: str | int = "latest",
             f"Checkpoint {resolved.step_dir} is unreadable ({problem}). Pick another step with "
             f"--step (steps in {resolved.run.checkpoints_dir}: {resolved.run.steps()})."
         ) from None
-      logging.warning("Checkpoint %s is unreadable (%s); using step %s instead.",
-                      resolved.step_dir, problem, resolved.fallbacks[0])
+      logging.warning(
+          "Checkpoint %s is unreadable (%s); using step %s instead.",
+          resolved.step_dir,
+          problem,
+          resolved.fallbacks[0],
+      )
       resolved = resolved.with_fallback()
       continue
     break
   logging.info("Loaded the %r model of %s.", run_config.model.variant, resolved.step_dir)
-  return TrainedModel(model=model, variables=variables, run_config=run_config,
-                      step_dir=resolved.step_dir, step=resolved.step)
+  return TrainedModel(
+      model=model,
+      variables=variables,
+      run_config=run_config,
+      step_dir=resolved.step_dir,
+      step=resolved.step,
+  )

@@ -4,6 +4,7 @@ Figures are drawn with matplotlib's object API on an Agg canvas (no pyplot, no d
 backend switch), rendered to uint8 RGB arrays and written as PNG by `image_io.write_png`, so the
 arrays returned (e.g. for TensorBoard) are exactly the pictures on disk.
 """
+
 from collections.abc import Mapping, Sequence
 import functools
 import os
@@ -60,13 +61,19 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
   return np.broadcast_to(image[..., :3], image.shape[:2] + (3,))
 
 
-def overlay_heatmap(image: np.ndarray, probabilities: np.ndarray, *, alpha: float = 0.5,
-                    cmap: str = DEFAULT_COLORMAP) -> np.ndarray:
+def overlay_heatmap(
+    image: np.ndarray,
+    probabilities: np.ndarray,
+    *,
+    alpha: float = 0.5,
+    cmap: str = DEFAULT_COLORMAP,
+) -> np.ndarray:
   """The image blended with its heat map: (1 - alpha) * image + alpha * heat map, uint8 RGB."""
   rgb = _as_rgb(image)
   if rgb.shape[:2] != np.shape(probabilities):
-    raise ValueError(f"Image {rgb.shape[:2]} and probability map {np.shape(probabilities)} "
-                     "differ in size.")
+    raise ValueError(
+        f"Image {rgb.shape[:2]} and probability map {np.shape(probabilities)} differ in size."
+    )
   return blend(rgb, colorize_heatmap(probabilities, cmap=cmap), alpha=alpha)
 
 
@@ -93,16 +100,28 @@ def _save(figure: Figure, path: str | os.PathLike[str]) -> np.ndarray:
   return pixels
 
 
-def write_roc_png(path: str | os.PathLike[str], fpr: np.ndarray, tpr: np.ndarray, *,
-                  auc: float, title: str | None = None, size_inches: float = 5.0,
-                  dpi: int = 100) -> np.ndarray:
+def write_roc_png(
+    path: str | os.PathLike[str],
+    fpr: np.ndarray,
+    tpr: np.ndarray,
+    *,
+    auc: float,
+    title: str | None = None,
+    size_inches: float = 5.0,
+    dpi: int = 100,
+) -> np.ndarray:
   """Plots a ROC curve with its AUC in the legend; returns the (H, W, 3) picture written."""
   figure = Figure(figsize=(size_inches, size_inches), dpi=dpi)
   axes = figure.add_subplot()
   axes.plot(fpr, tpr, color="tab:red", linewidth=2, label=f"AUC = {auc:.4f}")
   axes.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="chance")
-  axes.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="False positive rate",
-           ylabel="True positive rate", title=title or "Pixel ROC (pooled)")
+  axes.set(
+      xlim=(0, 1),
+      ylim=(0, 1.01),
+      xlabel="False positive rate",
+      ylabel="True positive rate",
+      title=title or "Pixel ROC (pooled)",
+  )
   axes.set_aspect("equal")
   axes.grid(alpha=0.3)
   axes.legend(loc="lower right")
@@ -110,10 +129,18 @@ def write_roc_png(path: str | os.PathLike[str], fpr: np.ndarray, tpr: np.ndarray
   return _save(figure, path)
 
 
-def write_sample_grid(path: str | os.PathLike[str], images: np.ndarray, masks: np.ndarray,
-                      probabilities: np.ndarray, *, threshold: float = 0.5, max_images: int = 4,
-                      cmap: str = DEFAULT_COLORMAP, panel_inches: float = 2.5,
-                      dpi: int = 100) -> np.ndarray:
+def write_sample_grid(
+    path: str | os.PathLike[str],
+    images: np.ndarray,
+    masks: np.ndarray,
+    probabilities: np.ndarray,
+    *,
+    threshold: float = 0.5,
+    max_images: int = 4,
+    cmap: str = DEFAULT_COLORMAP,
+    panel_inches: float = 2.5,
+    dpi: int = 100,
+) -> np.ndarray:
   """One row per image: image | ground truth | heat map (with colour bar) | binary mask.
 
   Args:
@@ -128,8 +155,10 @@ def write_sample_grid(path: str | os.PathLike[str], images: np.ndarray, masks: n
   """
   rows = min(len(images), max_images)
   if rows == 0 or not len(images) == len(masks) == len(probabilities):
-    raise ValueError(f"Need the same positive number of images ({len(images)}), masks "
-                     f"({len(masks)}) and probability maps ({len(probabilities)}).")
+    raise ValueError(
+        f"Need the same positive number of images ({len(images)}), masks "
+        f"({len(masks)}) and probability maps ({len(probabilities)})."
+    )
   figure = Figure(figsize=(4 * panel_inches, rows * panel_inches), dpi=dpi)
   axes = figure.subplots(rows, 4, squeeze=False)
   for row in range(rows):
@@ -139,7 +168,8 @@ def write_sample_grid(path: str | os.PathLike[str], images: np.ndarray, masks: n
     axes[row, 1].imshow(masks[row], cmap="gray", vmin=0, vmax=1)
     axes[row, 3].imshow(probabilities[row] >= threshold, cmap="gray", vmin=0, vmax=1)
   for column, name in enumerate(
-      ("image", "ground truth", "P(manipulated)", f"mask (P >= {threshold:g})")):
+      ("image", "ground truth", "P(manipulated)", f"mask (P >= {threshold:g})")
+  ):
     axes[0, column].set_title(name, fontsize=10)
   for ax in axes.flat:
     ax.set_xticks([])
@@ -148,11 +178,15 @@ def write_sample_grid(path: str | os.PathLike[str], images: np.ndarray, masks: n
   return _save(figure, path)
 
 
-def write_robustness_plot(path: str | os.PathLike[str],
-                          results: Mapping[str, Mapping[float, Mapping[str, float]]], *,
-                          metrics: Sequence[str] = ("pooled/pixel_auc", "per_image/f1"),
-                          clean: Mapping[str, float] | None = None,
-                          panel_inches: float = 4.0, dpi: int = 100) -> np.ndarray:
+def write_robustness_plot(
+    path: str | os.PathLike[str],
+    results: Mapping[str, Mapping[float, Mapping[str, float]]],
+    *,
+    metrics: Sequence[str] = ("pooled/pixel_auc", "per_image/f1"),
+    clean: Mapping[str, float] | None = None,
+    panel_inches: float = 4.0,
+    dpi: int = 100,
+) -> np.ndarray:
   """Metrics against distortion strength, one panel per distortion.
 
   Args:
@@ -172,8 +206,13 @@ def write_robustness_plot(path: str | os.PathLike[str],
     strengths = list(by_strength)
     for index, metric in enumerate(metrics):
       color = f"C{index}"
-      ax.plot(strengths, [by_strength[s][metric] for s in strengths], marker="o", color=color,
-              label=metric)
+      ax.plot(
+          strengths,
+          [by_strength[s][metric] for s in strengths],
+          marker="o",
+          color=color,
+          label=metric,
+      )
       if clean is not None:
         ax.axhline(clean[metric], color=color, linestyle="--", linewidth=1)
     if len(strengths) > 1 and strengths[0] > strengths[-1]:

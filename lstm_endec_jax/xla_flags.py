@@ -10,6 +10,7 @@ several times faster on a 2-core CPU with the same results (README, Speed). The 
 for the jaxlib versions where it was measured, since XLA refuses to start on a flag it does not
 know.
 """
+
 import os
 
 import jaxlib

@@ -2,6 +2,7 @@
 
 Tests see two simulated CPU devices so the data-parallel code paths run in CI without a GPU.
 """
+
 import os
 import pathlib
 

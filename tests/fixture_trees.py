@@ -6,6 +6,7 @@ the dataset can have them. It returns what a correct builder must produce: every
 its label, manipulation type and mask (1 = manipulated), the files that must be skipped, the split
 names and the near-duplicate families that must share a split.
 """
+
 import dataclasses
 import pathlib
 
@@ -26,12 +27,17 @@ SIZE = 32  # fixture images are SIZE x SIZE
 LOSSLESS = (".png", ".tif", ".bmp")
 # Parts of the reason the build log must give for each kind of skipped file.
 UNREADABLE, MISSING_MASK, SIZE_MISMATCH, ORPHAN_MASK = (
-    "unreadable image", "missing mask", "image is 32x", "without")
+    "unreadable image",
+    "missing mask",
+    "image is 32x",
+    "without",
+)
 NIST_HEADER = (
     "TaskID|ProbeFileID|ProbeFileName|ProbeMaskFileName|DonorFileID|DonorFileName|"
     "DonorMaskFileName|IsTarget|ProbePostProcessed|DonorPostProcessed|ManipulationQuality|"
     "IsManipulationTypeRemoval|IsManipulationTypeSplice|IsManipulationTypeCopyClone|Collection|"
-    "BaseFileName|Lighting|IsControl|CorrespondingControlFileName|SemanticConsistency")
+    "BaseFileName|Lighting|IsControl|CorrespondingControlFileName|SemanticConsistency"
+)
 
 
 @dataclasses.dataclass
@@ -75,7 +81,7 @@ class Writer:
     index, self._boxes = self._boxes, self._boxes + 1
     mask = np.zeros((SIZE, SIZE), dtype=bool)
     top, left, height = (index // 4) % 4 * 8, index % 4 * 8, 8 + 8 * ((index // 16) % 2)
-    mask[top:top + height, left:left + 8] = True
+    mask[top : top + height, left : left + 8] = True
     return mask
 
   def broken(self, name: str) -> None:
@@ -115,8 +121,12 @@ def write_nist16(root: pathlib.Path) -> FixtureTree:
   top = "NC2016_Test0613/"
   w = Writer(root, tree)
   rows = [NIST_HEADER]
-  kinds = [("Y", "N", "N", "removal"), ("N", "Y", "N", "splicing"), ("N", "N", "Y", "copy_move"),
-           ("Y", "Y", "N", "mixed")]
+  kinds = [
+      ("Y", "N", "N", "removal"),
+      ("N", "Y", "N", "splicing"),
+      ("N", "N", "Y", "copy_move"),
+      ("Y", "Y", "N", "mixed"),
+  ]
   families = {}
   for scene in range(12):
     control = f"probe/NC2016_{scene:02d}00.jpg"
@@ -132,12 +142,16 @@ def write_nist16(root: pathlib.Path) -> FixtureTree:
       save(w.path(top + mask_name), grey(mask, 0, 255))
       w.expect(top + probe, 1, kind, mask, pixels)
       families[base].add(top + probe)
-      rows.append(f"Manipulation|NC2016_{scene:02d}0{variant}|{probe}|{mask_name}||||Y|none||"
-                  "simple|"
-                  f"{removal}|{splice}|{clone}|Nimble-SCI|{base}|same|N|{control}|")
-  bad = [("probe/NC2016_9001.jpg", "reference/manipulation/mask/NC2016_9501.png"),  # broken probe
-         ("probe/NC2016_9002.jpg", "reference/manipulation/mask/NC2016_9502.png"),  # mask 32x16
-         ("probe/NC2016_9003.jpg", "reference/manipulation/mask/NC2016_9503.png")]  # no mask file
+      rows.append(
+          f"Manipulation|NC2016_{scene:02d}0{variant}|{probe}|{mask_name}||||Y|none||"
+          "simple|"
+          f"{removal}|{splice}|{clone}|Nimble-SCI|{base}|same|N|{control}|"
+      )
+  bad = [
+      ("probe/NC2016_9001.jpg", "reference/manipulation/mask/NC2016_9501.png"),  # broken probe
+      ("probe/NC2016_9002.jpg", "reference/manipulation/mask/NC2016_9502.png"),  # mask 32x16
+      ("probe/NC2016_9003.jpg", "reference/manipulation/mask/NC2016_9503.png"),
+  ]  # no mask file
   w.broken(top + bad[0][0])
   save(w.path(top + bad[0][1]), grey(w.box(), 0, 255))
   w.image(top + bad[1][0])
@@ -145,8 +159,10 @@ def write_nist16(root: pathlib.Path) -> FixtureTree:
   w.image(top + bad[2][0])
   for (probe, mask_name), reason in zip(bad, (UNREADABLE, SIZE_MISMATCH, MISSING_MASK)):
     w.skip(top + probe, reason)
-    rows.append(f"Manipulation|x|{probe}|{mask_name}||||Y|none||simple|N|Y|N|Nimble-SCI|"
-                f"world/NC2016_9999.jpg|same|N||")
+    rows.append(
+        f"Manipulation|x|{probe}|{mask_name}||||Y|none||simple|N|Y|N|Nimble-SCI|"
+        f"world/NC2016_9999.jpg|same|N||"
+    )
   w.path(top + nist16_dataset_builder.REFERENCE_CSV).write_text("\n".join(rows) + "\n")
   tree.families = list(families.values())
   return tree
@@ -218,33 +234,41 @@ def write_casia_v2(root: pathlib.Path) -> FixtureTree:
   gt = "CASIA 2 Groundtruth"
   for index, category in enumerate(["ani", "arc", "art", "cha", "nat", "sec"]):
     w.authentic(f"CASIA2.0_revised/Au/Au_{category}_{index:05d}.jpg")
-  tampered = [("Tp_D_CND_M_N_ani00018_sec00096_00138.tif", "splicing"),
-              ("Tp_D_CRN_S_N_art00032_nat00061_10154.jpg", "splicing"),
-              ("Tp_S_NNN_S_N_art20077_art20077_01883.tif", "copy_move"),
-              ("Tp_S_CRN_S_N_sec00012_sec00012_11230.jpg", "copy_move"),
-              ("Tp_D_CNN_M_N_ind00091_ind00091_10647.jpg", "copy_move"),  # D but one source
-              ("Tp_D_NRN_S_N_nat10130_pla00049_11524.tif", "splicing")]
+  tampered = [
+      ("Tp_D_CND_M_N_ani00018_sec00096_00138.tif", "splicing"),
+      ("Tp_D_CRN_S_N_art00032_nat00061_10154.jpg", "splicing"),
+      ("Tp_S_NNN_S_N_art20077_art20077_01883.tif", "copy_move"),
+      ("Tp_S_CRN_S_N_sec00012_sec00012_11230.jpg", "copy_move"),
+      ("Tp_D_CNN_M_N_ind00091_ind00091_10647.jpg", "copy_move"),  # D but one source
+      ("Tp_D_NRN_S_N_nat10130_pla00049_11524.tif", "splicing"),
+  ]
   for name, kind in tampered:
     _casia_tampered(w, f"CASIA2.0_revised/Tp/{name}", gt, kind)
-  _casia_tampered(w, "CASIA2.0_revised/Tp/Tp_D_NRD_S_N_cha10002_cha10001_20094.jpg", gt,
-                  "splicing", gt="_gt3")
+  _casia_tampered(
+      w, "CASIA2.0_revised/Tp/Tp_D_NRD_S_N_cha10002_cha10001_20094.jpg", gt, "splicing", gt="_gt3"
+  )
   # A mask named after the corrected file name (D -> S): it shares only the tamper index with its
   # image, and its name gives the type.
   pixels, mask = w.image("CASIA2.0_revised/Tp/Tp_D_CRN_M_N_txt00063_txt00017_10835.jpg"), w.box()
   save(w.path(f"{gt}/Tp_S_CRN_M_N_txt00063_txt00017_10835_gt.png"), grey(mask, 255, 0))
-  w.expect("CASIA2.0_revised/Tp/Tp_D_CRN_M_N_txt00063_txt00017_10835.jpg", 1, "copy_move", mask,
-           pixels)
+  w.expect(
+      "CASIA2.0_revised/Tp/Tp_D_CRN_M_N_txt00063_txt00017_10835.jpg", 1, "copy_move", mask, pixels
+  )
   w.image("CASIA2.0_revised/Tp/Tp_S_NRN_S_N_pla20080_pla20080_01980.tif", size=(SIZE, SIZE - 8))
-  save(w.path(f"{gt}/Tp_S_NRN_S_N_pla20080_pla20080_01980_gt.png"),
-       np.zeros((SIZE - 8, SIZE), np.uint8))
+  save(
+      w.path(f"{gt}/Tp_S_NRN_S_N_pla20080_pla20080_01980_gt.png"),
+      np.zeros((SIZE - 8, SIZE), np.uint8),
+  )
   w.image("CASIA2.0_revised/Tp/Tp_D_CNN_M_N_sec00011_cha00085_11227.jpg")  # no mask
   w.broken("CASIA2.0_revised/Tp/Tp_D_CRN_S_N_ani10191_ani10190_12437.jpg")
   save(w.path(f"{gt}/Tp_D_CRN_S_N_ani10191_ani10190_12437_gt.png"), grey(w.box(), 255, 0))
   save(w.path(f"{gt}/Tp_D_NNN_S_N_xyz00001_xyz00002_00001_gt.png"), grey(w.box(), 255, 0))
   w.path("CASIA2.0_revised/Tp/Thumbs.db").write_bytes(b"\0" * 16)
-  for name, reason in (("Tp_S_NRN_S_N_pla20080_pla20080_01980.tif", SIZE_MISMATCH),
-                       ("Tp_D_CNN_M_N_sec00011_cha00085_11227.jpg", MISSING_MASK),
-                       ("Tp_D_CRN_S_N_ani10191_ani10190_12437.jpg", UNREADABLE)):
+  for name, reason in (
+      ("Tp_S_NRN_S_N_pla20080_pla20080_01980.tif", SIZE_MISMATCH),
+      ("Tp_D_CNN_M_N_sec00011_cha00085_11227.jpg", MISSING_MASK),
+      ("Tp_D_CRN_S_N_ani10191_ani10190_12437.jpg", UNREADABLE),
+  ):
     w.skip(f"CASIA2.0_revised/Tp/{name}", reason)
   w.skip(f"{gt}/Tp_D_NNN_S_N_xyz00001_xyz00002_00001_gt.png", ORPHAN_MASK)
   return tree
@@ -258,13 +282,23 @@ def write_casia_v1(root: pathlib.Path) -> FixtureTree:
     w.authentic(f"CASIA 1.0 dataset/Au/Au_ani_{index + 1:04d}.jpg")
   for index in range(4):
     tampered = "CASIA 1.0 dataset/Modified Tp/Tp"
-    _casia_tampered(w, f"{tampered}/Sp/Sp_D_CND_A_pla{index:04d}_ani{index:04d}_0{index:03d}.jpg",
-                    "CASIA 1.0 groundtruth/Sp", "splicing")
-    _casia_tampered(w, f"{tampered}/CM/Sp_S_CND_A_pla{index:04d}_pla{index:04d}_1{index:03d}.jpg",
-                    "CASIA 1.0 groundtruth/CM", "copy_move")
+    _casia_tampered(
+        w,
+        f"{tampered}/Sp/Sp_D_CND_A_pla{index:04d}_ani{index:04d}_0{index:03d}.jpg",
+        "CASIA 1.0 groundtruth/Sp",
+        "splicing",
+    )
+    _casia_tampered(
+        w,
+        f"{tampered}/CM/Sp_S_CND_A_pla{index:04d}_pla{index:04d}_1{index:03d}.jpg",
+        "CASIA 1.0 groundtruth/CM",
+        "copy_move",
+    )
   w.image("CASIA 1.0 dataset/Modified Tp/Tp/Sp/Sp_D_NNN_A_sec0001_sec0002_0999.jpg")
-  save(w.path("CASIA 1.0 groundtruth/Sp/Sp_D_NNN_A_sec0001_sec0002_0999_gt.png"),
-       np.zeros((SIZE, SIZE + 8), np.uint8))
+  save(
+      w.path("CASIA 1.0 groundtruth/Sp/Sp_D_NNN_A_sec0001_sec0002_0999_gt.png"),
+      np.zeros((SIZE, SIZE + 8), np.uint8),
+  )
   w.skip("CASIA 1.0 dataset/Modified Tp/Tp/Sp/Sp_D_NNN_A_sec0001_sec0002_0999.jpg", SIZE_MISMATCH)
   return tree
 
@@ -294,8 +328,10 @@ def write_columbia(root: pathlib.Path) -> FixtureTree:
     w.expect(f"4cam_splc/{stem}.tif", 1, "splicing", mask, pixels)
   w.image("4cam_splc/nikond70_canonxt_sub_30.tif")  # no edgemask
   w.image("4cam_splc/nikond70_canong3_sub_31.tif")
-  save(w.path("4cam_splc/edgemask/nikond70_canong3_sub_31_edgemask.jpg"),
-       np.zeros((SIZE + 8, SIZE, 3), np.uint8))
+  save(
+      w.path("4cam_splc/edgemask/nikond70_canong3_sub_31_edgemask.jpg"),
+      np.zeros((SIZE + 8, SIZE, 3), np.uint8),
+  )
   w.skip("4cam_splc/nikond70_canonxt_sub_30.tif", MISSING_MASK)
   w.skip("4cam_splc/nikond70_canong3_sub_31.tif", SIZE_MISMATCH)
   w.path("4cam_splc/README.txt").write_text("Columbia")
@@ -322,8 +358,11 @@ def write_comofod(root: pathlib.Path) -> FixtureTree:
   w.image(f"{top}012_F.png")
   save(w.path(f"{top}012_B.png"), np.zeros((SIZE, SIZE // 2), np.uint8))
   w.broken(f"{top}001_F_NA1.png")
-  for name, reason in (("011_F.png", MISSING_MASK), ("012_F.png", SIZE_MISMATCH),
-                       ("001_F_NA1.png", UNREADABLE)):
+  for name, reason in (
+      ("011_F.png", MISSING_MASK),
+      ("012_F.png", SIZE_MISMATCH),
+      ("001_F_NA1.png", UNREADABLE),
+  ):
     w.skip(top + name, reason)
   return tree
 
@@ -360,9 +399,11 @@ def write_defacto(root: pathlib.Path) -> FixtureTree:
   masks), `splicing_1_*`, and the `<type>-images` naming with a .tif probe mask."""
   tree = FixtureTree(defacto_dataset_builder.Builder, None)
   w = Writer(root, tree)
-  parts = [("copymove_img", "copymove_annotations", "copy_move", ".jpg"),
-           ("splicing_1_img", "splicing_1_annotations", "splicing", ".jpg"),
-           ("inpainting-images", "inpainting-annotations", "removal", ".tif")]
+  parts = [
+      ("copymove_img", "copymove_annotations", "copy_move", ".jpg"),
+      ("splicing_1_img", "splicing_1_annotations", "splicing", ".jpg"),
+      ("inpainting-images", "inpainting-annotations", "removal", ".tif"),
+  ]
   for part, (images, annotations, kind, mask_suffix) in enumerate(parts):
     for index in range(4):
       stem = f"{index + 10 * part}_{index * 7919 + 71:012d}"  # same COCO photograph in each part
@@ -370,12 +411,16 @@ def write_defacto(root: pathlib.Path) -> FixtureTree:
       save(w.path(f"{annotations}/probe_mask/{stem}{mask_suffix}"), grey(mask, 255, 0))
       save(w.path(f"{annotations}/donor_mask/{stem}.tif"), grey(w.box(), 255, 0))
       w.expect(name, 1, kind, mask, w.image(name))
-  tree.families = [{name for name in tree.examples if name.endswith(f"{coco:012d}.tif")}
-                   for coco in (index * 7919 + 71 for index in range(4))]
+  tree.families = [
+      {name for name in tree.examples if name.endswith(f"{coco:012d}.tif")}
+      for coco in (index * 7919 + 71 for index in range(4))
+  ]
   w.image("copymove_img/img/9_000000000009.tif")  # no probe mask
   w.image("splicing_1_img/img/9_000000000010.tif")
-  save(w.path("splicing_1_annotations/probe_mask/9_000000000010.jpg"),
-       np.zeros((SIZE, SIZE + 16), np.uint8))
+  save(
+      w.path("splicing_1_annotations/probe_mask/9_000000000010.jpg"),
+      np.zeros((SIZE, SIZE + 16), np.uint8),
+  )
   w.broken("inpainting-images/img/9_000000000011.tif")
   save(w.path("inpainting-annotations/probe_mask/9_000000000011.tif"), grey(w.box(), 255, 0))
   w.skip("copymove_img/img/9_000000000009.tif", MISSING_MASK)

@@ -3,6 +3,7 @@
 Imported by both test modules; the build goes to one folder under the session's base temp dir and
 is skipped when already prepared, so it happens once per test process.
 """
+
 import pathlib
 
 import pytest

@@ -4,6 +4,7 @@ Speed itself is not tested here (benchmarks/ measures it); these runs use config
 widths and one or two timed calls. feature_extraction.py has its own smallest-size test in
 test_features.py.
 """
+
 import json
 
 import pytest
@@ -42,21 +43,35 @@ def test_train_step_smallest_size_reports_flops_memory_and_profile(tmp_path):
   assert headline["memory_bytes"]["xla_buffers"]["peak"] > 0
   share = headline["profile"]["share"]
   assert sum(share.values()) == pytest.approx(1.0)
-  for part in ("features", "encoder forward", "encoder backward", "decoder forward",
-               "LSTM forward", "optimizer and metrics"):
+  for part in (
+      "features",
+      "encoder forward",
+      "encoder backward",
+      "decoder forward",
+      "LSTM forward",
+      "optimizer and metrics",
+  ):
     assert part in share, part
   assert "convolution" in headline["profile"]["seconds_per_step_by_op_kind"]
-  assert all(headline["conv_directions"][name]["flops_per_second"]["median"] > 0
-             for name in ("forward", "input gradient", "weight gradient"))
+  assert all(
+      headline["conv_directions"][name]["flops_per_second"]["median"] > 0
+      for name in ("forward", "input gradient", "weight gradient")
+  )
   assert set(result["profile_groups"]) >= {"features", "encoder forward", "backward"}
-  assert [row[0] for row in result["profile_table"]][:4] == ["features", "LSTM", "encoder",
-                                                              "decoder"]
+  assert [row[0] for row in result["profile_table"]][:4] == [
+      "features",
+      "LSTM",
+      "encoder",
+      "decoder",
+  ]
   assert result["environment"]["jax"]
 
 
 def test_scaling_is_relative_to_the_fewest_devices():
-  runs = {count: {"images_per_second": {"median": rate}, "compile_seconds": 1.0,
-                  "memory_bytes": {}} for count, rate in ((1, 4.0), (2, 6.0), (4, 8.0))}
+  runs = {
+      count: {"images_per_second": {"median": rate}, "compile_seconds": 1.0, "memory_bytes": {}}
+      for count, rate in ((1, 4.0), (2, 6.0), (4, 8.0))
+  }
   table = train_step.scaling_table(runs)
   assert [entry["speedup"] for entry in table] == [1.0, 1.5, 2.0]
   assert [entry["efficiency"] for entry in table] == [1.0, 0.75, 0.5]
@@ -92,10 +107,14 @@ ENTRY %main (x: f32[4]) -> f32[4] {
 
 
 def test_profile_names_operations_outside_submodules_as_the_part_s_own():
-  assert train_step.part_of("jit(train_step)/jvp(LSTMEnDec)/encoder/ge", by_module=True) == \
-      "encoder/own ops forward"
-  assert train_step.part_of("jit(train_step)/jvp(LSTMEnDec)/jit(_resampling_features)/dot") == \
-      "features"
+  assert (
+      train_step.part_of("jit(train_step)/jvp(LSTMEnDec)/encoder/ge", by_module=True)
+      == "encoder/own ops forward"
+  )
+  assert (
+      train_step.part_of("jit(train_step)/jvp(LSTMEnDec)/jit(_resampling_features)/dot")
+      == "features"
+  )
   assert train_step.part_of("jit(train_step)/transpose(jvp())/mul") == "loss backward"
 
 
@@ -112,8 +131,9 @@ def test_inference_smallest_size_times_forward_and_predict_end_to_end(tmp_path):
 
 
 def test_run_all_writes_a_json_per_benchmark_and_the_summary_table(tmp_path):
-  run_all.main(["--small", "--benchmarks=input_pipeline,metrics_speed",
-                f"--results_dir={tmp_path}"])
+  run_all.main(
+      ["--small", "--benchmarks=input_pipeline,metrics_speed", f"--results_dir={tmp_path}"]
+  )
   for name in ("input_pipeline", "metrics_speed"):
     result = json.loads((tmp_path / f"{name}.json").read_text())
     assert "error" not in result, result.get("error")
@@ -128,13 +148,33 @@ def test_summary_states_the_pipeline_lead_and_failures():
   environment = common.environment()
   run = {"load_average_before": [1.0, 1.0, 1.0]}
   results = {
-      "train_step": {"environment": environment, "run": run, "images_per_second": 2.0,
-                     "summary": [["train step", "2.00 images/s", ""]]},
-      "input_pipeline": {"environment": environment, "run": run, "batch_size": 16, "results": [
-          {"worker_count": 0, "images_per_second": 30.0, "images_per_second_min": 29.0,
-           "images_per_second_max": 31.0, "first_batch_seconds": 0.5},
-          {"worker_count": 2, "images_per_second": 50.0, "images_per_second_min": 45.0,
-           "images_per_second_max": 55.0, "first_batch_seconds": 2.0}]},
+      "train_step": {
+          "environment": environment,
+          "run": run,
+          "images_per_second": 2.0,
+          "summary": [["train step", "2.00 images/s", ""]],
+      },
+      "input_pipeline": {
+          "environment": environment,
+          "run": run,
+          "batch_size": 16,
+          "results": [
+              {
+                  "worker_count": 0,
+                  "images_per_second": 30.0,
+                  "images_per_second_min": 29.0,
+                  "images_per_second_max": 31.0,
+                  "first_batch_seconds": 0.5,
+              },
+              {
+                  "worker_count": 2,
+                  "images_per_second": 50.0,
+                  "images_per_second_min": 45.0,
+                  "images_per_second_max": 55.0,
+                  "first_batch_seconds": 2.0,
+              },
+          ],
+      },
       "inference": {"environment": environment, "run": run, "error": "exit status 1: boom"},
   }
   summary = run_all.summary_markdown(results, small=False)

@@ -1,4 +1,5 @@
 """Manual-download builders built from fixture trees that copy each dataset's real layout."""
+
 import collections
 import logging
 
@@ -18,8 +19,10 @@ NAMES = sorted(fixture_trees.WRITERS)
 def read_back(name: str, data_dir) -> dict[str, dict[str, dict]]:
   """Every example of every split, by split and file name, through `tfds.data_source`."""
   sources = tfds.data_source(name, data_dir=data_dir, download=False)
-  return {split: {example["file_name"].decode(): example for example in source}
-          for split, source in sources.items()}
+  return {
+      split: {example["file_name"].decode(): example for example in source}
+      for split, source in sources.items()
+  }
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -30,7 +33,8 @@ def test_builder_reads_fixture_tree(name, tmp_path, caplog):
   builder = tree.builder(config=tree.config, data_dir=tmp_path / "data")
   with caplog.at_level(logging.WARNING):
     builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=tmp_path / "manual"))
+        download_config=tfds.download.DownloadConfig(manual_dir=tmp_path / "manual")
+    )
 
   by_split = read_back(name, tmp_path / "data")
   split_of = {file_name: split for split, examples in by_split.items() for file_name in examples}
@@ -76,7 +80,8 @@ def test_bad_manual_dir_names_dataset_and_layout(name, state, tmp_path):
   builder = tfds.builder(name, data_dir=tmp_path / "data")
   with pytest.raises(manual.ManualDirError) as error:
     builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+    )
   message = str(error.value)
   assert message.startswith(f"{builder.name}: ")
   assert builder.MANUAL_DOWNLOAD_INSTRUCTIONS in message
@@ -87,7 +92,8 @@ def test_manual_dir_may_be_the_dataset_folder_itself(tmp_path):
   tree = fixture_trees.write_coverage(tmp_path / "COVERAGE-download")
   builder = tfds.builder("coverage", data_dir=tmp_path / "data")
   builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=tmp_path / "COVERAGE-download"))
+      download_config=tfds.download.DownloadConfig(manual_dir=tmp_path / "COVERAGE-download")
+  )
   assert set(read_back("coverage", tmp_path / "data")["test"]) == set(tree.examples)
 
 
@@ -136,13 +142,18 @@ def test_builders_decode_images_as_predict_does(tmp_path):
 
   builder = tfds.builder("imd2020", data_dir=tmp_path / "data")
   builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=tmp_path / "manual"))
-  examples = {name: example for split in read_back("imd2020", tmp_path / "data").values()
-              for name, example in split.items()}
+      download_config=tfds.download.DownloadConfig(manual_dir=tmp_path / "manual")
+  )
+  examples = {
+      name: example
+      for split in read_back("imd2020", tmp_path / "data").values()
+      for name, example in split.items()
+  }
 
   for name in ("IMD2020/a1/deep_0.png", "IMD2020/a1/turned_0.jpg"):
-    np.testing.assert_array_equal(examples[name]["image"],
-                                  image_io.read_image(tmp_path / "manual" / "imd2020" / name))
+    np.testing.assert_array_equal(
+        examples[name]["image"], image_io.read_image(tmp_path / "manual" / "imd2020" / name)
+    )
   assert examples["IMD2020/a1/deep_0.png"]["image"].max() > 128  # scaled, not clipped to 255
   turned = examples["IMD2020/a1/turned_0.jpg"]
   assert turned["image"].shape == (40, 24, 3)

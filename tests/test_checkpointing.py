@@ -18,9 +18,9 @@ from lstm_endec_jax import train
 
 
 def _config(**overrides):
-  config = ml_collections.ConfigDict(dict(
-      best_metric="auc", best_mode="max", keep_checkpoints=2,
-      async_checkpointing=True))
+  config = ml_collections.ConfigDict(
+      dict(best_metric="auc", best_mode="max", keep_checkpoints=2, async_checkpointing=True)
+  )
   config.update(overrides)
   return config
 
@@ -31,17 +31,20 @@ def _manager(workdir):
 
 def _loader():
   sampler = grain.IndexSampler(
-      50, shard_options=grain.NoSharding(), shuffle=True, seed=3,
-      num_epochs=None)
-  return grain.DataLoader(data_source=list(range(50)), sampler=sampler,
-                          operations=[grain.Batch(4)], worker_count=0)
+      50, shard_options=grain.NoSharding(), shuffle=True, seed=3, num_epochs=None
+  )
+  return grain.DataLoader(
+      data_source=list(range(50)), sampler=sampler, operations=[grain.Batch(4)], worker_count=0
+  )
 
 
 def _state(value: float, mesh):
-  state = {"params": {"w": jnp.full((4, 3), value), "b": jnp.arange(3.0)},
-           "batch_stats": {"mean": jnp.full((3,), value)},
-           "step": jnp.int32(value),
-           "rng": jax.random.key_data(jax.random.key(7))}
+  state = {
+      "params": {"w": jnp.full((4, 3), value), "b": jnp.arange(3.0)},
+      "batch_stats": {"mean": jnp.full((3,), value)},
+      "step": jnp.int32(value),
+      "rng": jax.random.key_data(jax.random.key(7)),
+  }
   return jax.device_put(state, parallel.replicated(mesh))
 
 
@@ -51,8 +54,7 @@ def _train_and_save(workdir, mesh, steps, metrics_at):
   iterator = iter(_loader())
   for step in range(1, steps + 1):
     next(iterator)
-    checkpointing.save(manager, step, _state(step, mesh), iterator,
-                       metrics=metrics_at.get(step))
+    checkpointing.save(manager, step, _state(step, mesh), iterator, metrics=metrics_at.get(step))
   checkpointing.wait_until_finished(manager)
   return manager, iterator
 
@@ -62,8 +64,8 @@ def saved_run(tmp_path_factory):
   """Six steps on two devices; validation AUC at steps 2, 4 and 6."""
   workdir = tmp_path_factory.mktemp("run")
   manager, iterator = _train_and_save(
-      workdir, parallel.create_mesh(2), 6, {2: {"auc": 0.7}, 4: {"auc": 0.9},
-                                            6: {"auc": 0.8}})
+      workdir, parallel.create_mesh(2), 6, {2: {"auc": 0.7}, 4: {"auc": 0.9}, 6: {"auc": 0.8}}
+  )
   manager.close()
   return workdir, [next(iterator) for _ in range(3)]
 
@@ -71,10 +73,14 @@ def saved_run(tmp_path_factory):
 def _restore(workdir, mesh):
   manager = _manager(workdir)
   iterator = iter(_loader())
-  abstract = checkpointing.abstract_like(_state(0, mesh),
-                                         parallel.replicated(mesh))
-  return manager, checkpointing.restore_latest(
-      manager, abstract, iterator, quarantine_dir=runs.Run(workdir).quarantine_dir), iterator
+  abstract = checkpointing.abstract_like(_state(0, mesh), parallel.replicated(mesh))
+  return (
+      manager,
+      checkpointing.restore_latest(
+          manager, abstract, iterator, quarantine_dir=runs.Run(workdir).quarantine_dir
+      ),
+      iterator,
+  )
 
 
 def test_keeps_last_n_and_the_best(saved_run):
@@ -90,15 +96,13 @@ def test_restore_on_another_device_count_continues_the_data(saved_run):
   _, state, iterator = _restore(workdir, mesh)
   assert int(state["step"]) == 6
   np.testing.assert_array_equal(state["params"]["w"], np.full((4, 3), 6.0))
-  np.testing.assert_array_equal(state["rng"],
-                                jax.random.key_data(jax.random.key(7)))
+  np.testing.assert_array_equal(state["rng"], jax.random.key_data(jax.random.key(7)))
   assert state["params"]["w"].sharding == parallel.replicated(mesh)
   for expected in following_batches:
     np.testing.assert_array_equal(next(iterator), expected)
 
 
-def test_corrupt_latest_checkpoint_falls_back_to_previous(saved_run, tmp_path,
-                                                          caplog):
+def test_corrupt_latest_checkpoint_falls_back_to_previous(saved_run, tmp_path, caplog):
   workdir = tmp_path / "copy"
   shutil.copytree(saved_run[0], workdir)
   for path in (workdir / "checkpoints" / "6" / "state").rglob("*"):
@@ -119,17 +123,21 @@ def test_corrupt_latest_checkpoint_falls_back_to_previous(saved_run, tmp_path,
 @pytest.mark.parametrize("where", ["workdir", "checkpoints", "step"])
 def test_load_variables_for_fine_tuning(saved_run, where):
   workdir = saved_run[0]
-  path = {"workdir": workdir, "checkpoints": workdir / "checkpoints",
-          "step": workdir / "checkpoints" / "4"}[where]
+  path = {
+      "workdir": workdir,
+      "checkpoints": workdir / "checkpoints",
+      "step": workdir / "checkpoints" / "4",
+  }[where]
   mesh = parallel.create_mesh(1)
   fresh = _state(0, mesh)
   loaded = checkpointing.load_variables(
-      runs.resolve(path).step_dir, {"params": fresh["params"], "batch_stats": fresh["batch_stats"]},
-      parallel.replicated(mesh))
+      runs.resolve(path).step_dir,
+      {"params": fresh["params"], "batch_stats": fresh["batch_stats"]},
+      parallel.replicated(mesh),
+  )
   expected = 4.0 if where == "step" else 6.0
   np.testing.assert_array_equal(loaded["params"]["w"], np.full((4, 3), expected))
-  np.testing.assert_array_equal(loaded["batch_stats"]["mean"],
-                                np.full((3,), expected))
+  np.testing.assert_array_equal(loaded["batch_stats"]["mean"], np.full((3,), expected))
   assert set(loaded) == {"params", "batch_stats"}
 
 
@@ -137,11 +145,13 @@ def test_load_variables_names_a_mismatching_model(saved_run):
   mesh = parallel.create_mesh(1)
   other = {"params": {"w": jnp.zeros((5, 3)), "b": jnp.zeros(3)}}
   with pytest.raises(ValueError, match=r"\['params'\]\['w'\] is \(4, 3\)"):
-    checkpointing.load_variables(runs.resolve(saved_run[0]).step_dir, other,
-                                 parallel.replicated(mesh))
+    checkpointing.load_variables(
+        runs.resolve(saved_run[0]).step_dir, other, parallel.replicated(mesh)
+    )
   with pytest.raises(FileNotFoundError, match="No checkpoint found"):
-    checkpointing.load_variables(runs.resolve(saved_run[0] / "nothing").step_dir, other,
-                                 parallel.replicated(mesh))
+    checkpointing.load_variables(
+        runs.resolve(saved_run[0] / "nothing").step_dir, other, parallel.replicated(mesh)
+    )
 
 
 def test_full_disk_and_unwritable_workdir_give_clear_errors(tmp_path):
@@ -149,8 +159,6 @@ def test_full_disk_and_unwritable_workdir_give_clear_errors(tmp_path):
     checkpointing.check_free_space(tmp_path, 2**62)
   blocker = tmp_path / "a_file"
   blocker.write_text("not a directory")
-  with pytest.raises(runs.WorkdirError,
-                     match=f"Cannot write to the workdir {blocker}/run"):
+  with pytest.raises(runs.WorkdirError, match=f"Cannot write to the workdir {blocker}/run"):
     runs.prepare_directory(blocker / "run")
-  assert runs.prepare_directory(tmp_path / "new" / "run") == pathlib.Path(
-      tmp_path / "new" / "run")
+  assert runs.prepare_directory(tmp_path / "new" / "run") == pathlib.Path(tmp_path / "new" / "run")

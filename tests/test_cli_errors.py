@@ -1,5 +1,6 @@
 """Every mistake a user can make on the command line ends in one `error:` line, no traceback,
 and a non-zero exit, before any compile or data work (issue: reliability)."""
+
 import os
 import pathlib
 import subprocess
@@ -12,8 +13,14 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def _run(*args: str, cwd=REPO_ROOT, timeout: int = 120) -> subprocess.CompletedProcess:
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
-  return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True,
-                        text=True, timeout=timeout)
+  return subprocess.run(
+      [sys.executable, "-m", *args],
+      cwd=cwd,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=timeout,
+  )
 
 
 def _one_error_line(result: subprocess.CompletedProcess) -> str:
@@ -23,36 +30,53 @@ def _one_error_line(result: subprocess.CompletedProcess) -> str:
   return errors[0]
 
 
-@pytest.mark.parametrize("override, expected", [
-    ("log_every_steps=0", "config.log_every_steps=0 is not allowed: a whole number > 0"),
-    ("eval_every_steps=0", "config.eval_every_steps=0 is not allowed"),
-    ("checkpoint_every_steps=0", "config.checkpoint_every_steps=0 is not allowed"),
-    ("num_train_steps=-5", "0 = no training: evaluate the workdir's checkpoint"),
-    ("batch_size=0", "config.batch_size=0 is not allowed"),
-    ("batch_size=-4", "config.batch_size=-4 is not allowed"),
-    ("batch_size=3", "The batch size (3) must be a positive multiple of the number of devices (2"),
-    ("learning_rate=nan", "config.learning_rate=nan is not allowed: a finite number >= 0"),
-    ("loss=focal", "config.loss='focal' is not allowed: one of weighted_softmax_ce"),
-    ("schedule=linear", "config.schedule='linear' is not allowed"),
-    ("model.dtype=float16", "config.model.dtype='float16' is not allowed"),
-    ("num_test_batches=0", "config.num_test_batches=0 is not allowed: -1 (the whole split)"),
-    ("dataset.name=nist17", "config.dataset.name='nist17' is not a dataset of this project; "
-                            "known: casia (v1, v2)"),
-    ("dataset.name=synthetic_splice/huge", "synthetic_splice has no config 'huge'"),
-    ("dataset.mixture=nist16", "config.dataset.mixture='nist16': expected 'name:value'"),
-    ("init_from=/no/such/run", "config.init_from='/no/such/run' is not allowed"),
-])
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("log_every_steps=0", "config.log_every_steps=0 is not allowed: a whole number > 0"),
+        ("eval_every_steps=0", "config.eval_every_steps=0 is not allowed"),
+        ("checkpoint_every_steps=0", "config.checkpoint_every_steps=0 is not allowed"),
+        ("num_train_steps=-5", "0 = no training: evaluate the workdir's checkpoint"),
+        ("batch_size=0", "config.batch_size=0 is not allowed"),
+        ("batch_size=-4", "config.batch_size=-4 is not allowed"),
+        (
+            "batch_size=3",
+            "The batch size (3) must be a positive multiple of the number of devices (2",
+        ),
+        ("learning_rate=nan", "config.learning_rate=nan is not allowed: a finite number >= 0"),
+        ("loss=focal", "config.loss='focal' is not allowed: one of weighted_softmax_ce"),
+        ("schedule=linear", "config.schedule='linear' is not allowed"),
+        ("model.dtype=float16", "config.model.dtype='float16' is not allowed"),
+        ("num_test_batches=0", "config.num_test_batches=0 is not allowed: -1 (the whole split)"),
+        (
+            "dataset.name=nist17",
+            "config.dataset.name='nist17' is not a dataset of this project; "
+            "known: casia (v1, v2)",
+        ),
+        ("dataset.name=synthetic_splice/huge", "synthetic_splice has no config 'huge'"),
+        ("dataset.mixture=nist16", "config.dataset.mixture='nist16': expected 'name:value'"),
+        ("init_from=/no/such/run", "config.init_from='/no/such/run' is not allowed"),
+    ],
+)
 def test_bad_config_fields_fail_in_one_line(tmp_path, override, expected):
-  result = _run("lstm_endec_jax.main", "--config=configs/smoke.py", f"--workdir={tmp_path}/run",
-                f"--config.{override}")
+  result = _run(
+      "lstm_endec_jax.main",
+      "--config=configs/smoke.py",
+      f"--workdir={tmp_path}/run",
+      f"--config.{override}",
+  )
   assert result.returncode == 2
   assert expected in _one_error_line(result)
   assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_the_whole_error_for_an_unknown_dataset_is_short(tmp_path):
-  result = _run("lstm_endec_jax.main", "--config=configs/smoke.py", f"--workdir={tmp_path}/run",
-                "--config.dataset.name=nist17")
+  result = _run(
+      "lstm_endec_jax.main",
+      "--config=configs/smoke.py",
+      f"--workdir={tmp_path}/run",
+      "--config.dataset.name=nist17",
+  )
   assert len(result.stderr.splitlines()) < 5, result.stderr
 
 
@@ -64,17 +88,26 @@ def test_missing_config_file(tmp_path):
 
 def test_evaluate_only_on_a_fresh_workdir(tmp_path):
   data_dir = tmp_path / "tfds"
-  result = _run("lstm_endec_jax.main", "--config=configs/smoke.py", f"--workdir={tmp_path}/run",
-                "--config.num_train_steps=0", f"--config.dataset.data_dir={data_dir}",
-                timeout=300)
+  result = _run(
+      "lstm_endec_jax.main",
+      "--config=configs/smoke.py",
+      f"--workdir={tmp_path}/run",
+      "--config.num_train_steps=0",
+      f"--config.dataset.data_dir={data_dir}",
+      timeout=300,
+  )
   assert result.returncode == 1
   line = _one_error_line(result)
   assert "No checkpoint found" in line and "num_train_steps=0 evaluates an existing" in line
 
 
 def test_build_dataset_without_its_manual_dir(tmp_path):
-  result = _run("lstm_endec_jax.build_dataset", "--name=coverage",
-                f"--data_dir={tmp_path}/tfds", f"--manual_dir={tmp_path}/missing")
+  result = _run(
+      "lstm_endec_jax.build_dataset",
+      "--name=coverage",
+      f"--data_dir={tmp_path}/tfds",
+      f"--manual_dir={tmp_path}/missing",
+  )
   assert result.returncode == 1
   assert "Traceback" not in result.stderr
   first = result.stderr.split("error: ", 1)[1].splitlines()[0]
@@ -88,8 +121,7 @@ def test_build_dataset_unknown_name(tmp_path):
 
 
 def test_build_dataset_twice_says_it_is_built_and_force_rebuilds(tmp_path):
-  args = ("lstm_endec_jax.build_dataset", "--name=synthetic_splice/tiny",
-          f"--data_dir={tmp_path}")
+  args = ("lstm_endec_jax.build_dataset", "--name=synthetic_splice/tiny", f"--data_dir={tmp_path}")
   version_dir = tmp_path / "synthetic_splice" / "tiny"
   leftover = version_dir / "incomplete.ABC123_1.1.0"  # what a killed build leaves
   leftover.mkdir(parents=True)

@@ -1,4 +1,5 @@
 """Robustness distortions: levels, identity-ish weakest levels, monotone degradation."""
+
 import numpy as np
 import pytest
 import skimage.data
@@ -24,8 +25,10 @@ def test_levels_cover_the_spec_ranges_weakest_first():
 
 @pytest.mark.parametrize("name", sorted(distortions.ROBUSTNESS_LEVELS))
 def test_weakest_level_is_nearly_identity_and_psnr_falls_with_strength(photo, name):
-  psnr = [peak_signal_noise_ratio(photo, distortions.distort(photo, name, strength, seed=1))
-          for strength in distortions.ROBUSTNESS_LEVELS[name]]
+  psnr = [
+      peak_signal_noise_ratio(photo, distortions.distort(photo, name, strength, seed=1))
+      for strength in distortions.ROBUSTNESS_LEVELS[name]
+  ]
   assert psnr[0] > 30.0, psnr
   assert np.all(np.diff(psnr) < 0), psnr
 
@@ -52,9 +55,12 @@ def test_noise_is_deterministic_given_the_seed_and_has_the_requested_sigma():
 def test_batch_distortion_does_not_depend_on_batch_size():
   images = np.random.default_rng(1).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
   whole = distortions.distort_batch(images, "noise", 7, seed=2)
-  parts = np.concatenate([distortions.distort_batch(images[:2], "noise", 7, seed=2),
-                          distortions.distort_batch(images[2:], "noise", 7, seed=2,
-                                                    start_index=2)])
+  parts = np.concatenate(
+      [
+          distortions.distort_batch(images[:2], "noise", 7, seed=2),
+          distortions.distort_batch(images[2:], "noise", 7, seed=2, start_index=2),
+      ]
+  )
   assert np.array_equal(whole, parts)
   assert not np.array_equal(whole[0] - images[0], whole[1] - images[1])
   jpeg = distortions.distort_batch(images, "jpeg", 50)
@@ -66,7 +72,7 @@ def test_gaussian_kernel_follows_opencv():
   assert distortions.opencv_sigma(9) == pytest.approx(1.7)
   kernel = distortions.gaussian_kernel(9)
   offsets = np.arange(9) - 4
-  expected = np.exp(-offsets**2 / (2 * 1.7**2))
+  expected = np.exp(-(offsets**2) / (2 * 1.7**2))
   np.testing.assert_allclose(kernel, expected / expected.sum())
   with pytest.raises(ValueError, match="odd"):
     distortions.gaussian_kernel(4)
@@ -80,7 +86,7 @@ def test_blur_spreads_an_impulse_and_mirrors_the_border_like_opencv():
   blurred = distortions.gaussian_blur(image, 11)
   np.testing.assert_array_equal(blurred[11:22, 11:22], np.rint(200 * np.outer(kernel, kernel)))
   # BORDER_REFLECT_101 does not repeat the corner pixel, so it is not counted twice.
-  assert blurred[0, 0] == np.rint(200 * kernel[5]**2)
+  assert blurred[0, 0] == np.rint(200 * kernel[5] ** 2)
   flat = np.full((20, 20, 3), 77, np.uint8)
   assert np.array_equal(distortions.gaussian_blur(flat, 23), flat)
 

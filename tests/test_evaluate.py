@@ -1,4 +1,5 @@
 """Evaluation of a real (smoke) training run's checkpoint, clean and under distortions."""
+
 import json
 import subprocess
 import sys
@@ -28,8 +29,10 @@ def evaluation(workdir, tmp_path_factory):
   """The checkpoint evaluated on the whole test split, clean and under every distortion."""
   output_dir = tmp_path_factory.mktemp("evaluation")
   config = trained_run.smoke_config(trained_run.data_dir(workdir))
-  return evaluate.evaluate_checkpoint(config, workdir, output_dir=output_dir,
-                                      robustness=True), output_dir
+  return (
+      evaluate.evaluate_checkpoint(config, workdir, output_dir=output_dir, robustness=True),
+      output_dir,
+  )
 
 
 def test_evaluation_reproduces_the_training_runs_test_metrics(workdir, evaluation):
@@ -70,8 +73,12 @@ def test_robustness_table_covers_every_level_in_order(evaluation):
 def test_distorted_batches_do_not_depend_on_the_batch_size():
   images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
   as_one = next(evaluate.distorted([{"image": images}], "noise", 7, seed=3))["image"]
-  in_two = [b["image"] for b in evaluate.distorted(
-      [{"image": images[:2]}, {"image": images[2:]}], "noise", 7, seed=3)]
+  in_two = [
+      b["image"]
+      for b in evaluate.distorted(
+          [{"image": images[:2]}, {"image": images[2:]}], "noise", 7, seed=3
+      )
+  ]
   np.testing.assert_array_equal(as_one, np.concatenate(in_two))
   assert not np.array_equal(as_one, images)
 
@@ -80,19 +87,30 @@ def test_table_rows_and_nan_as_null(tmp_path):
   clean = {"a": 0.5, "b": float("nan")}
   results = {"blur": {3: {"a": 0.4, "b": 0.1}, 7: {"a": 0.3, "b": 0.2}}}
   assert evaluate.robustness_table(results, clean, metrics=("a", "b")).splitlines() == [
-      "| distortion | strength | a | b |", "|---|---|---|---|",
+      "| distortion | strength | a | b |",
+      "|---|---|---|---|",
       "| none | - | 0.5000 | nan |",
       "| blur (Gaussian blur kernel size) | 3 | 0.4000 | 0.1000 |",
-      "| blur (Gaussian blur kernel size) | 7 | 0.3000 | 0.2000 |"]
+      "| blur (Gaussian blur kernel size) | 7 | 0.3000 | 0.2000 |",
+  ]
   runs.write_json(tmp_path / "x.json", {"clean": clean})
   assert json.loads((tmp_path / "x.json").read_text()) == {"clean": {"a": 0.5, "b": None}}
 
 
 def test_cli_refuses_a_checkpoint_of_another_variant(workdir):
   result = subprocess.run(
-      [sys.executable, "-m", "lstm_endec_jax.evaluate", "--config=configs/hled.py",
-       f"--checkpoint={workdir}"],
-      cwd=trained_run.REPO_ROOT, capture_output=True, text=True, timeout=300)
+      [
+          sys.executable,
+          "-m",
+          "lstm_endec_jax.evaluate",
+          "--config=configs/hled.py",
+          f"--checkpoint={workdir}",
+      ],
+      cwd=trained_run.REPO_ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
   assert result.returncode != 0
   assert "holds a 'paper' model, but the config asks for the 'hled' variant" in result.stderr
 
@@ -104,7 +122,10 @@ def test_training_and_the_evaluate_command_write_one_eval_json_schema(workdir, t
   config.num_test_batches = 1
   evaluate.evaluate_checkpoint(config, workdir, output_dir=tmp_path)
   from_command = json.loads((tmp_path / "eval.json").read_text(), parse_constant=pytest.fail)
-  assert set(from_training) == set(from_command) == {
-      "checkpoint", "step", "variant", "dataset", "split", "max_batches", "metrics"}
+  assert (
+      set(from_training)
+      == set(from_command)
+      == {"checkpoint", "step", "variant", "dataset", "split", "max_batches", "metrics"}
+  )
   assert set(from_training["metrics"]) == set(from_command["metrics"])
   assert from_training["dataset"] == from_command["dataset"] == "synthetic_splice/tiny"

@@ -4,6 +4,7 @@ One training run serves all three scripts: `base` (architecture), `hilbert` (pat
 `image` (global context) are the same config, so the later studies reuse it, and the global-context
 study adds its patch-wise testing of that run.
 """
+
 import json
 import pathlib
 
@@ -20,6 +21,7 @@ def fixture_experiments(monkeypatch):
   """The study modules, importable as `python -m experiments.<study>` sees them."""
   monkeypatch.syspath_prepend(str(REPO_ROOT))
   from experiments import architecture, common, global_context, patch_order
+
   return architecture, patch_order, global_context, common
 
 
@@ -37,9 +39,11 @@ def test_scaled_config_keeps_arm_settings_and_takes_scale_sizes(experiments):
   hilbert = common.run_config(patch_order.STUDY.arms[0], scale, seed=2)
   base = common.run_config(common.Arm("base", "base", ""), scale, seed=2)
   assert common.run_dir_name(patch_order.STUDY.arms[0], hilbert) == common.run_dir_name(
-      common.Arm("base", "base", ""), base)
+      common.Arm("base", "base", ""), base
+  )
   assert common.run_dir_name(raster, config) != common.run_dir_name(
-      common.Arm("base", "base", ""), base)
+      common.Arm("base", "base", ""), base
+  )
 
 
 def test_report_states_claims_with_paired_seed_differences(experiments, tmp_path):
@@ -49,13 +53,25 @@ def test_report_states_claims_with_paired_seed_differences(experiments, tmp_path
   rng = np.random.default_rng(0)
   for seed in range(3):
     for arm, auc in (("base", 0.8), ("endec", 0.7), ("fcn", 0.75)):
-      metrics = {m: float(rng.uniform(0.2, 0.6)) for m in common.HEADLINE_METRICS
-                 + common.SECONDARY_METRICS}
+      metrics = {
+          m: float(rng.uniform(0.2, 0.6))
+          for m in common.HEADLINE_METRICS + common.SECONDARY_METRICS
+      }
       metrics["pooled/pixel_auc"] = auc + 0.01 * seed
-      common.append_jsonl(path, {
-          "arm": arm, "seed": seed, "scale": "cpu", "metrics": metrics, "wall_seconds": 60.0,
-          "curves": {"train/loss": [[1, 0.5], [2, 0.4]],
-                     "validation/pooled/pixel_auc": [[2, 0.6]]}})
+      common.append_jsonl(
+          path,
+          {
+              "arm": arm,
+              "seed": seed,
+              "scale": "cpu",
+              "metrics": metrics,
+              "wall_seconds": 60.0,
+              "curves": {
+                  "train/loss": [[1, 0.5], [2, 0.4]],
+                  "validation/pooled/pixel_auc": [[2, 0.6]],
+              },
+          },
+      )
   report = common.write_report(study, common.SCALES["cpu"], tmp_path).read_text()
   assert "| `base` > `endec` | 0.100 ± 0.000 |" in report
   assert "3/3 | holds, every seed, mean > 2 std |" in report
@@ -78,22 +94,32 @@ def test_every_study_runs_at_test_scale(experiments, tmp_path):
   architecture, patch_order, global_context, common = experiments
   flags.FLAGS.mark_as_parsed()
   results = tmp_path / "results"
-  common_flags = dict(scale="test", workdir_root=str(tmp_path / "runs"),
-                      results_dir=str(results), data_dir=str(tmp_path / "tfds"),
-                      compilation_cache=False)
-  runs = [(architecture, ["base"]), (patch_order, ["hilbert"]),
-          (global_context, ["image", "image_on_patch"]), (architecture, ["base"])]
+  common_flags = dict(
+      scale="test",
+      workdir_root=str(tmp_path / "runs"),
+      results_dir=str(results),
+      data_dir=str(tmp_path / "tfds"),
+      compilation_cache=False,
+  )
+  runs = [
+      (architecture, ["base"]),
+      (patch_order, ["hilbert"]),
+      (global_context, ["image", "image_on_patch"]),
+      (architecture, ["base"]),
+  ]
   for module, arms in runs:
     with flagsaver.flagsaver(arms=arms, **common_flags):
       module.main([module.__name__])
 
-  records = {study: common.read_jsonl(results / f"{study}.jsonl")
-             for study in ("architecture", "patch_order", "global_context")}
+  records = {
+      study: common.read_jsonl(results / f"{study}.jsonl")
+      for study in ("architecture", "patch_order", "global_context")
+  }
   assert [r["arm"] for r in records["architecture"]] == ["base"]  # the rerun appended nothing
   assert [r["arm"] for r in records["global_context"]] == ["image", "image_on_patch"]
   workdirs = {r["workdir"] for rs in records.values() for r in rs}
   assert len(workdirs) == 1  # base, hilbert and image are one run
-  base, = records["architecture"]
+  (base,) = records["architecture"]
   eval_json = json.loads((pathlib.Path(base["workdir"]) / "eval.json").read_text())
   assert base["metrics"] == eval_json["metrics"]
   assert base["curves"]["train/loss"] and base["curves"]["validation/pooled/pixel_auc"]

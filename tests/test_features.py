@@ -1,4 +1,5 @@
 """The resampling features (docs/method.md section 2) against the authors' vectors and skimage."""
+
 import functools
 import importlib.util
 import json
@@ -121,9 +122,7 @@ def test_scale_invariance():
     )
   # Other scales round the pixels; sqrt(|Laplacian|) near 0 amplifies that rounding (a
   # Laplacian of 1e-8 instead of 0 gives 1e-4), so 0..1 inputs agree only to ~1e-3.
-  np.testing.assert_allclose(
-      features.resampling_features(images / 255), base, rtol=0, atol=2e-3
-  )
+  np.testing.assert_allclose(features.resampling_features(images / 255), base, rtol=0, atol=2e-3)
 
 
 @pytest.mark.parametrize("value", [0, 200])
@@ -214,10 +213,21 @@ def test_benchmark_smoke(tmp_path):
   """The benchmark runs at its smallest size, checks agreement and writes its JSON."""
   output = tmp_path / "feature_extraction.json"
   subprocess.run(
-      [sys.executable, "-m", "benchmarks.feature_extraction", "--batch_sizes=1",
-       "--methods=matmul", "--repeats=1", "--reference_repeats=1", "--peak_size=256",
-       f"--output={output}"],
-      cwd=REPO_ROOT, check=True, capture_output=True, timeout=120,
+      [
+          sys.executable,
+          "-m",
+          "benchmarks.feature_extraction",
+          "--batch_sizes=1",
+          "--methods=matmul",
+          "--repeats=1",
+          "--reference_repeats=1",
+          "--peak_size=256",
+          f"--output={output}",
+      ],
+      cwd=REPO_ROOT,
+      check=True,
+      capture_output=True,
+      timeout=120,
   )
   result = json.loads(output.read_text())
   (row,) = result["rows"]

@@ -1,6 +1,7 @@
 """A corpus of broken and odd image files, generated here, through predict, a manual-dir builder
 and the input pipeline: no crash, every bad file reported by name with its reason, every good one
 processed, the right exit code."""
+
 import io
 import json
 import pathlib
@@ -33,8 +34,12 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 def _bomb_png() -> bytes:
   """A valid PNG header declaring 60000 x 60000 pixels (3.6 gigapixels) with almost no data."""
   header = struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0)
-  return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
-          + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + _png_chunk(b"IEND", b""))
+  return (
+      b"\x89PNG\r\n\x1a\n"
+      + _png_chunk(b"IHDR", header)
+      + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+      + _png_chunk(b"IEND", b"")
+  )
 
 
 def _encoded(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -59,8 +64,9 @@ def write_corpus(folder: pathlib.Path, suffix: str = "") -> tuple[set[str], set[
   frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:])
   good = {
       f"one_pixel{suffix}.png": _encoded(Image.fromarray(_photo(1, 1)), "PNG"),
-      f"deep16{suffix}.png": _encoded(Image.fromarray(
-          (np.asarray(photo.convert("L"), np.uint16) * 257)), "PNG"),
+      f"deep16{suffix}.png": _encoded(
+          Image.fromarray((np.asarray(photo.convert("L"), np.uint16) * 257)), "PNG"
+      ),
       f"cmyk{suffix}.jpg": _encoded(photo.convert("CMYK"), "JPEG"),
       f"palette{suffix}.png": _encoded(photo.convert("P"), "PNG"),
       f"animated{suffix}.gif": gif.getvalue(),
@@ -71,7 +77,7 @@ def write_corpus(folder: pathlib.Path, suffix: str = "") -> tuple[set[str], set[
   bad = {
       f"empty{suffix}.jpg": b"",
       f"text{suffix}.jpg": b"this is a text file, not a JPEG\n",
-      f"truncated{suffix}.jpg": jpeg[:len(jpeg) // 2],
+      f"truncated{suffix}.jpg": jpeg[: len(jpeg) // 2],
       f"bad_crc{suffix}.png": png[:29] + bytes([png[29] ^ 0xFF]) + png[30:],
       f"bomb{suffix}.png": _bomb_png(),
   }
@@ -91,13 +97,25 @@ def test_predict_processes_the_good_files_and_names_every_bad_one(workdir, tmp_p
   good, bad = write_corpus(tmp_path / "corpus")
   output = tmp_path / "out"
   result = subprocess.run(
-      [sys.executable, "-m", "lstm_endec_jax.predict", f"--checkpoint={workdir}",
-       f"--output={output}", str(tmp_path / "corpus")],
-      cwd=trained_run.REPO_ROOT, capture_output=True, text=True, timeout=600)
+      [
+          sys.executable,
+          "-m",
+          "lstm_endec_jax.predict",
+          f"--checkpoint={workdir}",
+          f"--output={output}",
+          str(tmp_path / "corpus"),
+      ],
+      cwd=trained_run.REPO_ROOT,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
   assert result.returncode == 1, result.stderr[-3000:]  # some files failed
   assert "Traceback" not in result.stderr
-  records = {pathlib.Path(r["image"]).name: r for r in map(
-      json.loads, (output / "predictions.jsonl").read_text().splitlines())}
+  records = {
+      pathlib.Path(r["image"]).name: r
+      for r in map(json.loads, (output / "predictions.jsonl").read_text().splitlines())
+  }
   assert set(records) == good | bad
   for name in good:
     assert "error" not in records[name], records[name]
@@ -114,17 +132,23 @@ def test_a_manual_dir_builder_and_the_input_pipeline_take_the_corpus(tmp_path):
   built and read back by the input pipeline, each bad file is skipped with its reason."""
   good, bad = write_corpus(tmp_path / "manual" / "imd2020" / "folder", suffix="_orig")
   builder = tfds.builder("imd2020", data_dir=tmp_path / "tfds")
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=str(tmp_path / "manual"), try_download_gcs=False))
-  skipped = {pathlib.Path(s["file_name"]).name: s["reason"]
-             for s in builder.info.metadata["skipped_files"]}
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(
+          manual_dir=str(tmp_path / "manual"), try_download_gcs=False
+      )
+  )
+  skipped = {
+      pathlib.Path(s["file_name"]).name: s["reason"] for s in builder.info.metadata["skipped_files"]
+  }
   files = {name for name in bad if (tmp_path / "manual" / "imd2020" / "folder" / name).is_file()}
   assert files <= set(skipped), skipped
   assert all(skipped[name] for name in files)
   splits = [name for name, info in builder.info.splits.items() if info.num_examples]
-  built = [pathlib.Path(r["file_name"].decode()).name
-           for split in splits for r in tfds.data_source(
-               "imd2020", split=split, data_dir=tmp_path / "tfds")]
+  built = [
+      pathlib.Path(r["file_name"].decode()).name
+      for split in splits
+      for r in tfds.data_source("imd2020", split=split, data_dir=tmp_path / "tfds")
+  ]
   assert sorted(built) == sorted(good)
 
   config = trained_run.smoke_config(tmp_path / "tfds")

@@ -1,4 +1,5 @@
 """Reading users' image files of every common kind, on real files written to disk."""
+
 import numpy as np
 from PIL import Image
 import pytest
@@ -16,8 +17,9 @@ def _save(path, image, **kwargs):
   return path
 
 
-@pytest.mark.parametrize("suffix,pil_format", [
-    (".png", "PNG"), (".tif", "TIFF"), (".bmp", "BMP"), (".tiff", "TIFF")])
+@pytest.mark.parametrize(
+    "suffix,pil_format", [(".png", "PNG"), (".tif", "TIFF"), (".bmp", "BMP"), (".tiff", "TIFF")]
+)
 def test_lossless_rgb_formats_round_trip_exactly(tmp_path, suffix, pil_format):
   path = _save(tmp_path / f"x{suffix}", Image.fromarray(RGB), format=pil_format)
   np.testing.assert_array_equal(image_io.read_image(path), RGB)
@@ -86,7 +88,7 @@ def test_one_by_one_image(tmp_path):
 def test_truncated_jpeg_error_names_the_file(tmp_path):
   full = _save(tmp_path / "full.jpg", Image.fromarray(np.tile(RGB, (8, 8, 1))), quality=90)
   truncated = tmp_path / "truncated.jpg"
-  truncated.write_bytes(full.read_bytes()[:full.stat().st_size // 2])
+  truncated.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
   with pytest.raises(image_io.ImageReadError, match="truncated.jpg: cannot decode") as error:
     image_io.read_image(truncated)
   assert error.value.path == truncated
@@ -111,7 +113,10 @@ def test_find_images_walks_recursively_in_sorted_order(tmp_path):
   assert found == ["a.jpg", "b.PNG", "sub/c.tiff", "sub/deeper/d.bmp"]
   expanded = list(image_io.expand_inputs([tmp_path / "sub", tmp_path / "missing.jpg"]))
   assert [(p.name, r.as_posix()) for p, r in expanded] == [
-      ("c.tiff", "c.tiff"), ("d.bmp", "deeper/d.bmp"), ("missing.jpg", "missing.jpg")]
+      ("c.tiff", "c.tiff"),
+      ("d.bmp", "deeper/d.bmp"),
+      ("missing.jpg", "missing.jpg"),
+  ]
 
 
 def test_resize_to_model_input_and_map_back():

@@ -1,4 +1,5 @@
 """grain input pipeline over the tiny synthetic_splice build."""
+
 import itertools
 
 import grain
@@ -92,29 +93,33 @@ def _coordinate_element(size=128):
 
 
 def test_training_crops_are_the_four_corners_and_the_centre():
-  augment = input_pipeline.TrainAugmentation(crop_sizes=(96,), image_size=96,
-                                             horizontal_flip=False, vertical_flip=False)
+  augment = input_pipeline.TrainAugmentation(
+      crop_sizes=(96,), image_size=96, horizontal_flip=False, vertical_flip=False
+  )
   corners = set()
   for seed in range(60):
     out = augment.random_map(_coordinate_element(), np.random.default_rng(seed))
     top, left = int(out["image"][0, 0, 0]), int(out["image"][0, 0, 1])
-    np.testing.assert_array_equal(out["image"], _coordinate_element()["image"][top:top + 96,
-                                                                               left:left + 96])
-    np.testing.assert_array_equal(out["mask"], _coordinate_element()["mask"][top:top + 96,
-                                                                             left:left + 96, 0])
+    np.testing.assert_array_equal(
+        out["image"], _coordinate_element()["image"][top : top + 96, left : left + 96]
+    )
+    np.testing.assert_array_equal(
+        out["mask"], _coordinate_element()["mask"][top : top + 96, left : left + 96, 0]
+    )
     corners.add((top, left))
   assert corners == {(0, 0), (0, 32), (32, 0), (32, 32), (16, 16)}
 
 
 def test_flips_mirror_image_and_mask_together():
-  augment = input_pipeline.TrainAugmentation(crop_sizes=(128,), image_size=128,
-                                             horizontal_flip=True, vertical_flip=True)
+  augment = input_pipeline.TrainAugmentation(
+      crop_sizes=(128,), image_size=128, horizontal_flip=True, vertical_flip=True
+  )
   element = _coordinate_element()
   seen = set()
   for seed in range(40):
     out = augment.random_map(element, np.random.default_rng(seed))
     flip_rows, flip_cols = out["image"][0, 0, 0] == 127, out["image"][0, 0, 1] == 127
-    expected = element["mask"][::-1 if flip_rows else 1, ::-1 if flip_cols else 1, 0]
+    expected = element["mask"][:: -1 if flip_rows else 1, :: -1 if flip_cols else 1, 0]
     np.testing.assert_array_equal(out["mask"], expected)
     seen.add((bool(flip_rows), bool(flip_cols)))
   assert len(seen) == 4
@@ -128,7 +133,8 @@ def test_mixture_shows_every_record_at_the_configured_weights():
   records = [mixture[i] for i in range(len(mixture))]
   assert sum(r["dataset_index"] == 0 for r in records) == 900
   assert {(r["name"], r["index"]) for r in records} == {
-      (r["name"], r["index"]) for r in small + large}
+      (r["name"], r["index"]) for r in small + large
+  }
   # Shuffled as the train loader does, a few batches already come close to the weights.
   sampler = grain.samplers.IndexSampler(len(mixture), shuffle=True, num_epochs=None, seed=0)
   first = [mixture[sampler[i].record_key]["dataset_index"] for i in range(400)]
@@ -138,8 +144,10 @@ def test_mixture_shows_every_record_at_the_configured_weights():
 def test_mixture_spec_and_crop_sizes_parse():
   dataset = input_pipeline.default_dataset_config()
   dataset.mixture = "synthetic_splice/default:3, nist16:1"
-  assert input_pipeline.training_mixture(dataset) == [("synthetic_splice/default", 3.0),
-                                                      ("nist16", 1.0)]
+  assert input_pipeline.training_mixture(dataset) == [
+      ("synthetic_splice/default", 3.0),
+      ("nist16", 1.0),
+  ]
   assert input_pipeline.crop_size_of(dataset, "nist16") == 1024
   assert input_pipeline.crop_size_of(dataset, "synthetic_splice/default") == dataset.crop_size
   dataset.mixture = "nist16"

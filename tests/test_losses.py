@@ -19,8 +19,11 @@ def _random_batch(seed=0, shape=(2, 8, 8)):
 
 
 def test_class_frequencies_count_pixels_over_all_masks():
-  masks = [np.array([[1, 0], [0, 0]], np.uint8), np.zeros((2, 2), np.uint8),
-           np.ones((1, 4), np.uint8)]
+  masks = [
+      np.array([[1, 0], [0, 0]], np.uint8),
+      np.zeros((2, 2), np.uint8),
+      np.ones((1, 4), np.uint8),
+  ]
   np.testing.assert_allclose(losses.class_frequencies(masks), [7 / 12, 5 / 12])
 
 
@@ -55,8 +58,7 @@ def test_sigmoid_bce_on_one_hot_matches_formula():
   logits, masks = _random_batch(seed=1)
   targets = np.eye(2)[masks]
   sigmoid = 1 / (1 + np.exp(-logits.astype(np.float64)))
-  expected = np.mean(-(targets * np.log(sigmoid)
-                       + (1 - targets) * np.log(1 - sigmoid)))
+  expected = np.mean(-(targets * np.log(sigmoid) + (1 - targets) * np.log(1 - sigmoid)))
   got = losses.compute_loss("sigmoid_bce", logits, masks, np.ones(2))
   np.testing.assert_allclose(got, expected, rtol=1e-5)
 

@@ -1,4 +1,5 @@
 """Metrics against scikit-learn, edge cases, and the box AP on hand-drawn masks."""
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -15,7 +16,7 @@ def _random_batch(seed: int, *, quantize: bool):
   masks[1] = 1
   for mask in masks[2:]:
     top, left = rng.integers(0, SIZE - 8, 2)
-    mask[top:top + rng.integers(3, 12), left:left + rng.integers(3, 12)] = 1
+    mask[top : top + rng.integers(3, 12), left : left + rng.integers(3, 12)] = 1
   probs = np.clip(0.35 * masks + 0.75 * rng.random(masks.shape), 0.0, 1.0)
   if quantize:  # Few distinct values: many ties, and every value sits on a histogram bin edge.
     probs = np.round(probs * 16) / 16
@@ -30,8 +31,7 @@ def _sklearn_best_f1(y, scores):
 
 def _sklearn_per_image(probs, masks):
   """Per-image metrics averaged over manipulated images, the way the module documents them."""
-  values = {name: [] for name in
-            ("pixel_accuracy", "f1", "iou", "mcc", "best_f1", "pixel_auc")}
+  values = {name: [] for name in ("pixel_accuracy", "f1", "iou", "mcc", "best_f1", "pixel_auc")}
   for prob, mask in zip(probs, masks):
     y, s = mask.ravel(), prob.ravel()
     if not y.any():
@@ -108,7 +108,9 @@ def test_streaming_in_batches_equals_one_batch():
   whole = metrics.compute_metrics(probs, masks, labels)
   accumulator = metrics.MetricAccumulator()
   for start in range(0, len(probs), 3):
-    accumulator.update(probs[start:start + 3], masks[start:start + 3], labels[start:start + 3])
+    accumulator.update(
+        probs[start : start + 3], masks[start : start + 3], labels[start : start + 3]
+    )
   accumulator.update(probs[:0], masks[:0], labels[:0])  # an empty batch changes nothing
   streamed = accumulator.result()
   assert accumulator.num_images == len(probs)
@@ -127,7 +129,8 @@ def test_image_level_metrics_use_max_score_and_labels():
   assert result["image/accuracy"] == pytest.approx(skm.accuracy_score(labels, scores >= 0.5))
   default_labels = metrics.compute_metrics(probs, masks)
   assert default_labels["image/auc"] == pytest.approx(
-      skm.roc_auc_score(masks.reshape(len(masks), -1).any(-1), scores))
+      skm.roc_auc_score(masks.reshape(len(masks), -1).any(-1), scores)
+  )
 
 
 def test_all_negative_data_has_no_per_image_metrics_and_no_auc():

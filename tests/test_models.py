@@ -3,6 +3,7 @@
 Inputs are 256x256 (fixed by the resampling features); widths are tiny so that every variant
 compiles and runs in about a second on a CPU core.
 """
+
 import functools
 
 import jax
@@ -60,8 +61,9 @@ def tiny_model_and_variables(variant: str, **overrides):
 
 
 def train_apply(model, variables, images, seed=0):
-  return model.apply(variables, images, train=True, rngs={"dropout": rng(seed)},
-                     mutable=["batch_stats"])
+  return model.apply(
+      variables, images, train=True, rngs={"dropout": rng(seed)}, mutable=["batch_stats"]
+  )
 
 
 def cross_entropy(logits, masks):
@@ -77,9 +79,11 @@ def train_and_eval_pass(variant: str):
   @jit
   def run(variables, images, masks, dropout_seed):
     def loss_fn(params):
-      logits, updates = train_apply(model, {**variables, "params": params}, images,
-                                    seed=dropout_seed)
+      logits, updates = train_apply(
+          model, {**variables, "params": params}, images, seed=dropout_seed
+      )
       return cross_entropy(logits, masks), (logits, updates)
+
     grads, (logits, updates) = jax.grad(loss_fn, has_aux=True)(variables["params"])
     eval_logits = model.apply(variables, images, train=False, rngs={"dropout": rng(dropout_seed)})
     return logits, updates, grads, eval_logits
@@ -129,16 +133,25 @@ def test_eval_is_deterministic_and_train_uses_dropout_rng():
 
 def hand_count_paper_parameters() -> int:
   """The full `paper` network's parameters, counted from section 3 of the paper."""
+
   def encoder_stage(c_in, c):  # conv3x3 (no bias) + BN, res unit: BN, conv, BN, conv (+bias)
     return 9 * c_in * c + 2 * c + 2 * c + 9 * c * c + 2 * c + 9 * c * c + c
+
   encoder = sum(encoder_stage(c_in, c) for c_in, c in [(3, 32), (32, 64), (64, 128), (128, 256)])
+
   def lstm_layer(n_in, n_h):  # 4 gates: input kernel, recurrent kernel, bias
     return 4 * (n_in * n_h + n_h * n_h + n_h)
+
   lstm = lstm_layer(240, 128) + lstm_layer(128, 128)
   projection = 128 * 64 + 64  # shared W (Nh x Nf) and B
-  decoder = (9 * (256 + 64) * 64 + 2 * 64  # x4, conv3x3 -> 64, BN
-             + 9 * 64 * 16 + 2 * 16  # x4, conv3x3 -> 16, BN
-             + 9 * 16 * 2 + 2)  # conv3x3 -> 2 heat maps
+  decoder = (
+      9 * (256 + 64) * 64
+      + 2 * 64  # x4, conv3x3 -> 64, BN
+      + 9 * 64 * 16
+      + 2 * 16  # x4, conv3x3 -> 16, BN
+      + 9 * 16 * 2
+      + 2
+  )  # conv3x3 -> 2 heat maps
   return encoder + lstm + projection + decoder
 
 
@@ -155,8 +168,11 @@ EXPECTED_PARAMETERS = {
 @pytest.mark.parametrize("variant", models.VARIANTS)
 def test_full_size_parameter_counts(variant):
   model = models.create_model(models.model_config(variant))
-  variables = jax.eval_shape(functools.partial(model.init, train=False),
-                             rng(0), jax.ShapeDtypeStruct((1, 256, 256, 3), jnp.uint8))
+  variables = jax.eval_shape(
+      functools.partial(model.init, train=False),
+      rng(0),
+      jax.ShapeDtypeStruct((1, 256, 256, 3), jnp.uint8),
+  )
   count = parameter_overview.count_parameters(variables["params"])
   assert count == EXPECTED_PARAMETERS[variant]
   if variant == "paper":
@@ -165,8 +181,12 @@ def test_full_size_parameter_counts(variant):
 
 def lstm_maps(model, variables, images):
   """The LSTM branch's (B, 8, 8, Nf) maps, before upsampling and fusion."""
-  _, state = model.apply(variables, images, train=False,
-                         capture_intermediates=lambda module, _: module.name == "lstm_branch")
+  _, state = model.apply(
+      variables,
+      images,
+      train=False,
+      capture_intermediates=lambda module, _: module.name == "lstm_branch",
+  )
   (maps,) = state["intermediates"]["lstm_branch"]["__call__"]
   return maps
 
@@ -185,7 +205,7 @@ def test_lstm_maps_keep_the_spatial_identity_of_patches(order_name):
   images = np.repeat(random_images(3, (1, 256, 256, 3)), 1 + len(steps), axis=0)
   for i, step in enumerate(steps, start=1):
     row, col = divmod(int(order[step]), 8)
-    images[i, 32 * row:32 * row + 32, 32 * col:32 * col + 32] = random_images(4, (32, 32, 3))
+    images[i, 32 * row : 32 * row + 32, 32 * col : 32 * col + 32] = random_images(4, (32, 32, 3))
   maps = np.asarray(jit(functools.partial(lstm_maps, model))(variables, images))
   for i, step in enumerate(steps, start=1):
     changed = np.any(maps[i] != maps[0], axis=-1)
@@ -206,6 +226,7 @@ def test_loss_decreases_on_a_fixed_batch():
     def loss_fn(params):
       logits, updates = train_apply(model, {"params": params, "batch_stats": batch_stats}, images)
       return cross_entropy(logits, masks), updates["batch_stats"]
+
     (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, opt_state = optimizer.update(grads, opt_state)
     return optax.apply_updates(params, updates), batch_stats, opt_state, loss
@@ -225,8 +246,13 @@ def test_batch_norm_updates_running_stats_in_train_and_uses_them_in_eval():
 
   @jit
   def train_outputs(variables, images):
-    logits, state = model.apply(variables, images, train=True, capture_intermediates=True,
-                                mutable=["batch_stats", "intermediates"])
+    logits, state = model.apply(
+        variables,
+        images,
+        train=True,
+        capture_intermediates=True,
+        mutable=["batch_stats", "intermediates"],
+    )
     (conv_out,) = state["intermediates"]["encoder"]["Conv_0"]["__call__"]
     return logits, state["batch_stats"], conv_out
 
@@ -234,9 +260,12 @@ def test_batch_norm_updates_running_stats_in_train_and_uses_them_in_eval():
   logits, batch_stats, conv_out = train_outputs(variables, images)
   # Running mean of the first BatchNorm: momentum * 0 + (1 - momentum) * batch mean of its input.
   momentum = tiny_config("endec_x4").batch_norm_momentum
-  np.testing.assert_allclose(batch_stats["encoder"]["BatchNorm_0"]["mean"],
-                             (1 - momentum) * np.mean(conv_out, axis=(0, 1, 2)),
-                             rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(
+      batch_stats["encoder"]["BatchNorm_0"]["mean"],
+      (1 - momentum) * np.mean(conv_out, axis=(0, 1, 2)),
+      rtol=1e-5,
+      atol=1e-7,
+  )
   trained = {**variables, "batch_stats": batch_stats}
   eval_logits = evaluate(trained, images)
   assert not np.allclose(eval_logits, evaluate(variables, images))
@@ -255,29 +284,33 @@ def test_shard_map_batch_norm_statistics_match_the_full_batch():
   mesh = Mesh(np.array(jax.devices()[:2]), ("data",))
   assert mesh.devices.size == 2, "conftest should simulate two CPU devices"
 
-  @functools.partial(jax.shard_map, mesh=mesh, in_specs=(P(), P("data")),
-                     out_specs=(P("data"), P()))
+  @functools.partial(
+      jax.shard_map, mesh=mesh, in_specs=(P(), P("data")), out_specs=(P("data"), P())
+  )
   def sharded_apply(variables, images):
     logits, updates = sharded.apply(variables, images, train=True, mutable=["batch_stats"])
     return logits, updates["batch_stats"]
 
   @jit
   def both(variables, images):
-    full_logits, full_updates = model.apply(variables, images, train=True,
-                                            mutable=["batch_stats"])
+    full_logits, full_updates = model.apply(variables, images, train=True, mutable=["batch_stats"])
     return sharded_apply(variables, images), (full_logits, full_updates["batch_stats"])
 
   (logits, batch_stats), (full_logits, full_batch_stats) = both(variables, random_images(8))
   leaves = jax.tree_util.tree_leaves(batch_stats)
   assert len(leaves) == len(jax.tree_util.tree_leaves(full_batch_stats)) > 10
-  jax.tree_util.tree_map(functools.partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-6),
-                         batch_stats, full_batch_stats)
+  jax.tree_util.tree_map(
+      functools.partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-6),
+      batch_stats,
+      full_batch_stats,
+  )
   np.testing.assert_allclose(logits, full_logits, rtol=1e-4, atol=1e-5)
 
 
 def test_bilinear_deconv_matches_bilinear_resize_away_from_the_border():
-  np.testing.assert_allclose(layers.bilinear_kernel(2)[0] / layers.bilinear_kernel(2)[0, 1],
-                             [1 / 3, 1, 1, 1 / 3])
+  np.testing.assert_allclose(
+      layers.bilinear_kernel(2)[0] / layers.bilinear_kernel(2)[0, 1], [1 / 3, 1, 1, 1 / 3]
+  )
   x = jnp.asarray(np.random.default_rng(9).normal(size=(1, 8, 8, 3)), jnp.float32)
   for factor in (2, 4):
     deconv = layers.upsample(x, factor, "bilinear_deconv")
@@ -293,9 +326,11 @@ def test_config_errors_name_the_bad_value():
   with pytest.raises(ValueError, match="'float16'"):
     models.create_model(tiny_config("paper", dtype="float16"))
   images = jax.ShapeDtypeStruct((1, 256, 256, 3), jnp.uint8)
-  for overrides, message in [({"projection": "diagonal"}, "'diagonal'"),
-                             ({"decoder_upsampling_factors": (4, 2)}, "128x128 for 256x256"),
-                             ({"decoder_kind": "fcn"}, "use_lstm_branch=False")]:
+  for overrides, message in [
+      ({"projection": "diagonal"}, "'diagonal'"),
+      ({"decoder_upsampling_factors": (4, 2)}, "128x128 for 256x256"),
+      ({"decoder_kind": "fcn"}, "use_lstm_branch=False"),
+  ]:
     model = models.create_model(tiny_config("paper", **overrides))
     with pytest.raises(ValueError, match=message):
       jax.eval_shape(functools.partial(model.init, train=False), rng(0), images)

@@ -1,4 +1,5 @@
 """Tests for the patch orders (docs/method.md section 3)."""
+
 import numpy as np
 import pytest
 
@@ -12,7 +13,7 @@ HLED_ORDER_3_END = [57, 56]
 def test_hilbert_order_3_is_hleds():
   order = patch_order.hilbert_order(8)
   assert order[: len(HLED_ORDER_3_START)].tolist() == HLED_ORDER_3_START
-  assert order[-len(HLED_ORDER_3_END):].tolist() == HLED_ORDER_3_END
+  assert order[-len(HLED_ORDER_3_END) :].tolist() == HLED_ORDER_3_END
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
@@ -43,9 +44,7 @@ def test_inverse_undoes_the_order(name, k):
 
 def test_raster_and_column_orders():
   np.testing.assert_array_equal(patch_order.patch_order("raster", 3), np.arange(9))
-  np.testing.assert_array_equal(
-      patch_order.patch_order("column", 3), [0, 3, 6, 1, 4, 7, 2, 5, 8]
-  )
+  np.testing.assert_array_equal(patch_order.patch_order("column", 3), [0, 3, 6, 1, 4, 7, 2, 5, 8])
 
 
 @pytest.mark.parametrize("grid_size", [0, 3, 6, -2])

@@ -1,4 +1,5 @@
 """Inference on users' files with a checkpoint of a real (smoke) training run."""
+
 import json
 import pathlib
 import shutil
@@ -55,7 +56,7 @@ def user_folder(tmp_path_factory):
   tifffile.imwrite(folder / "sub" / "deep.tif", photo.astype(np.uint16) * 257, photometric="rgb")
   Image.fromarray(photo[:1, :1]).save(folder / "sub" / "one_pixel.png")
   full = (folder / "photo.jpg").read_bytes()
-  (folder / "sub" / "truncated.jpg").write_bytes(full[:len(full) // 2])
+  (folder / "sub" / "truncated.jpg").write_bytes(full[: len(full) // 2])
   (folder / "sub" / "notes.png").write_text("not an image")
   return folder
 
@@ -65,21 +66,42 @@ def cli_run(workdir, user_folder, tmp_path_factory):
   """One run of the command line on the folder, in a fresh process."""
   output = tmp_path_factory.mktemp("cli_output")
   result = subprocess.run(
-      [sys.executable, "-m", "lstm_endec_jax.predict", f"--checkpoint={workdir}",
-       f"--output={output}", str(user_folder)],
-      cwd=trained_run.REPO_ROOT, capture_output=True, text=True, timeout=300)
+      [
+          sys.executable,
+          "-m",
+          "lstm_endec_jax.predict",
+          f"--checkpoint={workdir}",
+          f"--output={output}",
+          str(user_folder),
+      ],
+      cwd=trained_run.REPO_ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
   records = [json.loads(line) for line in (output / "predictions.jsonl").read_text().splitlines()]
-  return result, output, {pathlib.Path(r["image"]).relative_to(user_folder).as_posix(): r
-                          for r in records}
+  return (
+      result,
+      output,
+      {pathlib.Path(r["image"]).relative_to(user_folder).as_posix(): r for r in records},
+  )
 
 
 def test_cli_processes_every_readable_file_and_reports_broken_ones(cli_run):
   result, output, records = cli_run
   assert result.returncode == 1, result.stderr  # Some files failed.
   assert set(records) == {
-      "photo.jpg", "photo.png", "sub/deep.tif", "sub/gray.png", "sub/notes.png",
-      "sub/one_pixel.png", "sub/palette.gif", "sub/photo.bmp", "sub/rgba.png",
-      "sub/truncated.jpg"}
+      "photo.jpg",
+      "photo.png",
+      "sub/deep.tif",
+      "sub/gray.png",
+      "sub/notes.png",
+      "sub/one_pixel.png",
+      "sub/palette.gif",
+      "sub/photo.bmp",
+      "sub/rgba.png",
+      "sub/truncated.jpg",
+  }
   assert "cannot decode" in records["sub/truncated.jpg"]["error"]
   assert "not an image" in records["sub/notes.png"]["error"]
   assert "truncated.jpg" in result.stderr and "notes.png" in result.stderr
@@ -94,7 +116,9 @@ def test_cli_processes_every_readable_file_and_reports_broken_ones(cli_run):
   assert records["sub/one_pixel.png"]["height"] == 1
   # photo.jpg and photo.png keep apart; the folder tree is mirrored.
   assert {pathlib.Path(records[n]["heatmap"]).name for n in ("photo.jpg", "photo.png")} == {
-      "photo_jpg_heatmap.png", "photo_png_heatmap.png"}
+      "photo_jpg_heatmap.png",
+      "photo_png_heatmap.png",
+  }
   assert (output / "sub" / "deep_mask.png").is_file()
 
 
@@ -104,10 +128,10 @@ def test_api_and_cli_give_the_same_map(cli_run, localizer, user_folder):
     record = records[name]
     probabilities = localizer.predict(image_io.read_image(user_folder / name))
     assert record["score"] == pytest.approx(float(probabilities.max()), abs=1e-6)
-    np.testing.assert_array_equal(np.asarray(Image.open(record["heatmap"])),
-                                  visualize.colorize_heatmap(probabilities))
-    np.testing.assert_array_equal(np.asarray(Image.open(record["mask"])) > 0,
-                                  probabilities >= 0.5)
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(record["heatmap"])), visualize.colorize_heatmap(probabilities)
+    )
+    np.testing.assert_array_equal(np.asarray(Image.open(record["mask"])) > 0, probabilities >= 0.5)
 
 
 def test_predict_returns_probabilities_at_the_input_resolution(localizer):
@@ -120,15 +144,17 @@ def test_predict_returns_probabilities_at_the_input_resolution(localizer):
 
 def test_tile_mode_on_one_window_equals_the_resized_prediction(localizer):
   image = _photo(256, 256)
-  np.testing.assert_allclose(localizer.predict(image, tile=True), localizer.predict(image),
-                             atol=1e-6)
+  np.testing.assert_allclose(
+      localizer.predict(image, tile=True), localizer.predict(image), atol=1e-6
+  )
 
 
 def test_tile_mode_sees_full_resolution(localizer):
   image = _photo(300, 400)  # 2 x 2 windows.
   tiled = localizer.predict(image, tile=True)
-  windows = np.stack([image[:256, :256], image[:256, -256:], image[-256:, :256],
-                      image[-256:, -256:]])
+  windows = np.stack(
+      [image[:256, :256], image[:256, -256:], image[-256:, :256], image[-256:, -256:]]
+  )
   corners = localizer.predict_batch(windows)
   # Image corners are covered by one window each, so they hold that window's prediction.
   np.testing.assert_allclose(tiled[:8, :8], corners[0, :8, :8], atol=1e-5)
@@ -139,8 +165,9 @@ def test_tile_mode_sees_full_resolution(localizer):
 
 def test_tile_mode_writes_full_resolution_outputs(localizer, tmp_path):
   Image.fromarray(_photo(700, 900)).save(tmp_path / "large.jpg", quality=95)
-  failures = predict.predict_files(localizer, [tmp_path / "large.jpg"], tmp_path / "out",
-                                   tile=True, progress=None)
+  failures = predict.predict_files(
+      localizer, [tmp_path / "large.jpg"], tmp_path / "out", tile=True, progress=None
+  )
   record = json.loads((tmp_path / "out" / predict.PREDICTIONS_FILE).read_text())
   assert failures == 0 and record["mode"] == "tile"
   assert np.asarray(Image.open(record["overlay"])).shape == (700, 900, 3)
@@ -174,8 +201,10 @@ def test_checkpoint_paths_and_steps(workdir, tmp_path):
   assert latest.step == trained_run.NUM_TRAIN_STEPS and latest.variant == "paper"
   first = trained_model.load(workdir / "checkpoints" / "1")
   assert first.step == 1
-  assert not np.allclose(first.variables["params"]["decoder"]["classifier"]["kernel"],
-                         latest.variables["params"]["decoder"]["classifier"]["kernel"])
+  assert not np.allclose(
+      first.variables["params"]["decoder"]["classifier"]["kernel"],
+      latest.variables["params"]["decoder"]["classifier"]["kernel"],
+  )
   metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   auc = {m["step"]: m["pooled/pixel_auc"] for m in metrics if m["split"] == "validation"}
   assert runs.resolve(workdir / "checkpoints", "best").step == max(auc, key=auc.get)
@@ -199,18 +228,27 @@ def test_model_fields_added_after_the_run_keep_their_defaults(workdir):
 
 
 def test_checkpoint_of_another_variant_or_size_is_refused(workdir):
-  with pytest.raises(trained_model.ModelVariantMismatchError,
-                     match="holds a 'paper' model.*asks for the 'hled' variant"):
+  with pytest.raises(
+      trained_model.ModelVariantMismatchError,
+      match="holds a 'paper' model.*asks for the 'hled' variant",
+  ):
     trained_model.load(workdir, model_config=models.model_config("hled"))
-  with pytest.raises(trained_model.ModelVariantMismatchError,
-                     match="do not fit the 'paper' model that the --config describes"):
+  with pytest.raises(
+      trained_model.ModelVariantMismatchError,
+      match="do not fit the 'paper' model that the --config describes",
+  ):
     trained_model.load(workdir, model_config=models.model_config("paper"))  # Full widths.
 
 
 def test_output_stems_never_collide():
   paths = [pathlib.Path(p) for p in ("a/x.jpg", "a/x.png", "b/x.jpg", "y.tif", "y.tif")]
   assert [s.as_posix() for s in predict.output_stems(paths)] == [
-      "a/x_jpg", "a/x_png", "b/x", "y_tif", "y_tif_2"]
+      "a/x_jpg",
+      "a/x_png",
+      "b/x",
+      "y_tif",
+      "y_tif_2",
+  ]
 
 
 def test_cli_with_no_image_to_predict_fails(workdir, tmp_path):
@@ -219,9 +257,19 @@ def test_cli_with_no_image_to_predict_fails(workdir, tmp_path):
   empty.mkdir()
   (empty / "notes.txt").write_text("no image here")
   result = subprocess.run(
-      [sys.executable, "-m", "lstm_endec_jax.predict", f"--checkpoint={workdir}",
-       f"--output={tmp_path / 'out'}", str(empty)],
-      cwd=trained_run.REPO_ROOT, capture_output=True, text=True, timeout=300)
+      [
+          sys.executable,
+          "-m",
+          "lstm_endec_jax.predict",
+          f"--checkpoint={workdir}",
+          f"--output={tmp_path / 'out'}",
+          str(empty),
+      ],
+      cwd=trained_run.REPO_ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
   assert result.returncode == 1
   assert f"error: no image found in {empty}" in result.stderr
   assert "Done" not in result.stderr
@@ -236,15 +284,27 @@ def test_cli_falls_back_from_a_corrupt_latest_checkpoint(workdir, user_folder, t
   for path in (copy / "checkpoints" / str(latest) / "state").rglob("*"):
     if path.is_file():
       path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-  command = [sys.executable, "-m", "lstm_endec_jax.predict", f"--checkpoint={copy}",
-             f"--output={tmp_path / 'out'}", str(user_folder / "photo.png")]
-  result = subprocess.run(command, cwd=trained_run.REPO_ROOT, capture_output=True, text=True,
-                          timeout=300)
+  command = [
+      sys.executable,
+      "-m",
+      "lstm_endec_jax.predict",
+      f"--checkpoint={copy}",
+      f"--output={tmp_path / 'out'}",
+      str(user_folder / "photo.png"),
+  ]
+  result = subprocess.run(
+      command, cwd=trained_run.REPO_ROOT, capture_output=True, text=True, timeout=300
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) < 12
   assert f"checkpoints/{latest} is unreadable" in result.stderr
   assert f"step {latest - 1} of" in result.stderr
-  result = subprocess.run(command + [f"--step={latest}"], cwd=trained_run.REPO_ROOT,
-                          capture_output=True, text=True, timeout=300)
+  result = subprocess.run(
+      command + [f"--step={latest}"],
+      cwd=trained_run.REPO_ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
   assert result.returncode == 1 and "Traceback" not in result.stderr
   assert "Pick another step with --step" in result.stderr

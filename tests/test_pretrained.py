@@ -1,4 +1,5 @@
 """The weights shipped with the package (lstm_endec_jax/pretrained/, docs/model_card.md)."""
+
 import os
 import subprocess
 import sys
@@ -48,14 +49,24 @@ def test_localizer_from_pretrained_maps_any_image(shipped):
 
 
 def test_usable_as_init_from_for_the_paper_model_only(shipped):
-  like = dict(jax.eval_shape(lambda: models.create_model(models.model_config("paper")).init(
-      jax.random.key(0), np.zeros((1, 256, 256, 3), np.uint8), train=False)))
+  like = dict(
+      jax.eval_shape(
+          lambda: models.create_model(models.model_config("paper")).init(
+              jax.random.key(0), np.zeros((1, 256, 256, 3), np.uint8), train=False
+          )
+      )
+  )
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   variables = pretrained.variables_like("base", like, device)
   jax.tree.map(np.testing.assert_array_equal, variables, shipped.variables)
   smaller = trained_run.smoke_config(trained_run.REPO_ROOT).model
-  tiny_like = dict(jax.eval_shape(lambda: models.create_model(smaller).init(
-      jax.random.key(0), np.zeros((1, 256, 256, 3), np.uint8), train=False)))
+  tiny_like = dict(
+      jax.eval_shape(
+          lambda: models.create_model(smaller).init(
+              jax.random.key(0), np.zeros((1, 256, 256, 3), np.uint8), train=False
+          )
+      )
+  )
   with pytest.raises(ValueError, match="does not fit this config's model"):
     pretrained.variables_like("base", tiny_like, device)
 
@@ -68,10 +79,16 @@ def test_unknown_name_is_a_clear_error():
 def test_predict_without_a_checkpoint_uses_the_shipped_weights(tmp_path):
   """The README's first command on a fresh install: no checkpoint, no training, no --output."""
   Image.fromarray(np.random.default_rng(1).integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(
-      tmp_path / "photo.jpg")
-  result = subprocess.run([sys.executable, "-m", "lstm_endec_jax.predict", "photo.jpg"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(trained_run.REPO_ROOT)})
+      tmp_path / "photo.jpg"
+  )
+  result = subprocess.run(
+      [sys.executable, "-m", "lstm_endec_jax.predict", "photo.jpg"],
+      cwd=tmp_path,
+      capture_output=True,
+      text=True,
+      timeout=300,
+      env={**os.environ, "PYTHONPATH": str(trained_run.REPO_ROOT)},
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   assert "shipped 'base' weights" in result.stderr
   for suffix in ("heatmap", "mask", "overlay"):

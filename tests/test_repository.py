@@ -1,7 +1,12 @@
 """The repository is self-contained: a fresh clone has everything its tests read."""
+
+import ast
 import pathlib
 import re
+import subprocess
+import sys
 
+from lstm_endec_jax import runs
 from tests import conftest
 
 # A path that climbs out of the checkout to a sibling folder such as the "shared" one beside it.
@@ -11,7 +16,9 @@ OUTSIDE_PATH = re.compile(r"""(\.\./|parents?\[\d\]\s*/\s*["'])shared|REPO_ROOT\
 def test_reference_vectors_live_in_the_repository(hled_reference_dir):
   assert hled_reference_dir.resolve().is_relative_to(conftest.REPO_ROOT)
   assert sorted(p.name for p in hled_reference_dir.glob("*.hdf5")) == [
-      "test_imgs_feat_v2.hdf5", "test_imgs_v2.hdf5"]
+      "test_imgs_feat_v2.hdf5",
+      "test_imgs_v2.hdf5",
+  ]
 
 
 def test_no_code_reads_outside_the_repository():
@@ -24,3 +31,59 @@ def test_no_code_reads_outside_the_repository():
     if path.name != "test_repository.py" and OUTSIDE_PATH.search(text):
       offenders.append(str(relative))
   assert not offenders, f"code that reads outside the repository: {offenders}"
+
+
+def test_code_is_formatted():
+  """pyink, configured in pyproject.toml, has nothing to change."""
+  result = subprocess.run(
+      [sys.executable, "-m", "pyink", "--check", "--quiet", "."],
+      cwd=conftest.REPO_ROOT,
+      capture_output=True,
+      text=True,
+      check=False,
+  )
+  assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _string_constants(path: pathlib.Path) -> set[str]:
+  tree = ast.parse(path.read_text(encoding="utf-8"))
+  return {
+      node.value
+      for node in ast.walk(tree)
+      if isinstance(node, ast.Constant) and isinstance(node.value, str)
+  }
+
+
+def test_only_runs_names_the_files_of_a_working_directory():
+  names = {
+      value
+      for name, value in vars(runs).items()
+      if name.endswith(("_FILE", "_DIR", "_JSON", "_TABLE", "_PLOT")) and isinstance(value, str)
+  }
+  assert {"config.json", "eval.json", "metrics.jsonl", "checkpoints"} <= names
+  offenders = {}
+  for folder in ("lstm_endec_jax", "experiments", "benchmarks"):
+    for path in (conftest.REPO_ROOT / folder).rglob("*.py"):
+      if path.name != "runs.py" and (found := names & _string_constants(path)):
+        offenders[str(path.relative_to(conftest.REPO_ROOT))] = sorted(found)
+  assert not offenders, f"workdir file names outside runs.py: {offenders}"
+
+
+def _imported_modules(path: pathlib.Path) -> set[str]:
+  imported = set()
+  for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    if isinstance(node, ast.ImportFrom) and node.module:
+      imported |= {f"{node.module}.{alias.name}" for alias in node.names} | {node.module}
+    elif isinstance(node, ast.Import):
+      imported |= {alias.name for alias in node.names}
+  return imported
+
+
+def test_evaluation_and_inference_do_not_reach_into_training():
+  package = conftest.REPO_ROOT / "lstm_endec_jax"
+  for module, forbidden in (
+      ("evaluate", {"lstm_endec_jax.train", "lstm_endec_jax.localizer"}),
+      ("localizer", {"lstm_endec_jax.train", "lstm_endec_jax.evaluate"}),
+      ("evaluation", {"lstm_endec_jax.train", "lstm_endec_jax.evaluate"}),
+  ):
+    assert not _imported_modules(package / f"{module}.py") & forbidden, module

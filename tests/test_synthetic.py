@@ -1,4 +1,5 @@
 """Synthetic splicing generator and the `synthetic_splice` TFDS builder."""
+
 import json
 import pathlib
 
@@ -22,9 +23,15 @@ def train_photos():
 
 
 def _group(photos, seed, options=splicing.SpliceOptions(), copy_move_prob=0.3):
-  return splicing.generate_group(photos, np.random.default_rng(seed), size=96,
-                                  splices_per_pristine=6, include_authentic=True,
-                                  copy_move_prob=copy_move_prob, options=options)
+  return splicing.generate_group(
+      photos,
+      np.random.default_rng(seed),
+      size=96,
+      splices_per_pristine=6,
+      include_authentic=True,
+      copy_move_prob=copy_move_prob,
+      options=options,
+  )
 
 
 def test_same_seed_same_forgeries_other_seed_others(train_photos):
@@ -53,8 +60,9 @@ def test_mask_marks_exactly_the_pasted_pixels(train_photos, copy_move_prob):
 
 
 def test_final_jpeg_changes_the_whole_image(train_photos):
-  options = splicing.SpliceOptions(final_jpeg_prob_transformed=1.0,
-                                    final_jpeg_prob_untransformed=1.0)
+  options = splicing.SpliceOptions(
+      final_jpeg_prob_transformed=1.0, final_jpeg_prob_untransformed=1.0
+  )
   group = _group(train_photos, 3, options)
   forgery = group[1]
   assert 65 <= forgery.parameters["final_jpeg_quality"] <= 99
@@ -77,8 +85,13 @@ def test_copy_move_pastes_two_separate_copies_of_a_background_object(train_photo
 
 def test_affine_warp_keeps_the_object_and_records_parameters(train_photos):
   options = splicing.SpliceOptions(affine_prob=1.0, rotation_prob=1.0, scale_prob=1.0)
-  obj = splicing.cut_random_object(train_photos["astronaut.png"], np.random.default_rng(0),
-                                    min_side=40, max_side=60, source="astronaut.png")
+  obj = splicing.cut_random_object(
+      train_photos["astronaut.png"],
+      np.random.default_rng(0),
+      min_side=40,
+      max_side=60,
+      source="astronaut.png",
+  )
   warped, params = splicing.affine_warp(obj, np.random.default_rng(1), options)
   assert -90 <= params["rotation_deg"] <= 90 and all(0.5 <= s <= 2 for s in params["scale"])
   assert all(abs(s) <= 4.5 for s in params["shift"])
@@ -91,8 +104,9 @@ def test_affine_warp_keeps_the_object_and_records_parameters(train_photos):
 def test_split_photographs_are_disjoint_and_ship_with_scikit_image():
   names = [name for split in splicing.SKIMAGE_PHOTOS.values() for name in split]
   assert len(names) == len(set(names))
-  split_of = {name: split for split, split_names in splicing.SKIMAGE_PHOTOS.items()
-              for name in split_names}
+  split_of = {
+      name: split for split, split_names in splicing.SKIMAGE_PHOTOS.items() for name in split_names
+  }
   assert split_of["motorcycle_left.png"] == split_of["motorcycle_right.png"]  # one scene
   contents = set()
   for split in splicing.SKIMAGE_PHOTOS:
@@ -106,7 +120,10 @@ def test_split_photographs_are_disjoint_and_ship_with_scikit_image():
 def test_tiny_build_round_trip(tiny_data_dir):
   sources = tfds.data_source(TINY, data_dir=tiny_data_dir)
   assert {split: len(source) for split, source in sources.items()} == {
-      "train": 16, "validation": 8, "test": 8}
+      "train": 16,
+      "validation": 8,
+      "test": 8,
+  }
   for split, source in sources.items():
     allowed = set(splicing.SKIMAGE_PHOTOS[split]) | {"background"}
     for record in source:
@@ -122,13 +139,19 @@ def test_tiny_build_round_trip(tiny_data_dir):
 def test_stored_examples_are_the_generator_output(tiny_data_dir):
   """PNG storage is lossless: a record equals the forgery regenerated from its key's seed."""
   config = tfds.builder(TINY, data_dir=tiny_data_dir).builder_config
-  records = {record["file_name"].decode(): record
-             for record in tfds.data_source(TINY, split="validation", data_dir=tiny_data_dir)}
+  records = {
+      record["file_name"].decode(): record
+      for record in tfds.data_source(TINY, split="validation", data_dir=tiny_data_dir)
+  }
   group = splicing.generate_group(
-      splicing.load_skimage_photos("validation"), np.random.default_rng([config.seed, 1, 1]),
-      size=config.image_size, splices_per_pristine=config.splices_per_pristine,
-      include_authentic=config.include_authentic, copy_move_prob=config.copy_move_prob,
-      removal_prob=config.removal_prob)
+      splicing.load_skimage_photos("validation"),
+      np.random.default_rng([config.seed, 1, 1]),
+      size=config.image_size,
+      splices_per_pristine=config.splices_per_pristine,
+      include_authentic=config.include_authentic,
+      copy_move_prob=config.copy_move_prob,
+      removal_prob=config.removal_prob,
+  )
   for k, forgery in enumerate(group):
     record = records[f"validation_000001_{k}"]
     np.testing.assert_array_equal(record["image"], forgery.image)
@@ -152,30 +175,63 @@ def _write_manual_tree(root: pathlib.Path, num_photos: int = 20, num_coco: int =
     PIL.Image.fromarray(pixels).save(root / "coco" / "val2017" / f"{i:012d}.jpg")
     images.append({"id": i + 1, "file_name": f"{i:012d}.jpg", "height": 40, "width": 48})
     polygon = [8, 6, 40, 10, 30, 34, 10, 30]
-    annotations.append({"id": 100 + i, "image_id": i + 1, "category_id": 1, "iscrowd": 0,
-                        "segmentation": [polygon], "area": 700.0, "bbox": [8, 6, 32, 28]})
-  annotations.append({"id": 999, "image_id": 1, "category_id": 1, "iscrowd": 0,  # too small
-                      "segmentation": [[1, 1, 4, 1, 4, 4]], "area": 4.5, "bbox": [1, 1, 3, 3]})
-  coco = {"images": images, "annotations": annotations,
-          "categories": [{"id": 1, "name": "thing", "supercategory": "thing"}]}
+    annotations.append(
+        {
+            "id": 100 + i,
+            "image_id": i + 1,
+            "category_id": 1,
+            "iscrowd": 0,
+            "segmentation": [polygon],
+            "area": 700.0,
+            "bbox": [8, 6, 32, 28],
+        }
+    )
+  annotations.append(
+      {
+          "id": 999,
+          "image_id": 1,
+          "category_id": 1,
+          "iscrowd": 0,  # too small
+          "segmentation": [[1, 1, 4, 1, 4, 4]],
+          "area": 4.5,
+          "bbox": [1, 1, 3, 3],
+      }
+  )
+  coco = {
+      "images": images,
+      "annotations": annotations,
+      "categories": [{"id": 1, "name": "thing", "supercategory": "thing"}],
+  }
   (root / "coco" / "annotations" / "instances_val2017.json").write_text(json.dumps(coco))
 
 
 def test_manual_source_with_coco_donors(tmp_path):
   _write_manual_tree(tmp_path / "manual")
   config = builder_lib.SyntheticSpliceConfig(
-      name="manual_test", source="manual", image_size=64, num_pristine=(0, 0, 0),
-      splices_per_pristine=2, min_object_area=100)
+      name="manual_test",
+      source="manual",
+      image_size=64,
+      num_pristine=(0, 0, 0),
+      splices_per_pristine=2,
+      min_object_area=100,
+  )
   builder = builder_lib.Builder(config=config, data_dir=tmp_path / "data")
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=tmp_path / "manual", try_download_gcs=False))
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(
+          manual_dir=tmp_path / "manual", try_download_gcs=False
+      )
+  )
   sources = builder.as_data_source()
   backgrounds, donors = {}, {}
   for split, source in sources.items():
     params = [json.loads(record["parameters"]) for record in source]
     backgrounds[split] = {p["background"] for p in params}
-    donors[split] = {paste["source"].split("#")[0] for p in params for paste in p["pastes"]
-                     if paste["source"] != "background"}
+    donors[split] = {
+        paste["source"].split("#")[0]
+        for p in params
+        for paste in p["pastes"]
+        if paste["source"] != "background"
+    }
     # Each pristine photograph gives 4 corner crops x (1 authentic + 2 forgeries).
     assert len(source) == 12 * len(backgrounds[split]) > 0
     for record in source:
@@ -193,8 +249,11 @@ def test_manual_source_without_layout_names_the_dataset(tmp_path):
   (tmp_path / "manual" / "readme.txt").write_text("wrong folder")
   builder = tfds.builder("synthetic_splice/manual", data_dir=tmp_path / "data")
   with pytest.raises(manual.ManualDirError, match="synthetic_splice/manual.*pristine"):
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=tmp_path / "manual", try_download_gcs=False))
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(
+            manual_dir=tmp_path / "manual", try_download_gcs=False
+        )
+    )
 
 
 def test_removal_fills_exactly_the_masked_region(train_photos):
@@ -214,8 +273,14 @@ def test_removal_fills_exactly_the_masked_region(train_photos):
 def test_removal_share_of_a_group(train_photos):
   """`removal_prob` = 1 makes every forgery of a group a removal; 0 makes none."""
   for prob, expected in ((1.0, {"removal"}), (0.0, {"splicing", "copy_move"})):
-    group = splicing.generate_group(train_photos, np.random.default_rng(0), size=96,
-                                     splices_per_pristine=6, include_authentic=False,
-                                     copy_move_prob=0.0 if prob else 0.5, removal_prob=prob)
+    group = splicing.generate_group(
+        train_photos,
+        np.random.default_rng(0),
+        size=96,
+        splices_per_pristine=6,
+        include_authentic=False,
+        copy_move_prob=0.0 if prob else 0.5,
+        removal_prob=prob,
+    )
     assert {forgery.manipulation_type for forgery in group} <= expected
     assert (prob == 0.0) or all(f.manipulation_type == "removal" for f in group)

@@ -1,4 +1,5 @@
 """Overlapping windows and weighted stitching, with bounded memory for huge images."""
+
 import tracemalloc
 
 import numpy as np
@@ -57,8 +58,9 @@ def test_seams_are_blended():
 
 def test_huge_image_file_uses_bounded_memory(tmp_path):
   height, width, batch_size = 3000, 4000, 4
-  stripes = np.broadcast_to((np.arange(width) % 7 * 30).astype(np.uint8)[None, :, None],
-                            (height, width, 3))
+  stripes = np.broadcast_to(
+      (np.arange(width) % 7 * 30).astype(np.uint8)[None, :, None], (height, width, 3)
+  )
   Image.fromarray(np.ascontiguousarray(stripes)).save(tmp_path / "huge.png", compress_level=1)
   image = image_io.read_image(tmp_path / "huge.png")
   batch_sizes = []

@@ -1,4 +1,5 @@
 """Heat-map colours, overlays and the PNG files written for people."""
+
 import matplotlib
 import numpy as np
 import PIL.Image
@@ -28,8 +29,9 @@ def test_heatmap_colours_known_pixels():
   gray = visualize.colorize_heatmap(probabilities, cmap="gray")
   np.testing.assert_array_equal(gray[0], [[0] * 3, [128] * 3, [255] * 3])
   viridis = matplotlib.colormaps["viridis"](0.25, bytes=True)[:3]
-  np.testing.assert_array_equal(visualize.colorize_heatmap(probabilities, cmap="viridis")[1, 2],
-                                viridis)
+  np.testing.assert_array_equal(
+      visualize.colorize_heatmap(probabilities, cmap="viridis")[1, 2], viridis
+  )
 
 
 def test_heatmap_rejects_bad_maps():
@@ -61,8 +63,15 @@ def test_roc_png_is_written_with_the_expected_size(tmp_path):
   accumulator.update(probs, masks)
   fpr, tpr, _ = accumulator.roc_curve()
   path = tmp_path / "eval" / "roc.png"
-  pixels = visualize.write_roc_png(path, fpr, tpr, auc=accumulator.result()["pooled/pixel_auc"],
-                                   title="test", size_inches=4.0, dpi=80)
+  pixels = visualize.write_roc_png(
+      path,
+      fpr,
+      tpr,
+      auc=accumulator.result()["pooled/pixel_auc"],
+      title="test",
+      size_inches=4.0,
+      dpi=80,
+  )
   assert pixels.shape == (320, 320, 3)
   np.testing.assert_array_equal(_read_png(path), pixels)
   assert np.any(np.all(pixels == [0xD6, 0x27, 0x28], axis=-1))  # the curve, in tab:red
@@ -75,8 +84,9 @@ def test_sample_grid_is_written_with_one_row_per_image(tmp_path):
   masks[:, 8:24, 8:24] = 1
   probs = np.where(masks, 1.0, 0.0)
   path = tmp_path / "samples.png"
-  pixels = visualize.write_sample_grid(path, images, masks, probs, max_images=3,
-                                       panel_inches=2.0, dpi=50)
+  pixels = visualize.write_sample_grid(
+      path, images, masks, probs, max_images=3, panel_inches=2.0, dpi=50
+  )
   assert pixels.shape == (3 * 100, 4 * 100, 3)
   np.testing.assert_array_equal(_read_png(path), pixels)
   jet_red = visualize.colorize_heatmap(np.ones((1, 1)))[0, 0]
@@ -87,14 +97,20 @@ def test_sample_grid_is_written_with_one_row_per_image(tmp_path):
 
 def test_robustness_plot_has_one_panel_per_distortion(tmp_path):
   results = {
-      name: {strength: {"pooled/pixel_auc": 0.9 - 0.01 * i, "per_image/f1": 0.6 - 0.02 * i}
-             for i, strength in enumerate(levels)}
+      name: {
+          strength: {"pooled/pixel_auc": 0.9 - 0.01 * i, "per_image/f1": 0.6 - 0.02 * i}
+          for i, strength in enumerate(levels)
+      }
       for name, levels in distortions.ROBUSTNESS_LEVELS.items()
   }
   path = tmp_path / "robustness.png"
   pixels = visualize.write_robustness_plot(
-      path, results, clean={"pooled/pixel_auc": 0.92, "per_image/f1": 0.65},
-      panel_inches=3.0, dpi=60)
+      path,
+      results,
+      clean={"pooled/pixel_auc": 0.92, "per_image/f1": 0.65},
+      panel_inches=3.0,
+      dpi=60,
+  )
   assert pixels.shape == (180, 3 * 180, 3)
   np.testing.assert_array_equal(_read_png(path), pixels)
   with pytest.raises(ValueError, match="No robustness results"):

@@ -1,4 +1,5 @@
 """The package's XLA defaults: set where measured, never over a user's own flag."""
+
 import os
 import subprocess
 import sys
@@ -23,8 +24,10 @@ def test_only_measured_jaxlib_versions_get_the_ynnpack_flag():
 
 def test_importing_the_package_sets_the_environment_before_the_backend_starts():
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  script = ("import jax, lstm_endec_jax, os, jaxlib; jax.numpy.ones(2).block_until_ready(); "
-            "from lstm_endec_jax import xla_flags as f; "
-            "assert os.environ['XLA_FLAGS'].split() == [f'--{k}={v}' for k, v in "
-            "f.defaults_for(jaxlib.__version__).items()], os.environ['XLA_FLAGS']")
+  script = (
+      "import jax, lstm_endec_jax, os, jaxlib; jax.numpy.ones(2).block_until_ready(); "
+      "from lstm_endec_jax import xla_flags as f; "
+      "assert os.environ['XLA_FLAGS'].split() == [f'--{k}={v}' for k, v in "
+      "f.defaults_for(jaxlib.__version__).items()], os.environ['XLA_FLAGS']"
+  )
   subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120)

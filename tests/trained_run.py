@@ -3,6 +3,7 @@
 Trained once per test session with the project's own training code, so the tests read exactly the
 workdir layout users get. Under pytest-xdist the workers share one run through a file lock.
 """
+
 import fcntl
 import os
 import pathlib

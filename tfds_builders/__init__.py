@@ -1,4 +1,5 @@
 """TFDS dataset builders; importing this package registers every builder with TFDS."""
+
 from tfds_builders.casia import casia_dataset_builder  # noqa: F401
 from tfds_builders.columbia import columbia_dataset_builder  # noqa: F401
 from tfds_builders.comofod import comofod_dataset_builder  # noqa: F401

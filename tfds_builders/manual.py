@@ -15,6 +15,7 @@ datasets behave the same way:
 * a missing or empty manual directory raises `ManualDirError` naming the dataset, the layout and the
   instructions.
 """
+
 import abc
 import collections
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -49,6 +50,7 @@ class Candidate:
   `mask` is None for authentic images (they get an all-zero mask). `group` names the near-duplicate
   family: every candidate of a group lands in the same split.
   """
+
   image: pathlib.Path
   mask: pathlib.Path | None
   binarize: Binarizer | None
@@ -59,6 +61,7 @@ class Candidate:
 @dataclasses.dataclass(frozen=True)
 class Skipped:
   """A file left out of the dataset, with the reason, for the build log and the metadata."""
+
   file_name: str
   reason: str
 
@@ -87,8 +90,10 @@ def dark_is_manipulated(mask: np.ndarray) -> np.ndarray:
 
 def bright_above(threshold: int) -> Binarizer:
   """Masks where manipulated pixels are brighter than `threshold` (white or any non-zero value)."""
+
   def binarize(mask: np.ndarray) -> np.ndarray:
     return gray_array(mask) > threshold
+
   return binarize
 
 
@@ -117,7 +122,9 @@ def green_dominant(mask: np.ndarray) -> np.ndarray:
 
 
 def group_split(
-    groups: Sequence[str], *, seed: int = DEFAULT_SPLIT_SEED,
+    groups: Sequence[str],
+    *,
+    seed: int = DEFAULT_SPLIT_SEED,
     fractions: Sequence[tuple[str, float]] = SPLIT_FRACTIONS,
 ) -> list[str]:
   """Assigns a split name to each item so that items of one group share a split.
@@ -161,8 +168,11 @@ class UnionFind:
 
 
 def is_image_file(path: pathlib.Path) -> bool:
-  return (path.is_file() and path.suffix.lower() in image_io.IMAGE_EXTENSIONS
-          and not path.name.startswith("."))
+  return (
+      path.is_file()
+      and path.suffix.lower() in image_io.IMAGE_EXTENSIONS
+      and not path.name.startswith(".")
+  )
 
 
 def image_files(directory: pathlib.Path, *, recursive: bool = False) -> list[pathlib.Path]:
@@ -269,8 +279,11 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     self.info.metadata["skipped_files"] = [dataclasses.asdict(skip) for skip in self._skipped]
     if self._skipped:
       logging.warning(
-          "%s: skipped %d file(s):\n%s", self.name, len(self._skipped),
-          "\n".join(f"  {skip.file_name}: {skip.reason}" for skip in self._skipped))
+          "%s: skipped %d file(s):\n%s",
+          self.name,
+          len(self._skipped),
+          "\n".join(f"  {skip.file_name}: {skip.reason}" for skip in self._skipped),
+      )
     else:
       logging.info("%s: no file skipped.", self.name)
 
@@ -287,8 +300,10 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     by_split = collections.defaultdict(list)
     for candidate, split in zip(candidates, official):
       by_split[split].append(candidate)
-    return {split: self._generate_examples(manual_dir, members)
-            for split, members in sorted(by_split.items())}
+    return {
+        split: self._generate_examples(manual_dir, members)
+        for split, members in sorted(by_split.items())
+    }
 
   def _usable(self, manual_dir: pathlib.Path, candidate: Candidate) -> bool:
     """Checks from the file headers that image and mask open and have the same size."""
@@ -303,8 +318,11 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
           return False
     if len(set(sizes.values())) > 1:
       (height, width), (mask_height, mask_width) = sizes["image"], sizes["mask"]
-      self._skip(file_name, f"mask {relative_name(candidate.mask, manual_dir)} is "
-                            f"{mask_height}x{mask_width}, image is {height}x{width}")
+      self._skip(
+          file_name,
+          f"mask {relative_name(candidate.mask, manual_dir)} is "
+          f"{mask_height}x{mask_width}, image is {height}x{width}",
+      )
       return False
     return True
 
@@ -321,8 +339,13 @@ class ManualForgeryBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     # image's stored pixel grid, so it is turned with the image's EXIF orientation.
     try:
       image = image_io.read_image(candidate.image)
-      mask_pixels = None if candidate.mask is None else image_io.read_image(
-          candidate.mask, orientation=image_io.exif_orientation(candidate.image))
+      mask_pixels = (
+          None
+          if candidate.mask is None
+          else image_io.read_image(
+              candidate.mask, orientation=image_io.exif_orientation(candidate.image)
+          )
+      )
     except (image_io.ImageReadError, *READ_ERRORS) as error:
       self._skip(file_name, f"image or mask fails to decode ({error})")
       return None

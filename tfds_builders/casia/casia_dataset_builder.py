@@ -1,4 +1,5 @@
 """CASIA tampered image detection evaluation database, v1.0 and v2.0, with community masks."""
+
 import collections
 import pathlib
 import re
@@ -69,22 +70,28 @@ class Builder(manual.ManualForgeryBuilder):
     images = manual.image_files(tampered, recursive=True)
     masks = self._masks_by_stem(manual_dir)
     renamed = self._renamed_masks(images, masks)
-    candidates = [manual.Candidate(path, None, None, "none", path.stem)
-                  for path in manual.image_files(authentic)]
+    candidates = [
+        manual.Candidate(path, None, None, "none", path.stem)
+        for path in manual.image_files(authentic)
+    ]
     for path in images:
       mask_stem = renamed.get(path.stem, path.stem)  # the corrected name, where there is one
       mask = masks.pop(mask_stem, None)
       if mask is None:
         self._skip(manual.relative_name(path, manual_dir), f"missing mask {path.stem}_gt.png")
         continue
-      candidates.append(manual.Candidate(
-          path, mask, manual.bright_above(0), manipulation_type(mask_stem), path.stem))
+      candidates.append(
+          manual.Candidate(
+              path, mask, manual.bright_above(0), manipulation_type(mask_stem), path.stem
+          )
+      )
     for mask in sorted(masks.values()):
       self._skip(manual.relative_name(mask, manual_dir), "mask without a tampered image")
     return candidates
 
-  def _renamed_masks(self, images: list[pathlib.Path], masks: dict[str, pathlib.Path]
-                     ) -> dict[str, str]:
+  def _renamed_masks(
+      self, images: list[pathlib.Path], masks: dict[str, pathlib.Path]
+  ) -> dict[str, str]:
     """Image stem -> mask stem for images whose mask carries a corrected name.
 
     The revised ground truth names some masks after the corrected file name (e.g. D -> S) while
@@ -103,8 +110,9 @@ class Builder(manual.ManualForgeryBuilder):
     for index, stems in images_by_index.items():
       if len(stems) == 1 and len(masks_by_index.get(index, [])) == 1:
         renamed[stems[0]] = masks_by_index[index][0]
-        logging.info("%s: pairing %s with the renamed mask %s_gt.png", self.name, stems[0],
-                     renamed[stems[0]])
+        logging.info(
+            "%s: pairing %s with the renamed mask %s_gt.png", self.name, stems[0], renamed[stems[0]]
+        )
     return renamed
 
   def _masks_by_stem(self, manual_dir: pathlib.Path) -> dict[str, pathlib.Path]:

@@ -1,4 +1,5 @@
 """Columbia Uncompressed Image Splicing Detection Evaluation Dataset (Hsu and Chang, ICME 2006)."""
+
 import pathlib
 
 from tfds_builders import manual
@@ -29,8 +30,10 @@ class Builder(manual.ManualForgeryBuilder):
     spliced = manual.find_dir(manual_dir, "4cam_splc")
     if authentic is None or spliced is None:
       raise self.layout_error(manual_dir, "no 4cam_auth/ and 4cam_splc/ folders")
-    candidates = [manual.Candidate(path, None, None, "none", path.name)
-                  for path in manual.image_files(authentic)]
+    candidates = [
+        manual.Candidate(path, None, None, "none", path.name)
+        for path in manual.image_files(authentic)
+    ]
     for path in manual.image_files(spliced):
       mask = spliced / "edgemask" / f"{path.stem}_edgemask.jpg"
       if not mask.is_file():

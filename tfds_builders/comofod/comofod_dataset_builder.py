@@ -1,4 +1,5 @@
 """CoMoFoD: image database for copy-move forgery detection (Tralic et al., ELMAR 2013)."""
+
 import collections
 import pathlib
 import re
@@ -49,7 +50,8 @@ class Builder(manual.ManualForgeryBuilder):
           candidates.append(manual.Candidate(path, None, None, "none", number))
         elif match["kind"] == "F" and masks:
           candidates.append(
-              manual.Candidate(path, masks[0], manual.bright_above(127), "copy_move", number))
+              manual.Candidate(path, masks[0], manual.bright_above(127), "copy_move", number)
+          )
         elif match["kind"] == "F":
           self._skip(manual.relative_name(path, manual_dir), f"missing mask {number}_B")
     return candidates

@@ -1,4 +1,5 @@
 """COVERAGE copy-move forgery database (Wen et al., ICIP 2016)."""
+
 import pathlib
 import re
 
@@ -46,8 +47,9 @@ class Builder(manual.ManualForgeryBuilder):
       if not mask.is_file():
         self._skip(manual.relative_name(path, manual_dir), f"missing mask {mask.name}")
         continue
-      candidates.append(manual.Candidate(
-          path, mask, manual.bright_above(125), "copy_move", match["number"]))
+      candidates.append(
+          manual.Candidate(path, mask, manual.bright_above(125), "copy_move", match["number"])
+      )
     return candidates
 
   def _official_split(self, candidate: manual.Candidate) -> str:

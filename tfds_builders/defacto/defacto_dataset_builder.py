@@ -1,4 +1,5 @@
 """DEFACTO forgeries of MS-COCO images (Mahfoudi et al., EUSIPCO 2019)."""
+
 import pathlib
 import re
 
@@ -54,12 +55,19 @@ class Builder(manual.ManualForgeryBuilder):
         masks = [mask_dir / f"{path.stem}{suffix}" for suffix in MASK_SUFFIXES] if mask_dir else []
         mask = next((mask for mask in masks if mask.is_file()), None)
         if mask is None:
-          self._skip(manual.relative_name(path, manual_dir),
-                     f"missing mask probe_mask/{path.stem}.jpg")
+          self._skip(
+              manual.relative_name(path, manual_dir), f"missing mask probe_mask/{path.stem}.jpg"
+          )
           continue
-        candidates.append(manual.Candidate(
-            path, mask, manual.bright_above(127), manipulation_type(match["prefix"]),
-            coco_image(path.stem)))
+        candidates.append(
+            manual.Candidate(
+                path,
+                mask,
+                manual.bright_above(127),
+                manipulation_type(match["prefix"]),
+                coco_image(path.stem),
+            )
+        )
     return candidates
 
   def _mask_dir(self, image_root: pathlib.Path, prefix: str) -> pathlib.Path | None:

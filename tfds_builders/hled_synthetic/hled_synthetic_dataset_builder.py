@@ -1,4 +1,5 @@
 """The synthetic splicing / copy-move sets released with the HLED code (Bappy et al.)."""
+
 import pathlib
 
 from tfds_builders import manual
@@ -34,17 +35,20 @@ class Builder(manual.ManualForgeryBuilder):
     candidates = []
     for path in manual.image_files(manual_dir, recursive=True):
       if path.stem.endswith(MASK_SUFFIX):
-        if not path.with_name(path.stem[:-len(MASK_SUFFIX)] + RGB_SUFFIX + path.suffix).is_file():
+        if not path.with_name(path.stem[: -len(MASK_SUFFIX)] + RGB_SUFFIX + path.suffix).is_file():
           self._skip(manual.relative_name(path, manual_dir), "mask without an N_rgb image")
         continue
       if not path.stem.endswith(RGB_SUFFIX):
         continue
-      mask = path.with_name(path.stem[:-len(RGB_SUFFIX)] + MASK_SUFFIX + path.suffix)
+      mask = path.with_name(path.stem[: -len(RGB_SUFFIX)] + MASK_SUFFIX + path.suffix)
       name = manual.relative_name(path, manual_dir)
       if not mask.is_file():
         self._skip(name, f"missing mask {mask.name}")
         continue
       set_name = path.relative_to(manual_dir).parts[0]
-      candidates.append(manual.Candidate(
-          path, mask, manual.dark_is_manipulated, manipulation_type(set_name), name))
+      candidates.append(
+          manual.Candidate(
+              path, mask, manual.dark_is_manipulated, manipulation_type(set_name), name
+          )
+      )
     return candidates

@@ -1,4 +1,5 @@
 """IEEE IFS-TC Image Forensics Challenge, phase 1 training set (the only part with masks)."""
+
 import pathlib
 
 from tfds_builders import manual
@@ -31,8 +32,10 @@ class Builder(manual.ManualForgeryBuilder):
     fake = manual.find_dir(manual_dir, "fake", max_depth=4)
     if pristine is None or fake is None:
       raise self.layout_error(manual_dir, "no training/pristine and training/fake folders")
-    candidates = [manual.Candidate(path, None, None, "none", path.name)
-                  for path in manual.image_files(pristine)]
+    candidates = [
+        manual.Candidate(path, None, None, "none", path.name)
+        for path in manual.image_files(pristine)
+    ]
     files = manual.image_files(fake)
     masks = {path.name for path in files if path.name.endswith(MASK_SUFFIX)}
     images = [path for path in files if path.name not in masks]
@@ -43,6 +46,9 @@ class Builder(manual.ManualForgeryBuilder):
       if mask_name not in masks:
         self._skip(manual.relative_name(path, manual_dir), f"missing mask {mask_name}")
         continue
-      candidates.append(manual.Candidate(
-          path, path.with_name(mask_name), manual.dark_unless_majority, "unknown", path.name))
+      candidates.append(
+          manual.Candidate(
+              path, path.with_name(mask_name), manual.dark_unless_majority, "unknown", path.name
+          )
+      )
     return candidates

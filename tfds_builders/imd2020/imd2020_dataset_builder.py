@@ -1,4 +1,5 @@
 """IMD2020 real-life manipulated images (Novozamsky et al., WACV workshops 2020)."""
+
 import pathlib
 
 from tfds_builders import manual
@@ -33,8 +34,10 @@ class Builder(manual.ManualForgeryBuilder):
       name = manual.relative_name(path, manual_dir)
       group = manual.relative_name(path.parent, manual_dir)
       if path.stem.endswith(MASK_SUFFIX):
-        if not any(manual.is_image_file(image)
-                   for image in path.parent.glob(f"{path.stem[:-len(MASK_SUFFIX)]}.*")):
+        if not any(
+            manual.is_image_file(image)
+            for image in path.parent.glob(f"{path.stem[:-len(MASK_SUFFIX)]}.*")
+        ):
           self._skip(name, "mask without an image")
       elif path.stem.endswith(ORIGINAL_SUFFIX):
         candidates.append(manual.Candidate(path, None, None, "none", group))

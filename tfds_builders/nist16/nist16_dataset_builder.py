@@ -1,4 +1,5 @@
 """NIST Nimble Challenge 2016 (NC2016), read from its manipulation reference table."""
+
 import csv
 import pathlib
 
@@ -70,8 +71,15 @@ class Builder(manual.ManualForgeryBuilder):
         if not mask.is_file():
           self._skip(name, f"missing mask {row['ProbeMaskFileName']}")
           continue
-        candidates.append(manual.Candidate(root / probe, mask, manual.dark_is_manipulated,
-                                           manipulation_type(row), scenes.find(probe)))
+        candidates.append(
+            manual.Candidate(
+                root / probe,
+                mask,
+                manual.dark_is_manipulated,
+                manipulation_type(row),
+                scenes.find(probe),
+            )
+        )
       else:
         candidates.append(manual.Candidate(root / probe, None, None, "none", scenes.find(probe)))
     return candidates

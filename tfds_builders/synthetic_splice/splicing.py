@@ -14,6 +14,7 @@ no generator in the authors' code: `removal` fills a random region from its surr
 inpainting for the smooth part, texture from elsewhere in the photograph for the grain).
 Everything is driven by an explicit `np.random.Generator`, so one seed gives one dataset.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,8 +37,13 @@ import skimage.segmentation
 # one scene (the motorcycle stereo pair) stay in one split. Grey-level images, drawings, charts,
 # logos and the synthetic phantom are left out.
 SKIMAGE_PHOTOS: Mapping[str, tuple[str, ...]] = {
-    "train": ("astronaut.png", "coffee.png", "hubble_deep_field.jpg", "motorcycle_left.png",
-              "motorcycle_right.png"),
+    "train": (
+        "astronaut.png",
+        "coffee.png",
+        "hubble_deep_field.jpg",
+        "motorcycle_left.png",
+        "motorcycle_right.png",
+    ),
     "validation": ("retina.jpg", "chelsea.png"),
     "test": ("rocket.jpg", "ihc.png"),
 }
@@ -48,6 +54,7 @@ SHAPES = ("ellipse", "polygon", "blob", "segment")
 @dataclasses.dataclass(frozen=True)
 class SpliceOptions:
   """Probabilities and ranges of one paste (docs/method.md section 5 unless marked as ours)."""
+
   colour_transfer_prob: float = 0.3
   vflip_prob: float = 0.5
   rot90: bool = True  # k uniform in 0..3
@@ -75,13 +82,18 @@ class SpliceOptions:
 
   def without_jpeg(self) -> SpliceOptions:
     """Options with every JPEG step off, e.g. to check masks against the pasted pixels exactly."""
-    return dataclasses.replace(self, object_jpeg_prob=0.0, final_jpeg_prob_transformed=0.0,
-                               final_jpeg_prob_untransformed=0.0)
+    return dataclasses.replace(
+        self,
+        object_jpeg_prob=0.0,
+        final_jpeg_prob_transformed=0.0,
+        final_jpeg_prob_untransformed=0.0,
+    )
 
 
 @dataclasses.dataclass
 class DonorObject:
   """An object cut from a photograph: colours of its bounding box and its alpha matte in [0, 1]."""
+
   rgb: np.ndarray  # (h, w, 3) uint8
   alpha: np.ndarray  # (h, w) float32
   source: str
@@ -92,6 +104,7 @@ class DonorObject:
 @dataclasses.dataclass
 class Forgery:
   """One generated example; `regions` holds each paste's mask so copy-move can be checked."""
+
   image: np.ndarray  # (H, W, 3) uint8
   mask: np.ndarray  # (H, W) uint8, 1 = manipulated
   manipulation_type: str  # "none", "splicing", "copy_move" or "removal"
@@ -102,6 +115,7 @@ class Forgery:
 def skimage_data_dir() -> pathlib.Path:
   """The folder of photographs inside the installed scikit-image wheel."""
   import skimage.data  # pylint: disable=g-import-not-at-top
+
   return pathlib.Path(skimage.data.__file__).parent
 
 
@@ -150,9 +164,13 @@ def reinhard_transfer(rgb: np.ndarray, alpha: np.ndarray, target: np.ndarray) ->
 def _ellipse_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
   mask = np.zeros((height, width), bool)
   rows, cols = skimage.draw.ellipse(
-      (height - 1) / 2, (width - 1) / 2, height / 2 * rng.uniform(0.6, 1.0),
-      width / 2 * rng.uniform(0.6, 1.0), shape=(height, width),
-      rotation=rng.uniform(-math.pi, math.pi))
+      (height - 1) / 2,
+      (width - 1) / 2,
+      height / 2 * rng.uniform(0.6, 1.0),
+      width / 2 * rng.uniform(0.6, 1.0),
+      shape=(height, width),
+      rotation=rng.uniform(-math.pi, math.pi),
+  )
   mask[rows, cols] = True
   return mask
 
@@ -176,8 +194,9 @@ def _blob_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
   noise = scipy.ndimage.gaussian_filter(rng.standard_normal((height, width)), sigma)
   noise /= noise.std() + 1e-12
   y, x = np.mgrid[0:height, 0:width]
-  radius2 = (((y - (height - 1) / 2) / (height / 2)) ** 2
-             + ((x - (width - 1) / 2) / (width / 2)) ** 2)
+  radius2 = ((y - (height - 1) / 2) / (height / 2)) ** 2 + (
+      (x - (width - 1) / 2) / (width / 2)
+  ) ** 2
   return noise + 2.0 * (1.0 - radius2) > 1.0
 
 
@@ -185,7 +204,8 @@ def _segment_mask(rng: np.random.Generator, crop: np.ndarray) -> np.ndarray:
   """The Felzenszwalb segment under the box centre, holes filled: an object-like region."""
   height, width = crop.shape[:2]
   segments = skimage.segmentation.felzenszwalb(
-      crop, scale=float(rng.uniform(100, 500)), sigma=0.8, min_size=max(height * width // 20, 1))
+      crop, scale=float(rng.uniform(100, 500)), sigma=0.8, min_size=max(height * width // 20, 1)
+  )
   mask = segments == segments[height // 2, width // 2]
   return scipy.ndimage.binary_fill_holes(mask)
 
@@ -207,18 +227,24 @@ def random_shape_mask(rng: np.random.Generator, crop: np.ndarray) -> tuple[np.nd
   return mask, shape
 
 
-def cut_random_object(photo: np.ndarray, rng: np.random.Generator, *, min_side: int,
-                      max_side: int, source: str) -> DonorObject:
+def cut_random_object(
+    photo: np.ndarray, rng: np.random.Generator, *, min_side: int, max_side: int, source: str
+) -> DonorObject:
   """Cuts an object of side `min_side..max_side` at a random place of `photo`, random shape."""
   photo_height, photo_width = photo.shape[:2]
   height = int(rng.integers(min_side, min(max_side, photo_height) + 1))
   width = int(rng.integers(min_side, min(max_side, photo_width) + 1))
   top = int(rng.integers(0, photo_height - height + 1))
   left = int(rng.integers(0, photo_width - width + 1))
-  rgb = photo[top:top + height, left:left + width]
+  rgb = photo[top : top + height, left : left + width]
   mask, shape = random_shape_mask(rng, rgb)
-  return DonorObject(rgb=rgb.copy(), alpha=mask.astype(np.float32), source=source,
-                     box=(top, left, height, width), shape=shape)
+  return DonorObject(
+      rgb=rgb.copy(),
+      alpha=mask.astype(np.float32),
+      source=source,
+      box=(top, left, height, width),
+      shape=shape,
+  )
 
 
 def _affine_matrix(rng: np.random.Generator, options: SpliceOptions) -> tuple[np.ndarray, dict]:
@@ -227,8 +253,9 @@ def _affine_matrix(rng: np.random.Generator, options: SpliceOptions) -> tuple[np
   if rng.random() < options.rotation_prob:
     params["rotation_deg"] = float(rng.uniform(-options.max_rotation_deg, options.max_rotation_deg))
   if rng.random() < options.scale_prob:
-    params["scale"] = [float(s) for s in np.exp(rng.uniform(-options.max_log_scale,
-                                                           options.max_log_scale, 2))]
+    params["scale"] = [
+        float(s) for s in np.exp(rng.uniform(-options.max_log_scale, options.max_log_scale, 2))
+    ]
   if rng.random() < options.shear_prob:
     params["shear"] = float(rng.uniform(-options.max_shear, options.max_shear))
   theta = math.radians(params["rotation_deg"])
@@ -237,8 +264,9 @@ def _affine_matrix(rng: np.random.Generator, options: SpliceOptions) -> tuple[np
   return rotation @ shear @ np.diag(params["scale"]), params
 
 
-def affine_warp(obj: DonorObject, rng: np.random.Generator,
-                options: SpliceOptions) -> tuple[DonorObject, dict]:
+def affine_warp(
+    obj: DonorObject, rng: np.random.Generator, options: SpliceOptions
+) -> tuple[DonorObject, dict]:
   """Warps colours and alpha together onto a canvas that holds the whole transformed object."""
   linear, params = _affine_matrix(rng, options)
   shift = rng.uniform(-options.max_shift, options.max_shift, 2)
@@ -257,10 +285,10 @@ def affine_warp(obj: DonorObject, rng: np.random.Generator,
   resample = PIL.Image.BICUBIC if bicubic else PIL.Image.BILINEAR
   size = (int(out_width), int(out_height))
   rgb = PIL.Image.fromarray(obj.rgb).transform(size, PIL.Image.AFFINE, coefficients, resample)
-  alpha = PIL.Image.fromarray(obj.alpha).transform(
-      size, PIL.Image.AFFINE, coefficients, resample)
-  warped = dataclasses.replace(obj, rgb=np.asarray(rgb),
-                               alpha=np.clip(np.asarray(alpha), 0.0, 1.0).astype(np.float32))
+  alpha = PIL.Image.fromarray(obj.alpha).transform(size, PIL.Image.AFFINE, coefficients, resample)
+  warped = dataclasses.replace(
+      obj, rgb=np.asarray(rgb), alpha=np.clip(np.asarray(alpha), 0.0, 1.0).astype(np.float32)
+  )
   return warped, params
 
 
@@ -269,8 +297,9 @@ def _jpeg_quality(rng: np.random.Generator, options: SpliceOptions) -> int:
   return int(rng.integers(low, high + 1))
 
 
-def randomise_object(obj: DonorObject, background: np.ndarray, rng: np.random.Generator,
-                     options: SpliceOptions) -> tuple[DonorObject, dict]:
+def randomise_object(
+    obj: DonorObject, background: np.ndarray, rng: np.random.Generator, options: SpliceOptions
+) -> tuple[DonorObject, dict]:
   """HLED's per-paste chain up to compositing: colour, flip/rot90, JPEG, affine, alpha blur."""
   params: dict[str, Any] = {"source": obj.source, "box": list(obj.box), "shape": obj.shape}
   rgb, alpha = obj.rgb, obj.alpha
@@ -321,7 +350,7 @@ def paste_canvas(obj: DonorObject, top: int, left: int, height: int, width: int)
   """The object's 8-bit alpha placed on a background-sized canvas."""
   canvas = np.zeros((height, width), np.int32)
   obj_height, obj_width = obj.alpha.shape
-  canvas[top:top + obj_height, left:left + obj_width] = quantised_alpha(obj.alpha)
+  canvas[top : top + obj_height, left : left + obj_width] = quantised_alpha(obj.alpha)
   return canvas
 
 
@@ -329,15 +358,16 @@ def alpha_composite(background: np.ndarray, obj: DonorObject, top: int, left: in
   """`alpha * object + (1 - alpha) * background` in integers, exact where alpha is 0 or 255."""
   obj_height, obj_width = obj.alpha.shape
   out = background.copy()
-  window = out[top:top + obj_height, left:left + obj_width].astype(np.int32)
+  window = out[top : top + obj_height, left : left + obj_width].astype(np.int32)
   alpha = quantised_alpha(obj.alpha)[..., None]
   blended = (alpha * obj.rgb.astype(np.int32) + (255 - alpha) * window + 127) // 255
-  out[top:top + obj_height, left:left + obj_width] = blended.astype(np.uint8)
+  out[top : top + obj_height, left : left + obj_width] = blended.astype(np.uint8)
   return out
 
 
-def random_position(rng: np.random.Generator, obj: DonorObject, height: int,
-                    width: int) -> tuple[int, int]:
+def random_position(
+    rng: np.random.Generator, obj: DonorObject, height: int, width: int
+) -> tuple[int, int]:
   """A uniform random top-left corner that keeps the object inside the background."""
   obj_height, obj_width = obj.alpha.shape
   return int(rng.integers(0, height - obj_height + 1)), int(rng.integers(0, width - obj_width + 1))
@@ -349,24 +379,40 @@ def _object_sides(background: np.ndarray, options: SpliceOptions) -> tuple[int, 
   return max(8, int(low * side)), max(9, int(high * side))
 
 
-def _finish(image: np.ndarray, canvases: list[np.ndarray], transformed: bool,
-            rng: np.random.Generator, options: SpliceOptions, manipulation_type: str,
-            params: dict[str, Any]) -> Forgery:
+def _finish(
+    image: np.ndarray,
+    canvases: list[np.ndarray],
+    transformed: bool,
+    rng: np.random.Generator,
+    options: SpliceOptions,
+    manipulation_type: str,
+    params: dict[str, Any],
+) -> Forgery:
   """Final JPEG (more likely after an affine warp, as in HLED) and the binarised mask."""
-  jpeg_prob = (options.final_jpeg_prob_transformed if transformed
-               else options.final_jpeg_prob_untransformed)
+  jpeg_prob = (
+      options.final_jpeg_prob_transformed if transformed else options.final_jpeg_prob_untransformed
+  )
   params["final_jpeg_quality"] = None
   if rng.random() < jpeg_prob:
     params["final_jpeg_quality"] = _jpeg_quality(rng, options)
     image = jpeg_roundtrip(image, params["final_jpeg_quality"])
   regions = [(canvas > options.mask_threshold).astype(np.uint8) for canvas in canvases]
   mask = np.maximum.reduce(regions).astype(np.uint8)
-  return Forgery(image=image, mask=mask, manipulation_type=manipulation_type, parameters=params,
-                 regions=regions)
+  return Forgery(
+      image=image,
+      mask=mask,
+      manipulation_type=manipulation_type,
+      parameters=params,
+      regions=regions,
+  )
 
 
-def splice(background: np.ndarray, donors: Mapping[str, np.ndarray], rng: np.random.Generator,
-           options: SpliceOptions = SpliceOptions()) -> Forgery:
+def splice(
+    background: np.ndarray,
+    donors: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
+    options: SpliceOptions = SpliceOptions(),
+) -> Forgery:
   """Pastes one object cut from a random donor photograph onto `background`."""
   name = sorted(donors)[int(rng.integers(len(donors)))]
   min_side, max_side = _object_sides(background, options)
@@ -374,17 +420,28 @@ def splice(background: np.ndarray, donors: Mapping[str, np.ndarray], rng: np.ran
   return splice_object(background, obj, rng, options)
 
 
-def cut_copy_move_object(photo: np.ndarray, background: np.ndarray, rng: np.random.Generator,
-                         options: SpliceOptions, source: str) -> DonorObject:
+def cut_copy_move_object(
+    photo: np.ndarray,
+    background: np.ndarray,
+    rng: np.random.Generator,
+    options: SpliceOptions,
+    source: str,
+) -> DonorObject:
   """An object up to 2/3 of the splice size, leaving room for two copies on `background`."""
   min_side, max_side = _object_sides(background, options)
-  return cut_random_object(photo, rng, min_side=min_side,
-                           max_side=max(min_side, max_side * 2 // 3), source=source)
+  return cut_random_object(
+      photo, rng, min_side=min_side, max_side=max(min_side, max_side * 2 // 3), source=source
+  )
 
 
-def copy_move(background: np.ndarray, rng: np.random.Generator,
-              options: SpliceOptions = SpliceOptions(), *, obj: DonorObject | None = None,
-              max_tries: int = 50) -> Forgery:
+def copy_move(
+    background: np.ndarray,
+    rng: np.random.Generator,
+    options: SpliceOptions = SpliceOptions(),
+    *,
+    obj: DonorObject | None = None,
+    max_tries: int = 50,
+) -> Forgery:
   """Pastes one object twice, each with its own randomisation, at two places that do not touch.
 
   The object is cut from `background` itself (a true copy-move) unless `obj` is given (the paper's
@@ -419,8 +476,9 @@ def copy_move(background: np.ndarray, rng: np.random.Generator,
   return _finish(image, canvases, transformed, rng, options, kind, {"pastes": all_params})
 
 
-def random_pristine_crop(photos: Mapping[str, np.ndarray], size: int,
-                         rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+def random_pristine_crop(
+    photos: Mapping[str, np.ndarray], size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, dict[str, Any]]:
   """A `size` x `size` crop of a photograph large enough for it, flipped/rotated losslessly.
 
   No resizing: like the paper's 1024x1024 corner crops, the background carries no resampling trace.
@@ -434,16 +492,26 @@ def random_pristine_crop(photos: Mapping[str, np.ndarray], size: int,
   top = int(rng.integers(0, photo.shape[0] - size + 1))
   left = int(rng.integers(0, photo.shape[1] - size + 1))
   hflip, rot90 = bool(rng.random() < 0.5), int(rng.integers(4))
-  crop = photo[top:top + size, left:left + size]
+  crop = photo[top : top + size, left : left + size]
   crop = np.rot90(crop[:, ::-1] if hflip else crop, rot90)
-  return np.ascontiguousarray(crop), {"background": name, "crop": [top, left], "hflip": hflip,
-                                      "rot90": rot90}
+  return np.ascontiguousarray(crop), {
+      "background": name,
+      "crop": [top, left],
+      "hflip": hflip,
+      "rot90": rot90,
+  }
 
 
-def generate_forgery(background: np.ndarray, donors: Mapping[str, np.ndarray],
-                     rng: np.random.Generator, *, copy_move_prob: float,
-                     removal_prob: float = 0.0, options: SpliceOptions = SpliceOptions(),
-                     copy_move_from_background: bool = True) -> Forgery:
+def generate_forgery(
+    background: np.ndarray,
+    donors: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
+    *,
+    copy_move_prob: float,
+    removal_prob: float = 0.0,
+    options: SpliceOptions = SpliceOptions(),
+    copy_move_from_background: bool = True,
+) -> Forgery:
   """A copy-move (`copy_move_prob`), a removal (`removal_prob`) or else a splice of `background`.
 
   `copy_move_from_background` switches between a true copy-move (object from the background) and
@@ -474,17 +542,40 @@ def _smooth_fill(window: np.ndarray, region: np.ndarray) -> np.ndarray:
   if factor == 1:
     return skimage.restoration.inpaint_biharmonic(window, region, channel_axis=-1)
   small_size = (max(2, width // factor), max(2, height // factor))
-  small = np.stack([np.asarray(PIL.Image.fromarray(window[..., c].astype(np.float32)).resize(
-      small_size, PIL.Image.BILINEAR)) for c in range(3)], axis=-1)
-  small_region = np.asarray(PIL.Image.fromarray(region.astype(np.uint8) * 255).resize(
-      small_size, PIL.Image.BILINEAR)) > 0
+  small = np.stack(
+      [
+          np.asarray(
+              PIL.Image.fromarray(window[..., c].astype(np.float32)).resize(
+                  small_size, PIL.Image.BILINEAR
+              )
+          )
+          for c in range(3)
+      ],
+      axis=-1,
+  )
+  small_region = (
+      np.asarray(
+          PIL.Image.fromarray(region.astype(np.uint8) * 255).resize(small_size, PIL.Image.BILINEAR)
+      )
+      > 0
+  )
   filled = skimage.restoration.inpaint_biharmonic(small, small_region, channel_axis=-1)
-  return np.stack([np.asarray(PIL.Image.fromarray(filled[..., c].astype(np.float32)).resize(
-      (width, height), PIL.Image.BILINEAR)) for c in range(3)], axis=-1)
+  return np.stack(
+      [
+          np.asarray(
+              PIL.Image.fromarray(filled[..., c].astype(np.float32)).resize(
+                  (width, height), PIL.Image.BILINEAR
+              )
+          )
+          for c in range(3)
+      ],
+      axis=-1,
+  )
 
 
-def _grain(photo: np.ndarray, height: int, width: int, avoid: tuple[int, int],
-           rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+def _grain(
+    photo: np.ndarray, height: int, width: int, avoid: tuple[int, int], rng: np.random.Generator
+) -> tuple[np.ndarray, list[int]]:
   """The fine texture (minus its local mean) of a random window of `photo` away from `avoid`."""
   photo_height, photo_width = photo.shape[:2]
   for _ in range(20):
@@ -492,13 +583,14 @@ def _grain(photo: np.ndarray, height: int, width: int, avoid: tuple[int, int],
     left = int(rng.integers(0, photo_width - width + 1))
     if abs(top - avoid[0]) >= height or abs(left - avoid[1]) >= width:
       break
-  source = photo[top:top + height, left:left + width].astype(np.float32)
+  source = photo[top : top + height, left : left + width].astype(np.float32)
   smooth = scipy.ndimage.gaussian_filter(source, (TEXTURE_SIGMA, TEXTURE_SIGMA, 0))
   return source - smooth, [top, left]
 
 
-def removal(background: np.ndarray, rng: np.random.Generator,
-            options: SpliceOptions = SpliceOptions()) -> Forgery:
+def removal(
+    background: np.ndarray, rng: np.random.Generator, options: SpliceOptions = SpliceOptions()
+) -> Forgery:
   """Removes a random region: fills it from its surroundings, as an object-removal tool would.
 
   The region has the size and shapes of a copy-move object. Its fill is the biharmonic inpainting
@@ -515,7 +607,9 @@ def removal(background: np.ndarray, rng: np.random.Generator,
   margin = max(4, min(box_height, box_width) // 4)  # known pixels around the hole for the solve
   top = int(rng.integers(0, height - box_height + 1))
   left = int(rng.integers(0, width - box_width + 1))
-  region, shape = random_shape_mask(rng, background[top:top + box_height, left:left + box_width])
+  region, shape = random_shape_mask(
+      rng, background[top : top + box_height, left : left + box_width]
+  )
   alpha = region.astype(np.float32)
   params: dict[str, Any] = {"shape": shape, "box": [top, left, box_height, box_width]}
   params["alpha_blur"] = bool(rng.random() < options.alpha_blur_prob)
@@ -525,7 +619,7 @@ def removal(background: np.ndarray, rng: np.random.Generator,
   win_right = min(width, left + box_width + margin)
   hole = np.zeros((win_bottom - win_top, win_right - win_left), np.float32)
   rows, cols = top - win_top, left - win_left
-  hole[rows:rows + box_height, cols:cols + box_width] = alpha
+  hole[rows : rows + box_height, cols : cols + box_width] = alpha
   if params["alpha_blur"]:
     hole = scipy.ndimage.gaussian_filter(hole, options.alpha_blur_sigma, mode="constant")
   window = background[win_top:win_bottom, win_left:win_right].astype(np.float32)
@@ -534,24 +628,39 @@ def removal(background: np.ndarray, rng: np.random.Generator,
   fill = np.clip(fill + grain, 0.0, 255.0)
   canvas = np.zeros((height, width), np.int32)
   canvas[win_top:win_bottom, win_left:win_right] = quantised_alpha(hole)
-  obj = DonorObject(rgb=np.round(fill).astype(np.uint8), alpha=hole, source="background",
-                    box=(win_top, win_left, *hole.shape), shape=shape)
+  obj = DonorObject(
+      rgb=np.round(fill).astype(np.uint8),
+      alpha=hole,
+      source="background",
+      box=(win_top, win_left, *hole.shape),
+      shape=shape,
+  )
   image = alpha_composite(background, obj, win_top, win_left)
-  return _finish(image, [canvas], True, rng, options, "removal",
-                 {"pastes": [], "removals": [params]})
+  return _finish(
+      image, [canvas], True, rng, options, "removal", {"pastes": [], "removals": [params]}
+  )
 
 
 def authentic(background: np.ndarray) -> Forgery:
   """The pristine crop itself, all-zero mask."""
   mask = np.zeros(background.shape[:2], np.uint8)
-  return Forgery(image=background, mask=mask, manipulation_type="none", parameters={"pastes": []},
-                 regions=[])
+  return Forgery(
+      image=background, mask=mask, manipulation_type="none", parameters={"pastes": []}, regions=[]
+  )
 
 
-def generate_group(photos: Mapping[str, np.ndarray], rng: np.random.Generator, *, size: int,
-                   splices_per_pristine: int, include_authentic: bool, copy_move_prob: float,
-                   removal_prob: float = 0.0, options: SpliceOptions = SpliceOptions(),
-                   copy_move_from_background: bool = True) -> list[Forgery]:
+def generate_group(
+    photos: Mapping[str, np.ndarray],
+    rng: np.random.Generator,
+    *,
+    size: int,
+    splices_per_pristine: int,
+    include_authentic: bool,
+    copy_move_prob: float,
+    removal_prob: float = 0.0,
+    options: SpliceOptions = SpliceOptions(),
+    copy_move_from_background: bool = True,
+) -> list[Forgery]:
   """One pristine crop and its forgeries (the paper makes six splices per 1024x1024 crop).
 
   `include_authentic` adds the crop itself as an authentic example (ours: the paper's synthetic set
@@ -560,9 +669,17 @@ def generate_group(photos: Mapping[str, np.ndarray], rng: np.random.Generator, *
   background, crop_params = random_pristine_crop(photos, size, rng)
   group = [authentic(background)] if include_authentic else []
   for _ in range(splices_per_pristine):
-    group.append(generate_forgery(background, photos, rng, copy_move_prob=copy_move_prob,
-                                  removal_prob=removal_prob, options=options,
-                                  copy_move_from_background=copy_move_from_background))
+    group.append(
+        generate_forgery(
+            background,
+            photos,
+            rng,
+            copy_move_prob=copy_move_prob,
+            removal_prob=removal_prob,
+            options=options,
+            copy_move_from_background=copy_move_from_background,
+        )
+    )
   for forgery in group:
     forgery.parameters.update(crop_params)
   return group
@@ -573,13 +690,23 @@ def corner_crops(photo: np.ndarray, size: int) -> list[tuple[str, np.ndarray]]:
   height, width = photo.shape[:2]
   if min(height, width) < size:
     return []
-  corners = {"top_left": (0, 0), "top_right": (0, width - size),
-             "bottom_left": (height - size, 0), "bottom_right": (height - size, width - size)}
-  return [(name, photo[top:top + size, left:left + size]) for name, (top, left) in corners.items()]
+  corners = {
+      "top_left": (0, 0),
+      "top_right": (0, width - size),
+      "bottom_left": (height - size, 0),
+      "bottom_right": (height - size, width - size),
+  }
+  return [
+      (name, photo[top : top + size, left : left + size]) for name, (top, left) in corners.items()
+  ]
 
 
-def splice_object(background: np.ndarray, obj: DonorObject, rng: np.random.Generator,
-                  options: SpliceOptions = SpliceOptions()) -> Forgery:
+def splice_object(
+    background: np.ndarray,
+    obj: DonorObject,
+    rng: np.random.Generator,
+    options: SpliceOptions = SpliceOptions(),
+) -> Forgery:
   """Pastes a given object (e.g. a COCO instance with its segmentation) onto `background`."""
   height, width = background.shape[:2]
   obj, paste_params = randomise_object(obj, background, rng, options)
@@ -588,5 +715,12 @@ def splice_object(background: np.ndarray, obj: DonorObject, rng: np.random.Gener
   paste_params["position"] = [top, left]
   image = alpha_composite(background, obj, top, left)
   canvas = paste_canvas(obj, top, left, height, width)
-  return _finish(image, [canvas], paste_params["affine"] is not None, rng, options, "splicing",
-                 {"pastes": [paste_params]})
+  return _finish(
+      image,
+      [canvas],
+      paste_params["affine"] is not None,
+      rng,
+      options,
+      "splicing",
+      {"pastes": [paste_params]},
+  )

@@ -20,6 +20,7 @@ the only resampling traces in a stored image are those of the pasted objects.
 Splits use disjoint source photographs (`splicing.SKIMAGE_PHOTOS`; for the manual source a seeded
 70 / 5 / 25 split of the pristine photographs and of the COCO images).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -64,6 +65,7 @@ class SyntheticSpliceConfig(tfds.core.BuilderConfig):
     min_object_area: smallest COCO instance area in pixels (manual source).
     seed: the dataset's seed; one seed, one dataset.
   """
+
   source: str = "skimage"
   image_size: int = 384
   num_pristine: tuple[int, int, int] = (500, 30, 100)
@@ -114,17 +116,23 @@ def _skimage_photos(split: str) -> dict:
   return splicing.load_skimage_photos(split)  # once per process
 
 
-def skimage_group(config: SyntheticSpliceConfig, split: str,
-                  group_index: int) -> list[tuple[str, dict]]:
+def skimage_group(
+    config: SyntheticSpliceConfig, split: str, group_index: int
+) -> list[tuple[str, dict]]:
   """The examples of one pristine crop: a function of its arguments only, so any process can make
   any group and the dataset does not depend on how many processes built it."""
   split_index = SPLITS.index(split)
   rng = np.random.default_rng([config.seed, split_index, group_index])
   group = splicing.generate_group(
-      _skimage_photos(split), rng, size=config.image_size,
+      _skimage_photos(split),
+      rng,
+      size=config.image_size,
       splices_per_pristine=config.splices_per_pristine,
-      include_authentic=config.include_authentic, copy_move_prob=config.copy_move_prob,
-      removal_prob=config.removal_prob, copy_move_from_background=config.copy_move_from_background)
+      include_authentic=config.include_authentic,
+      copy_move_prob=config.copy_move_prob,
+      removal_prob=config.removal_prob,
+      copy_move_from_background=config.copy_move_from_background,
+  )
   keys = [f"{split}_{group_index:06d}_{k}" for k in range(len(group))]
   return [(key, to_example(forgery, key)) for key, forgery in zip(keys, group)]
 
@@ -134,22 +142,29 @@ class CocoDonors:
 
   def __init__(self, coco_dir: pathlib.Path, split: str, *, seed: int, min_area: int):
     from pycocotools import coco as coco_lib  # pylint: disable=g-import-not-at-top
+
     annotation_files = sorted((coco_dir / "annotations").glob("instances_*.json"))
     if not annotation_files:
-      raise manual.ManualDirError(f"synthetic_splice/manual: no {coco_dir}/annotations/"
-                                  f"instances_*.json\n{MANUAL_DOWNLOAD_INSTRUCTIONS}")
+      raise manual.ManualDirError(
+          f"synthetic_splice/manual: no {coco_dir}/annotations/"
+          f"instances_*.json\n{MANUAL_DOWNLOAD_INSTRUCTIONS}"
+      )
     self._instances = []  # (COCO api, image folder, annotation)
     for path in annotation_files:
       api = coco_lib.COCO(str(path))
       image_dir = coco_dir / path.stem.removeprefix("instances_")
       image_ids = split_assignment([str(i) for i in api.getImgIds()], seed)[split]
       annotation_ids = api.getAnnIds(imgIds=[int(i) for i in image_ids], iscrowd=False)
-      self._instances += [(api, image_dir, annotation)
-                          for annotation in api.loadAnns(annotation_ids)
-                          if annotation["area"] >= min_area]
+      self._instances += [
+          (api, image_dir, annotation)
+          for annotation in api.loadAnns(annotation_ids)
+          if annotation["area"] >= min_area
+      ]
     if not self._instances:
-      raise ValueError(f"synthetic_splice/manual: no COCO instance of area >= {min_area} in the "
-                       f"{split} images of {coco_dir}")
+      raise ValueError(
+          f"synthetic_splice/manual: no COCO instance of area >= {min_area} in the "
+          f"{split} images of {coco_dir}"
+      )
     self.skipped: list[str] = []
 
   def sample(self, rng: np.random.Generator, max_tries: int = 20) -> splicing.DonorObject:
@@ -166,8 +181,12 @@ class CocoDonors:
         continue
       mask = api.annToMask(annotation).astype(bool)
       if mask.shape != photo.shape[:2]:
-        logging.warning("synthetic_splice: skipping donor %s: annotation size %s != image size %s",
-                        path, mask.shape, photo.shape[:2])
+        logging.warning(
+            "synthetic_splice: skipping donor %s: annotation size %s != image size %s",
+            path,
+            mask.shape,
+            photo.shape[:2],
+        )
         self.skipped.append(str(path))
         continue
       rows, cols = np.nonzero(mask)
@@ -177,9 +196,12 @@ class CocoDonors:
       height, width = rows.max() - top + 1, cols.max() - left + 1
       window = (slice(top, top + height), slice(left, left + width))
       return splicing.DonorObject(
-          rgb=photo[window].copy(), alpha=mask[window].astype(np.float32),
-          source=f"{path.name}#{annotation['id']}", box=(int(top), int(left), int(height),
-                                                         int(width)), shape="coco")
+          rgb=photo[window].copy(),
+          alpha=mask[window].astype(np.float32),
+          source=f"{path.name}#{annotation['id']}",
+          box=(int(top), int(left), int(height), int(width)),
+          shape="coco",
+      )
     raise ValueError(f"synthetic_splice/manual: no readable COCO donor after {max_tries} tries")
 
 
@@ -187,17 +209,32 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   """Synthetic splicing / copy-move forgeries with exact masks (1 = manipulated)."""
 
   VERSION = tfds.core.Version("1.1.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release.",
-                   "1.1.0": "Removal forgeries (removal_prob of the forgeries) in every config."}
+  RELEASE_NOTES = {
+      "1.0.0": "Initial release.",
+      "1.1.0": "Removal forgeries (removal_prob of the forgeries) in every config.",
+  }
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
   BUILDER_CONFIGS = [
-      SyntheticSpliceConfig(name="tiny", image_size=128, num_pristine=(4, 2, 2),
-                            splices_per_pristine=3, description="For tests: 16 / 8 / 8 examples."),
+      SyntheticSpliceConfig(
+          name="tiny",
+          image_size=128,
+          num_pristine=(4, 2, 2),
+          splices_per_pristine=3,
+          description="For tests: 16 / 8 / 8 examples.",
+      ),
       SyntheticSpliceConfig(name="default", description="CPU training set: 3500 / 210 / 700."),
-      SyntheticSpliceConfig(name="large", num_pristine=(10000, 300, 1000),
-                            description="GPU-scale: 70000 / 2100 / 7000."),
-      SyntheticSpliceConfig(name="manual", source="manual", image_size=1024, num_pristine=(0, 0, 0),
-                            description="Paper recipe: pristine corner crops + MS-COCO objects."),
+      SyntheticSpliceConfig(
+          name="large",
+          num_pristine=(10000, 300, 1000),
+          description="GPU-scale: 70000 / 2100 / 7000.",
+      ),
+      SyntheticSpliceConfig(
+          name="manual",
+          source="manual",
+          image_size=1024,
+          num_pristine=(0, 0, 0),
+          description="Paper recipe: pristine corner crops + MS-COCO objects.",
+      ),
   ]
   DEFAULT_CONFIG_NAME = "default"
 
@@ -210,7 +247,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         builder=self,
         description=__doc__,
         features=schema.forgery_features(
-            parameters=tfds.features.Text(doc="JSON of the manipulation parameters")),
+            parameters=tfds.features.Text(doc="JSON of the manipulation parameters")
+        ),
         homepage="https://github.com/jawadbappy/forgery_localization_HLED",
     )
 
@@ -223,18 +261,22 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       pristine_dir, coco_dir = manual_dir / "pristine", manual_dir / "coco"
       for folder in (pristine_dir, coco_dir):
         if not folder.is_dir():
-          raise manual.ManualDirError(f"synthetic_splice/manual: missing {folder}\n"
-                                      f"{MANUAL_DOWNLOAD_INSTRUCTIONS}")
+          raise manual.ManualDirError(
+              f"synthetic_splice/manual: missing {folder}\n{MANUAL_DOWNLOAD_INSTRUCTIONS}"
+          )
       photos = [str(path) for path in manual.image_files(pristine_dir, recursive=True)]
       if not photos:
-        raise manual.ManualDirError(f"synthetic_splice/manual: no photographs in {pristine_dir}\n"
-                                    f"{MANUAL_DOWNLOAD_INSTRUCTIONS}")
+        raise manual.ManualDirError(
+            f"synthetic_splice/manual: no photographs in {pristine_dir}\n"
+            f"{MANUAL_DOWNLOAD_INSTRUCTIONS}"
+        )
       by_split = split_assignment(photos, config.seed)
       return {split: self._generate_examples(split, by_split[split], coco_dir) for split in SPLITS}
     raise ValueError(f"synthetic_splice: unknown source {config.source!r}")
 
-  def _generate_examples(self, split: str, photo_paths: Sequence[str] = (),
-                         coco_dir: pathlib.Path | None = None) -> Iterator[tuple[str, dict]]:
+  def _generate_examples(
+      self, split: str, photo_paths: Sequence[str] = (), coco_dir: pathlib.Path | None = None
+  ) -> Iterator[tuple[str, dict]]:
     if self.builder_config.source == "manual":
       yield from self._generate_manual(split, photo_paths, coco_dir)
     else:
@@ -250,13 +292,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       return
     # "spawn": the parent may have started JAX's threads, which a fork would copy half-way.
     # A worker that dies raises BrokenProcessPool here instead of being restarted forever.
-    with futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")
-                                     ) as pool:
+    with futures.ProcessPoolExecutor(
+        processes, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
       for examples in pool.map(make_group, groups, chunksize=4):
         yield from examples
 
-  def _generate_manual(self, split: str, photo_paths: Sequence[str],
-                       coco_dir: pathlib.Path) -> Iterator[tuple[str, dict]]:
+  def _generate_manual(
+      self, split: str, photo_paths: Sequence[str], coco_dir: pathlib.Path
+  ) -> Iterator[tuple[str, dict]]:
     config = self.builder_config
     split_index = SPLITS.index(split)
     donors = CocoDonors(coco_dir, split, seed=config.seed, min_area=config.min_object_area)
@@ -285,8 +329,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     skipped += donors.skipped
     logging.info("synthetic_splice/%s: %d files skipped: %s", split, len(skipped), skipped)
 
-  def _manual_forgery(self, background: np.ndarray, donors: CocoDonors,
-                      rng: np.random.Generator) -> splicing.Forgery:
+  def _manual_forgery(
+      self, background: np.ndarray, donors: CocoDonors, rng: np.random.Generator
+  ) -> splicing.Forgery:
     """A COCO object pasted once, a copy-move as configured, or a removal, by their shares."""
     config = self.builder_config
     draw = rng.random()
