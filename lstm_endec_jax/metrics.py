@@ -21,9 +21,15 @@ Conventions (docs/method.md section 6):
   bin edges and pixels sharing a bin count as tied, so the AUC differs from the exact one by at
   most half the fraction of positive/negative pairs that share a bin (about 1e-4 for 4096 bins
   and spread-out probabilities), and best F1 is the best over the bin-edge thresholds.
+* `per_image/f1_or_inverse_border_band`, `per_image/iou_or_inverse_border_band`: TruFor's
+  reading (Guillaro et al., CVPR 2023): per manipulated image, the better of the map and its
+  inverse (`prob <= threshold`), with the pixels within `border_band` pixels (default 3, a square
+  neighbourhood) of the mask's boundary left out of the count; averaged over manipulated images.
 * `image/*`: the image score is the maximum of its probability map; the label is the dataset
-  label if given, else "the mask has a positive pixel". Accuracy predicts manipulated when the
-  score is >= threshold.
+  label if given, else "the mask has a positive pixel". Accuracy, balanced accuracy and F1
+  predict manipulated when the score is >= threshold.
+
+docs/metrics.md names every key's definition, which projects use it, and which the README shows.
 * `box/ap`: the paper's box AP (section 4.2.3): boxes around the outer contours of the
   thresholded prediction and of the ground truth, boxes of area < 64 dropped from both (a switch
   keeps small true boxes), predicted boxes scored by their mean probability and matched at
@@ -259,6 +265,7 @@ class _PerImage:
   confusion: np.ndarray  # (B, 4) int64: tp, fp, fn, tn at the threshold.
   auc: np.ndarray
   best_f1: np.ndarray
+  inverse_confusion: np.ndarray  # (B, 2, 4): map and inverse map, outside the border band
   manipulated: np.ndarray  # mask has a positive pixel
   score: np.ndarray  # max probability
   label: np.ndarray
@@ -284,6 +291,7 @@ class MetricAccumulator:
       min_box_area: int = 64,
       min_truth_box_area: int = 64,
       box_iou_threshold: float = 0.5,
+      border_band: int = 3,
   ):
     if num_bins < 2:
       raise ValueError(f"num_bins must be >= 2, got {num_bins}.")
@@ -296,6 +304,7 @@ class MetricAccumulator:
     # 64 pixels" without distinction. Both by default; min_truth_box_area=1 keeps every true region.
     self.min_truth_box_area = min_truth_box_area
     self.box_iou_threshold = box_iou_threshold
+    self.border_band = border_band
     self._positive_hist = np.zeros(num_bins, dtype=np.int64)
     self._negative_hist = np.zeros(num_bins, dtype=np.int64)
     self._per_image: list[_PerImage] = []
@@ -342,6 +351,7 @@ class MetricAccumulator:
             confusion=np.stack([tp, fp, fn, tn], -1).astype(np.int64),
             auc=auc,
             best_f1=best_f1,
+            inverse_confusion=self._border_band_confusion(probs, masks),
             manipulated=manipulated,
             score=flat_probs.max(-1, initial=0.0),
             label=labels,
@@ -366,6 +376,29 @@ class MetricAccumulator:
         self._box_scores.append(scores)
         self._box_hits.append(hits)
         self._num_truth_boxes += num_truth
+
+  def _border_band_confusion(self, probs: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """(B, 2, 4) tp, fp, fn, tn of the map and of its inverse, outside each mask's border band."""
+    counts = np.zeros((len(probs), 2, 4), np.int64)
+    structure = np.ones((3, 3), bool)
+    for index, (prob, mask) in enumerate(zip(probs, masks)):
+      if self.border_band > 0 and mask.any() and not mask.all():
+        grown = scipy.ndimage.binary_dilation(mask, structure, iterations=self.border_band)
+        shrunk = scipy.ndimage.binary_erosion(
+            mask, structure, iterations=self.border_band, border_value=1
+        )
+        kept = ~(grown & ~shrunk)
+      else:
+        kept = np.ones(mask.shape, bool)
+      truth = mask[kept]
+      for side, predicted in enumerate(
+          (prob[kept] >= self.threshold, prob[kept] <= self.threshold)
+      ):
+        tp = np.count_nonzero(predicted & truth)
+        fp = np.count_nonzero(predicted) - tp
+        fn = np.count_nonzero(truth) - tp
+        counts[index, side] = tp, fp, fn, truth.size - tp - fp - fn
+    return counts
 
   def roc_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pooled pixel ROC curve (fpr, tpr, thresholds), thresholds decreasing as in sklearn.
@@ -406,6 +439,13 @@ class MetricAccumulator:
     values["pixel_auc"] = per_image.auc[keep]
     metrics = {f"per_image/{name}": _mean_or_nan(v) for name, v in values.items()}
     metrics["per_image/num_auc_images"] = np.sum(~np.isnan(values["pixel_auc"]))
+    # The better of map and inverse map, per image, outside the border band (TruFor).
+    both = confusion_metrics(*np.moveaxis(per_image.inverse_confusion[keep], -1, 0))
+    for name in ("f1", "iou"):
+      best = np.nanmax(np.nan_to_num(both[name], nan=-1.0), axis=-1)
+      metrics[f"per_image/{name}_or_inverse_border_band"] = _mean_or_nan(
+          np.where(best < 0, np.nan, best)
+      )
     return metrics
 
   def _pooled_metrics(self, confusion: np.ndarray) -> dict[str, float]:
@@ -418,9 +458,16 @@ class MetricAccumulator:
     return metrics
 
   def _image_metrics(self, scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    predicted = scores >= self.threshold
+    tp, fp = np.sum(predicted & labels), np.sum(predicted & ~labels)
+    fn, tn = np.sum(~predicted & labels), np.sum(~predicted & ~labels)
+    with np.errstate(divide="ignore", invalid="ignore"):
+      balanced = (tp / (tp + fn) + tn / (tn + fp)) / 2
     return {
         "image/auc": rank_auc(scores, labels),
-        "image/accuracy": np.mean((scores >= self.threshold) == labels),
+        "image/accuracy": np.mean(predicted == labels),
+        "image/balanced_accuracy": balanced,
+        "image/f1": confusion_metrics(tp, fp, fn, tn)["f1"],
     }
 
 

@@ -230,3 +230,60 @@ def test_box_matching_uses_each_true_box_once():
   scores, hits, num_truth = metrics.match_image_boxes(prob, mask)
   assert num_truth == 1 and list(hits) == [True] and scores[0] == pytest.approx(0.8)
   assert metrics.box_iou(np.array([[0, 0, 32, 32]]), np.array([[0, 0, 32, 30]]))[0, 0] == 30 / 32
+
+
+def _border_band(mask: np.ndarray, width: int) -> np.ndarray:
+  """Pixels within `width` (Chebyshev distance) of a pixel of the other class: a brute-force
+  reference for the band the TruFor-style metrics leave out."""
+  padded = np.pad(mask, width, mode="edge")
+  band = np.zeros(mask.shape, bool)
+  for dy in range(-width, width + 1):
+    for dx in range(-width, width + 1):
+      shifted = padded[
+          width + dy : width + dy + mask.shape[0], width + dx : width + dx + mask.shape[1]
+      ]
+      band |= shifted != mask
+  return band
+
+
+@pytest.mark.parametrize("width", [0, 2])
+def test_inverse_and_border_band_f1_match_sklearn(width):
+  """TruFor's reading: the better of map and inverse, outside a band around the mask border."""
+  probs, masks = _random_batch(1, quantize=True)
+  probs[3] = 1.0 - probs[3]  # an inverted map: its inverse scores better
+  result = metrics.compute_metrics(probs, masks, border_band=width)
+  f1s, ious = [], []
+  for prob, mask in zip(probs, masks):
+    if not mask.any():
+      continue
+    kept = (
+        ~_border_band(mask.astype(bool), width)
+        if width and not mask.all()
+        else np.ones_like(mask, bool)
+    )
+    y = mask[kept]
+    f1s.append(max(skm.f1_score(y, prob[kept] >= 0.5), skm.f1_score(y, prob[kept] <= 0.5)))
+    ious.append(
+        max(skm.jaccard_score(y, prob[kept] >= 0.5), skm.jaccard_score(y, prob[kept] <= 0.5))
+    )
+  assert result["per_image/f1_or_inverse_border_band"] == pytest.approx(np.mean(f1s), rel=1e-12)
+  assert result["per_image/iou_or_inverse_border_band"] == pytest.approx(np.mean(ious), rel=1e-12)
+  if width == 0:  # without the band it can only beat the plain per-image F1
+    assert result["per_image/f1_or_inverse_border_band"] > result["per_image/f1"]
+
+
+def test_image_level_metrics_match_sklearn():
+  rng = np.random.default_rng(2)
+  probs = rng.random((12, SIZE, SIZE)).astype(np.float32) * 0.6
+  labels = np.array([1, 0] * 6)
+  probs[labels == 1, :2, :2] += 0.35  # manipulated images tend to score higher
+  masks = np.zeros(probs.shape, np.uint8)
+  result = metrics.compute_metrics(probs, masks, labels)
+  scores = probs.reshape(12, -1).max(-1)
+  assert result["image/auc"] == pytest.approx(skm.roc_auc_score(labels, scores), rel=1e-12)
+  predicted = scores >= 0.5
+  assert result["image/accuracy"] == pytest.approx(skm.accuracy_score(labels, predicted))
+  assert result["image/balanced_accuracy"] == pytest.approx(
+      skm.balanced_accuracy_score(labels, predicted)
+  )
+  assert result["image/f1"] == pytest.approx(skm.f1_score(labels, predicted))
