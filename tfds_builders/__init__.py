@@ -9,4 +9,5 @@ from tfds_builders.hled_synthetic import hled_synthetic_dataset_builder  # noqa:
 from tfds_builders.ieee_ifs_tc import ieee_ifs_tc_dataset_builder  # noqa: F401
 from tfds_builders.imd2020 import imd2020_dataset_builder  # noqa: F401
 from tfds_builders.nist16 import nist16_dataset_builder  # noqa: F401
+from tfds_builders.own_forgeries import own_forgeries_dataset_builder  # noqa: F401
 from tfds_builders.synthetic_splice import synthetic_splice_dataset_builder  # noqa: F401

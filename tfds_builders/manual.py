@@ -206,7 +206,11 @@ def encode_png(array: np.ndarray) -> bytes:
 
 
 def relative_name(path: pathlib.Path, root: pathlib.Path) -> str:
-  return path.relative_to(root).as_posix()
+  """`path` relative to `root`, or its absolute path when outside it (a list may point anywhere)."""
+  for child, parent in ((path, root), (path.resolve(), root.resolve())):
+    if child.is_relative_to(parent):
+      return child.relative_to(parent).as_posix()
+  return path.as_posix()
 
 
 # --- builder --------------------------------------------------------------------------------------
