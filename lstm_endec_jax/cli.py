@@ -3,12 +3,14 @@ and a failure reported as one `error:` line with a non-zero exit code.
 """
 
 import logging as std_logging
+import os
 import pathlib
 import sys
 from collections.abc import Sequence
 
 from absl import flags
 from absl import logging
+import jax
 
 # Libraries whose INFO lines (one per checkpoint file, dataset read, ...) would break the
 # progress bar; their warnings still show.
@@ -25,6 +27,35 @@ HARMLESS_WARNINGS = (
     "Metadata file does not exist",
     "OpenCV is not installed",
 )
+
+
+# Compiled XLA programs are kept here across runs, so that the second run of a config (a resumed
+# training, another evaluation, the next predict) does not compile again.
+DEFAULT_COMPILATION_CACHE = (
+    pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+    / "lstm_endec_jax"
+    / "xla"
+)
+_COMPILATION_CACHE_DIR = flags.DEFINE_string(
+    "compilation_cache_dir",
+    str(DEFAULT_COMPILATION_CACHE),
+    "Where compiled XLA programs are kept between runs ('' turns the cache off; "
+    "JAX_COMPILATION_CACHE_DIR, when set, wins).",
+)
+
+
+def use_compilation_cache() -> pathlib.Path | None:
+  """Turns on JAX's persistent compilation cache in `--compilation_cache_dir`; returns it.
+
+  A user's own JAX_COMPILATION_CACHE_DIR is left as it is. JAX caches programs that took at least
+  `jax_persistent_cache_min_compile_time_secs` (1 s by default) to compile.
+  """
+  if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    return pathlib.Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
+  if not _COMPILATION_CACHE_DIR.value:
+    return None
+  jax.config.update("jax_compilation_cache_dir", _COMPILATION_CACHE_DIR.value)
+  return pathlib.Path(_COMPILATION_CACHE_DIR.value)
 
 
 class _DropHarmless(std_logging.Filter):

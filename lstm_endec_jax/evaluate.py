@@ -273,6 +273,7 @@ def main(argv: Sequence[str]) -> None:
   except ValueError as error:
     raise app.UsageError(str(error)) from error
   cli.quiet_libraries()
+  cli.use_compilation_cache()
   parallel.maybe_initialize_distributed()
   try:
     evaluate_checkpoint(

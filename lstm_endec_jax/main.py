@@ -51,6 +51,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError("Too many command-line arguments.")
   cli.quiet_libraries()
+  cli.use_compilation_cache()
   parallel.maybe_initialize_distributed()
   workdir = FLAGS.workdir or default_workdir(config_flags.get_config_filename(FLAGS["config"]))
   logging.info(

@@ -198,6 +198,7 @@ def main(argv: Sequence[str]) -> int:
   except ValueError as error:
     raise app.UsageError(str(error)) from error
   cli.quiet_libraries()
+  cli.use_compilation_cache()
   try:
     if FLAGS.checkpoint:
       localizer = localizer_lib.Localizer.from_checkpoint(

@@ -1,6 +1,7 @@
 """Inference on users' files with a checkpoint of a real (smoke) training run."""
 
 import json
+import os
 import pathlib
 import shutil
 import subprocess
@@ -65,6 +66,9 @@ def user_folder(tmp_path_factory):
 def cli_run(workdir, user_folder, tmp_path_factory):
   """One run of the command line on the folder, in a fresh process."""
   output = tmp_path_factory.mktemp("cli_output")
+  cache = tmp_path_factory.mktemp("compilation_cache")
+  env = {name: value for name, value in os.environ.items() if name != "JAX_COMPILATION_CACHE_DIR"}
+  env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # the tiny model compiles in < 1 s
   result = subprocess.run(
       [
           sys.executable,
@@ -72,13 +76,16 @@ def cli_run(workdir, user_folder, tmp_path_factory):
           "lstm_endec_jax.predict",
           f"--checkpoint={workdir}",
           f"--output={output}",
+          f"--compilation_cache_dir={cache}",
           str(user_folder),
       ],
       cwd=trained_run.REPO_ROOT,
       capture_output=True,
       text=True,
       timeout=300,
+      env=env,
   )
+  assert any(cache.iterdir()), "the compiled model was not kept in --compilation_cache_dir"
   records = [json.loads(line) for line in (output / "predictions.jsonl").read_text().splitlines()]
   return (
       result,
