@@ -1,7 +1,7 @@
 r"""The train step under XLA CPU settings, each in its own process, interleaved round by round.
 
   python -m benchmarks.xla_cpu_flags                 # base.py model, batch 16, 2 rounds
-  python -m benchmarks.xla_cpu_flags --small         # tiny widths, batch 4, 1 round (a test)
+  python -m benchmarks.xla_cpu_flags --small         # tiny widths, batch 2, 1 round (a test)
 
 XLA reads XLA_FLAGS once per process, so every setting runs in a child process; the settings take
 turns round by round, so that a change in the machine's load hits them alike. Settings:
@@ -31,7 +31,7 @@ SETTINGS = {
     "no_ynn": "--xla_cpu_experimental_ynn_fusion_type=",
 }
 FULL = {"batch_size": 16, "rounds": 2, "steps": 2}
-SMALL = {"batch_size": 4, "rounds": 1, "steps": 1}
+SMALL = {"batch_size": 2, "rounds": 1, "steps": 1}
 
 CHILD = r"""
 import json, sys, time

@@ -7,14 +7,9 @@ rate either: 1e-4 with a short warm-up and cosine decay is our choice (HLED's
 3e-5, in configs/hled.py, learns too slowly for a CPU-sized run).
 
 Run length: 300 steps of 16 (4,800 images, ~1.4 passes over the 3,500
-training images of synthetic_splice/default). Measured on the shared 2-core
-dev CPU (one device): 0.10 steps/s = 1.6 images/s with the machine at load
-~5, 0.03-0.05 steps/s at load ~12; a step costs ~10 s of CPU time. The
-default run therefore takes ~55 min at load ~5 (training ~50, evaluation
-~5), 2-3 h at load ~12, and should not exceed ~55 min on an idle machine.
-Building the dataset first takes ~6 min once. A short
-CPU demonstration (26 min here; pixel AUC 0.61 pooled, 0.66 per image on
-256 test images):
+training images of synthetic_splice/default). How long that takes on a CPU
+and on a GPU is measured in benchmarks/ and stated in the README. A short
+CPU demonstration:
   python -m lstm_endec_jax.main --config=configs/base.py \
       --config.num_train_steps=50 --config.eval_every_steps=50 \
       --config.num_eval_batches=4 --config.num_test_batches=16

@@ -20,10 +20,8 @@ two equivalent ways (`RADON_METHODS`):
   into one dense (patch_size**2, 2 * angles * bins) = (1024, 480) matrix, and Radon + rfft of a
   batch is a single GEMM (B*64, 1024) x (1024, 480). It does ~8x more arithmetic than the
   sparse map (65.6 vs 8.5 MFLOP per image), but XLA's CPU GEMM runs at a large fraction of the
-  FMA peak while the gather is bound by loads: at batch 128 on the 2-core CPU the GEMM path
-  reached ~1900 images/s and the gather path ~1600 in the machine's quiet phases; under heavy
-  contention from other processes the two are within noise of each other
-  (benchmarks/feature_extraction.py measures both).
+  FMA peak while the gather is bound by loads, so on CPU the GEMM path is the faster one
+  (benchmarks/feature_extraction.py measures both; the numbers are in benchmarks/results/).
 
 Precision of the folded GEMM: XLA:CPU's GEMM accumulates each output over all 1024 products, and
 the small high-frequency magnitudes sit ~1e-4 below the DC level, so in float32 the plain GEMM
@@ -32,8 +30,8 @@ contribution `mean * column_sums` after) makes the rounding scale with the devia
 brings the error to ~3e-5. `Precision.HIGHEST` keeps GPUs from rounding the GEMM to TF32.
 
 Speed on CPU: XLA:CPU writes every intermediate of a big batch to fresh memory, so the batch is
-processed in chunks of a few images (`lax.map`) whose intermediates stay in cache; this is ~4x
-faster at batch 128 on a 2-core CPU. The Laplacian is written as masked slices of one padded
+processed in chunks of a few images (`lax.map`) whose intermediates stay in cache, which is
+several times faster at large batches (benchmarks/feature_extraction.py). The Laplacian is written as masked slices of one padded
 array (no per-shift padding, no reductions) so that XLA fuses it with `sqrt`, the channel mean
 and the patch transpose into a single loop.
 
@@ -58,8 +56,8 @@ import numpy as np
 # HLED / paper defaults (docs/method.md section 2).
 PAPER_LAPLACIAN = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
 RADON_METHODS = ("matmul", "gather")
-# Images per sequential step on CPU (see the module docstring), the fastest measured on a 2-core
-# CPU; other backends take the whole batch at once.
+# Images per sequential step on CPU (see the module docstring), the fastest chunk sizes in
+# benchmarks/feature_extraction.py; other backends take the whole batch at once.
 CPU_CHUNK_SIZES = {"matmul": 4, "gather": 1}
 
 Kernel = Sequence[Sequence[float]]
@@ -161,7 +159,7 @@ def _gather_radon(flat_patches: jax.Array, patch_size: int, angles: tuple[float,
   """(M, P*P) -> (M, angles, N) by gather-and-sum over the pre-summed sparse taps.
 
   Pixel-major layout: one tap slot at a time gathers whole rows of M patch values (contiguous
-  loads) for all outputs and accumulates them; gathering single values is ~30x slower on CPU.
+  loads) for all outputs and accumulates them; gathering single values is far slower on CPU.
   """
   indices, weights = _radon_gather_table(patch_size, angles)
   indices, weights = jnp.asarray(indices), jnp.asarray(weights)

@@ -81,7 +81,7 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
 
   The elementwise maximum of the four strided sub-grids: XLA's CPU backend compiles the gradient
   of `nn.max_pool` to a slow select-and-scatter, and this form's gradient is a few elementwise
-  selects (~6x faster for the first encoder stage, benchmarks/results/ops.json). The values are
+  selects (faster: compare the pooling's share of benchmarks/train_step.py's profile). The values are
   the same; the gradient differs only where a window holds tied maxima (shared among them here),
   and after the ReLU that precedes every pooling in this network those are zeros, whose gradient
   the ReLU discards anyway.

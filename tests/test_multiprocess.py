@@ -14,38 +14,7 @@ import sys
 import numpy as np
 
 from tests import conftest
-
-STEP_SCRIPT = r"""
-import json
-import jax
-import numpy as np
-from configs import smoke
-from lstm_endec_jax import models, optimizers, parallel, train
-
-parallel.maybe_initialize_distributed()
-config = smoke.get_config()
-config.model = models.model_config("endec")
-config.model.encoder_features = (4, 4, 4, 4)
-config.model.decoder_features = (4, 4, 4, 4)
-config.dataset.image_size = 32
-config.batch_size = 4
-rng = np.random.default_rng(0)
-masks = np.zeros((4, 32, 32), np.int32)
-masks[:, 8:20, 10:24] = 1
-whole = {"image": rng.integers(0, 256, (4, 32, 32, 3), np.uint8), "mask": masks}
-rows = slice(2 * jax.process_index(), 2 * jax.process_index() + 4 // jax.process_count())
-mesh = parallel.create_mesh()
-schedule = optimizers.create_learning_rate_schedule(config)
-variables = models.initial_variables(config.model, jax.random.key(0), image_size=32)
-state = train.create_train_state(config, variables, jax.random.key(1), np.array([0.3, 0.7]), schedule)
-state = jax.device_put(state, parallel.replicated(mesh))
-batch = parallel.global_batch({name: value[rows] for name, value in whole.items()}, mesh)
-state, metrics = train.make_parallel_train_step(config, mesh, schedule)(state, batch)
-kernel = parallel.to_host(state.params["decoder"]["classifier"]["kernel"])
-print(json.dumps({"processes": jax.process_count(), "devices": jax.device_count(),
-                  "loss": float(parallel.to_host(metrics["loss"])),
-                  "kernel": np.asarray(kernel).ravel().tolist()}))
-"""
+from tests import multiprocess_step
 
 
 def _free_port() -> int:
@@ -67,7 +36,7 @@ def _result(process: subprocess.Popen) -> dict:
 
 
 def test_two_processes_take_the_same_step_as_one():
-  command = [sys.executable, "-c", STEP_SCRIPT]
+  command = [sys.executable, "-m", "tests.multiprocess_step"]
   address = f"127.0.0.1:{_free_port()}"
   launched = [
       subprocess.Popen(
@@ -85,16 +54,8 @@ def test_two_processes_take_the_same_step_as_one():
       )
       for index in range(2)
   ]
-  single = subprocess.Popen(
-      command,
-      cwd=conftest.REPO_ROOT,
-      text=True,
-      stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE,
-      env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=2"),
-  )
+  alone = multiprocess_step.take_step()  # this process: one process, two simulated devices
   first, second = (_result(process) for process in launched)
-  alone = _result(single)
   assert (first["processes"], first["devices"]) == (2, 2)
   assert (alone["processes"], alone["devices"]) == (1, 2)
   assert first["loss"] == second["loss"]

@@ -3,9 +3,9 @@
 Configs (examples = pristine crops x (splices_per_pristine + 1 authentic)):
   tiny     scikit-image photographs, 128x128, 16 / 8 / 8 examples: for tests (about a second).
   default  scikit-image photographs, 384x384, 3500 / 210 / 700 examples: the CPU training set
-           (~90 s of CPU time; 1.1 GB).
+           (1.1 GB; the README gives its build time).
   large    scikit-image photographs, 384x384, 70000 / 2100 / 7000 examples: GPU-scale, the size of
-           the paper's ~65k set (~30 min of CPU time, ~20 GB), but with only five training
+           the paper's ~65k set (about 20 times `default`), but with only five training
            photographs for backgrounds and objects.
   Crops are made in parallel processes (up to 8) when there are 64 or more per split; the result
   does not depend on the process count.
