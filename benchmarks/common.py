@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import numpy as np
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
@@ -244,3 +245,16 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
 def format_rate(rate: dict[str, float], digits: int = 1) -> str:
   """'median (min-max)' of a `Timing.rate` dict."""
   return f"{rate['median']:.{digits}f} ({rate['min']:.{digits}f}-{rate['max']:.{digits}f})"
+
+
+def synthetic_batch(batch_size: int, image_size: int) -> dict[str, np.ndarray]:
+  """Random pixels and a square manipulated region per image: the step's cost does not depend on
+  the content."""
+  rng = np.random.default_rng(0)
+  masks = np.zeros((batch_size, image_size, image_size), np.uint8)
+  masks[:, image_size // 4 : image_size // 2, image_size // 4 : image_size // 2] = 1
+  return {
+      "image": rng.integers(0, 256, (batch_size, image_size, image_size, 3), np.uint8),
+      "mask": masks,
+      "label": np.ones(batch_size, np.int32),
+  }

@@ -64,17 +64,6 @@ _OUTPUT = flags.DEFINE_string(
 )
 
 
-def benchmark_batch(batch_size: int, image_size: int) -> dict[str, np.ndarray]:
-  """Random pixels and a manipulated square per image (the cost does not depend on content)."""
-  rng = np.random.default_rng(0)
-  masks = np.zeros((batch_size, image_size, image_size), np.int64)
-  masks[:, image_size // 4 : image_size // 2, image_size // 4 : image_size // 2] = 1
-  return {
-      "image": rng.integers(0, 256, (batch_size, image_size, image_size, 3), np.uint8),
-      "mask": masks,
-  }
-
-
 def class_weights_of(masks: np.ndarray) -> np.ndarray:
   from lstm_endec_jax import losses  # pylint: disable=g-import-not-at-top
 
@@ -99,7 +88,7 @@ class JaxRunner:
 
     config = settings["config"]
     mesh = parallel.create_mesh()
-    batch = benchmark_batch(config.batch_size, config.dataset.image_size)
+    batch = common.synthetic_batch(config.batch_size, config.dataset.image_size)
     learning_rate_fn = optimizers.create_learning_rate_schedule(config)
     state = train.create_train_state(
         config,
@@ -156,14 +145,14 @@ class TorchRunner:
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = pytorch_model.load_flax_variables(pytorch_model.LSTMEnDec(), settings["variables"])
     model = model.to(memory_format=memory_format)
-    batch = benchmark_batch(config.batch_size, config.dataset.image_size)
+    batch = common.synthetic_batch(config.batch_size, config.dataset.image_size)
     self._images = (
         torch.from_numpy(batch["image"])
         .permute(0, 3, 1, 2)
         .float()
         .contiguous(memory_format=memory_format)
     )
-    self._masks = torch.from_numpy(batch["mask"])
+    self._masks = torch.from_numpy(batch["mask"].astype(np.int64))
     self._weights = torch.from_numpy(class_weights_of(batch["mask"]))
     self._model, self._torch = model, torch
     # As a PyTorch user would: the loss and the softmax are compiled with the network.

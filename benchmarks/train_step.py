@@ -102,19 +102,6 @@ def benchmark_config(args: argparse.Namespace):
   return config
 
 
-def synthetic_batch(batch_size: int, image_size: int) -> dict[str, np.ndarray]:
-  """Random pixels and a square manipulated region per image: the step's cost does not depend on
-  the content."""
-  rng = np.random.default_rng(0)
-  masks = np.zeros((batch_size, image_size, image_size), np.uint8)
-  masks[:, image_size // 4 : image_size // 2, image_size // 4 : image_size // 2] = 1
-  return {
-      "image": rng.integers(0, 256, (batch_size, image_size, image_size, 3), np.uint8),
-      "mask": masks,
-      "label": np.ones(batch_size, np.int32),
-  }
-
-
 # --- FLOP count from the model's shapes (the cross-check of XLA's cost analysis) ---------------
 
 
@@ -400,7 +387,9 @@ def measure(config, args: argparse.Namespace) -> dict[str, Any]:
       config, variables, dropout_rng, np.full(2, 0.5, np.float32), learning_rate_fn
   )
   state = jax.device_put(state, parallel.replicated(mesh))
-  batch = parallel.global_batch(synthetic_batch(config.batch_size, config.dataset.image_size), mesh)
+  batch = parallel.global_batch(
+      common.synthetic_batch(config.batch_size, config.dataset.image_size), mesh
+  )
   compiled, compile_s = common.compile_seconds(
       train.make_parallel_train_step(config, mesh, learning_rate_fn), state, batch
   )

@@ -8,6 +8,7 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
+from absl import app
 from absl import flags
 from absl import logging
 import jax
@@ -72,6 +73,27 @@ def quiet_libraries() -> None:
   logging.get_absl_handler().addFilter(_DropHarmless())
   for name in CHATTY_LOGGERS:
     std_logging.getLogger(name).setLevel(std_logging.WARNING)
+
+
+def start_command(*, distributed: bool = True) -> None:
+  """What every model command does first: a quiet console, the compilation cache, and joining a
+  multi-host job when a launcher started one (`distributed`)."""
+  quiet_libraries()
+  use_compilation_cache()
+  if distributed:
+    from lstm_endec_jax import parallel  # pylint: disable=g-import-not-at-top
+
+    parallel.maybe_initialize_distributed()
+
+
+def parse_step_flag(text: str) -> str | int:
+  """`--step` ("latest", "best" or a number), or a usage error naming the flag."""
+  from lstm_endec_jax import runs  # pylint: disable=g-import-not-at-top
+
+  try:
+    return runs.parse_step(text)
+  except ValueError as error:
+    raise app.UsageError(str(error)) from error
 
 
 def exit_with(message: str, code: int = 1) -> None:

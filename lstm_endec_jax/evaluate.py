@@ -30,7 +30,6 @@ from lstm_endec_jax import cli
 from lstm_endec_jax import distortions
 from lstm_endec_jax import evaluation
 from lstm_endec_jax import input_pipeline
-from lstm_endec_jax import parallel
 from lstm_endec_jax import pretrained
 from lstm_endec_jax import reporting
 from lstm_endec_jax import runs
@@ -268,13 +267,8 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if FLAGS.config is None:
     raise app.UsageError("--config is required, e.g. --config=configs/base.py")
-  try:
-    step = runs.parse_step(FLAGS.step)
-  except ValueError as error:
-    raise app.UsageError(str(error)) from error
-  cli.quiet_libraries()
-  cli.use_compilation_cache()
-  parallel.maybe_initialize_distributed()
+  step = cli.parse_step_flag(FLAGS.step)
+  cli.start_command()
   try:
     evaluate_checkpoint(
         FLAGS.config,

@@ -23,7 +23,6 @@ from ml_collections import config_flags
 from lstm_endec_jax import checkpointing
 from lstm_endec_jax import cli
 from lstm_endec_jax import interrupts
-from lstm_endec_jax import parallel
 from lstm_endec_jax import reporting
 from lstm_endec_jax import runs
 from lstm_endec_jax import train
@@ -50,9 +49,7 @@ def default_workdir(config_filename: str) -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError("Too many command-line arguments.")
-  cli.quiet_libraries()
-  cli.use_compilation_cache()
-  parallel.maybe_initialize_distributed()
+  cli.start_command()
   workdir = FLAGS.workdir or default_workdir(config_flags.get_config_filename(FLAGS["config"]))
   logging.info(
       "JAX process %d / %d, local devices: %s",

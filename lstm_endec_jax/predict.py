@@ -193,12 +193,8 @@ def main(argv: Sequence[str]) -> int:
   inputs = argv[1:]
   if not inputs:
     raise app.UsageError("Name at least one image file or folder.")
-  try:
-    step = runs.parse_step(FLAGS.step)
-  except ValueError as error:
-    raise app.UsageError(str(error)) from error
-  cli.quiet_libraries()
-  cli.use_compilation_cache()
+  step = cli.parse_step_flag(FLAGS.step)
+  cli.start_command(distributed=False)
   try:
     if FLAGS.checkpoint:
       localizer = localizer_lib.Localizer.from_checkpoint(

@@ -30,7 +30,6 @@ from lstm_endec_jax import config_checks
 from lstm_endec_jax import distortions
 from lstm_endec_jax import evaluate
 from lstm_endec_jax import evaluation
-from lstm_endec_jax import parallel
 from lstm_endec_jax import runs
 from lstm_endec_jax import trained_model
 from lstm_endec_jax.errors import ConfigError
@@ -160,13 +159,8 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if FLAGS.config is None:
     raise app.UsageError("--config is required, e.g. --config=configs/protocol_casiav2.py")
-  try:
-    step = runs.parse_step(FLAGS.step)
-  except ValueError as error:
-    raise app.UsageError(str(error)) from error
-  cli.quiet_libraries()
-  cli.use_compilation_cache()
-  parallel.maybe_initialize_distributed()
+  step = cli.parse_step_flag(FLAGS.step)
+  cli.start_command()
   try:
     test_sets(FLAGS.config)  # every name checked before anything is built or scored
   except ConfigError as error:
