@@ -6,6 +6,7 @@ the same way whoever asks. It takes a model and its variables, never a train sta
 """
 
 from collections.abc import Callable, Iterable, Mapping
+import functools
 import pathlib
 from typing import Any
 
@@ -36,8 +37,13 @@ def probabilities(model: nn.Module, variables: Variables, images: jax.Array) -> 
   return jax.nn.softmax(logits.astype(np.float32), axis=-1)[..., 1]
 
 
+@functools.lru_cache(maxsize=8)
 def make_parallel_probabilities(model: nn.Module, mesh) -> Callable[[Variables, Any], jax.Array]:
-  """`probabilities` over the mesh: replicated variables, images split on the data axis."""
+  """`probabilities` over the mesh: replicated variables, images split on the data axis.
+
+  One jitted function per (model, mesh): equal modules hash equal, so every evaluation of the same
+  model in a process (each test set of a protocol, each robustness level) reuses its compilation.
+  """
   sharded = jax.shard_map(
       lambda variables, images: probabilities(model, variables, images),
       mesh=mesh,

@@ -17,4 +17,3 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 def hled_reference_dir() -> pathlib.Path:
   """The authors' test vectors, kept in the repository (`tests/data/hled/README.md`)."""
   return REPO_ROOT / "tests" / "data" / "hled"
-
