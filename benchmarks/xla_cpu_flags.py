@@ -48,6 +48,8 @@ mesh = parallel.create_mesh(1)
 schedule = optimizers.create_learning_rate_schedule(config)
 state = train.create_train_state(config, models.initial_variables(config.model, jax.random.key(0), image_size=config.dataset.image_size),
                                  jax.random.key(1), np.array([0.5, 0.5]), schedule)
+# Placed as the step's output is (replicated on the mesh): otherwise the second call compiles again.
+state = jax.device_put(state, parallel.replicated(mesh))
 step = train.make_parallel_train_step(config, mesh, schedule)
 rng = np.random.default_rng(0)
 size = config.dataset.image_size
