@@ -179,9 +179,7 @@ def default_output_dir(
 ) -> pathlib.Path:
   """<workdir>/evaluate/<dataset>_<split>_step<N>; ./evaluate/pretrained_<name>/... for shipped
   weights (the package folder is no place for results)."""
-  name = "".join(
-      c if c.isalnum() or c in "-_." else "_" for c in f"{dataset}_{split}_step{loaded.step}"
-  )
+  name = runs.folder_name(f"{dataset}_{split}_step{loaded.step}")
   if loaded.step_dir.suffix == ".npz":
     return pathlib.Path(runs.EVALUATE_DIR) / f"pretrained_{loaded.step_dir.stem}" / name
   run, _ = runs.locate(loaded.step_dir)

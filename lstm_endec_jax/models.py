@@ -256,16 +256,16 @@ def initial_variables(
   """Params and batch statistics of a fresh model (on the host's first device). Only the
   variants without the LSTM branch run on other sizes than IMAGE_SIZE (multiples of 16)."""
   model = create_model(model_config_)
-  images = jnp.zeros((1, image_size, image_size, 3), jnp.uint8)
-  return jax.jit(functools.partial(model.init, train=False))(rng, images)
+  return jax.jit(functools.partial(model.init, train=False))(rng, _blank_images(image_size))
 
 
 def variable_shapes(model: nn.Module) -> dict[str, Any]:
   """Shapes and dtypes of `model`'s variables, without computing them."""
   return dict(
-      jax.eval_shape(
-          lambda: model.init(
-              jax.random.key(0), jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), jnp.uint8), train=False
-          )
-      )
+      jax.eval_shape(lambda: model.init(jax.random.key(0), _blank_images(IMAGE_SIZE), train=False))
   )
+
+
+def _blank_images(size: int) -> jax.Array:
+  """One black (1, size, size, 3) uint8 image: the input that fixes a model's variable shapes."""
+  return jnp.zeros((1, size, size, 3), jnp.uint8)

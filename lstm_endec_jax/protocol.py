@@ -27,7 +27,6 @@ from ml_collections import config_flags
 
 from lstm_endec_jax import cli
 from lstm_endec_jax import config_checks
-from lstm_endec_jax import distortions
 from lstm_endec_jax import evaluate
 from lstm_endec_jax import evaluation
 from lstm_endec_jax import runs
@@ -85,15 +84,13 @@ def score_test_sets(
   for name, split in test_sets(config):
     dataset_config = copy.deepcopy(config)
     dataset_config.dataset.name = name
-    folder = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{name}_{split}")
     metrics = evaluate.evaluate_checkpoint(
         dataset_config,
         checkpoint,
         step=step,
         split=split,
-        output_dir=output_dir / folder,
+        output_dir=output_dir / runs.folder_name(f"{name}_{split}"),
         robustness=robustness,
-        distortion_names=tuple(distortions.ROBUSTNESS_LEVELS),
     )
     rows.append({"dataset": name, "split": split, **metrics})
   return rows

@@ -130,6 +130,12 @@ class Run:
     )
 
 
+def folder_name(text: str) -> str:
+  """`text` as one folder name: characters other than letters, digits, '-', '_' and '.' (a
+  dataset's '/', a split's '+' or '[:100]') become '_'."""
+  return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
 def samples_file(step: int) -> str:
   """The sample grid of an evaluation during training, named by its step."""
   return f"samples_step_{step:07d}.png"
