@@ -38,14 +38,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from flax import traverse_util
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
-from lstm_endec_jax import features
+from benchmarks import flop_count
 from lstm_endec_jax import models
 from lstm_endec_jax import optimizers
 from lstm_endec_jax import parallel
@@ -100,54 +98,6 @@ def benchmark_config(args: argparse.Namespace):
   if args.batch_size:
     config.batch_size = args.batch_size
   return config
-
-
-# --- FLOP count from the model's shapes (the cross-check of XLA's cost analysis) ---------------
-
-
-def _matmul_layer(module: nn.Module, method_name: str) -> bool:
-  return method_name == "__call__" and isinstance(module, (nn.Conv, nn.Dense))
-
-
-def model_matmul_flops(config, variables, batch_size: int) -> dict[str, float]:
-  """Multiply-add FLOPs (x2) of the convolutions, dense layers and LSTM cells of one forward pass.
-
-  Convolutions and dense layers: 2 * output elements * kernel fan-in, from the output shapes Flax
-  records (`capture_intermediates`, evaluated abstractly). LSTM cells run inside a scan, where no
-  intermediates are recorded: 2 * batch * patches * kernel elements. The resampling features are
-  one GEMM per patch (features.py's default "matmul" method): its pixels times the real and
-  imaginary parts of every feature, 2 * patches * (pixels / patches) * 2 * features.
-  """
-  model = models.create_model(config.model)
-  size = config.dataset.image_size
-  images = jax.ShapeDtypeStruct((batch_size, size, size, 3), jnp.uint8)
-  _, state = jax.eval_shape(
-      lambda v, x: model.apply(
-          v, x, train=False, capture_intermediates=_matmul_layer, mutable=["intermediates"]
-      ),
-      variables,
-      images,
-  )
-  _, num_patches, num_features = jax.eval_shape(features.resampling_features, images).shape
-  kernels = traverse_util.flatten_dict(variables["params"])
-  flops = collections.Counter()
-  for path, outputs in traverse_util.flatten_dict(state["intermediates"]).items():
-    kernel = kernels[path[:-1] + ("kernel",)]
-    part = "lstm" if path[0] == "lstm_branch" else path[0]
-    flops[part] += 2.0 * np.prod(outputs[0].shape) * np.prod(kernel.shape[:-1])
-  for path, kernel in kernels.items():
-    if path[0] == "lstm_branch" and any(name.startswith("OptimizedLSTMCell") for name in path):
-      flops["lstm"] += 2.0 * batch_size * num_patches * np.prod(kernel.shape)
-  if config.model.use_lstm_branch:
-    flops["features"] = 2.0 * batch_size * size * size * 2 * num_features
-  return dict(flops)
-
-
-def train_step_flops_estimate(forward: dict[str, float]) -> float:
-  """Forward + backward: every parameterised matmul costs twice its forward again (input and weight
-  gradients); the features have no parameters and no backward."""
-  learned = sum(value for part, value in forward.items() if part != "features")
-  return forward.get("features", 0.0) + 3.0 * learned
 
 
 # --- Where the time goes: profile events attributed by HLO metadata ----------------------------
@@ -433,8 +383,10 @@ def flop_report(
     config, variables, compiled, timing: common.Timing, matmul_size: int
 ) -> dict[str, Any]:
   xla_flops = common.flops_of(compiled)
-  forward = model_matmul_flops(config, variables, config.batch_size)
-  estimate = train_step_flops_estimate(forward)
+  size = config.dataset.image_size
+  images = jax.ShapeDtypeStruct((config.batch_size, size, size, 3), jnp.uint8)
+  forward = flop_count.forward_flops_by_part(models.create_model(config.model), variables, images)
+  estimate = flop_count.train_step_flops_estimate(forward)
   matmul = common.matmul_flops_per_second(matmul_size)
   achieved = timing.rate(xla_flops or estimate)
   return {

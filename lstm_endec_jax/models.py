@@ -206,6 +206,9 @@ class LSTMEnDec(nn.Module):
         num_classes=self.num_classes,
         upsampling=self.upsampling,
         conv=conv,
+        upsampled_conv=functools.partial(
+            layers.UpsampledConv, kind=self.upsampling, dtype=self.dtype
+        ),
         norm=norm,
         name="decoder",
     )(x)

@@ -307,17 +307,103 @@ def test_shard_map_batch_norm_statistics_match_the_full_batch():
   np.testing.assert_allclose(logits, full_logits, rtol=1e-4, atol=1e-5)
 
 
-def test_bilinear_deconv_matches_bilinear_resize_away_from_the_border():
-  np.testing.assert_allclose(
-      layers.bilinear_kernel(2)[0] / layers.bilinear_kernel(2)[0, 1], [1 / 3, 1, 1, 1 / 3]
+def hled_bilinear_deconv_1d(x: np.ndarray, factor: int, axis: int) -> np.ndarray:
+  """HLED's fixed upsampling along one axis, written out as a transposed convolution.
+
+  FCN's `bilinear_upsample_weights` taps (size 2f - f%2) scattered with stride f, cropped as TF's
+  `conv2d_transpose(..., padding='SAME')` crops: an independent statement of what it computes.
+  """
+  size = 2 * factor - factor % 2
+  center = factor - 1 if size % 2 == 1 else factor - 0.5
+  taps = 1 - np.abs(np.arange(size) - center) / factor
+  crop = (size - factor) // 2
+  x = np.moveaxis(x, axis, 0)
+  out = np.zeros((x.shape[0] * factor, *x.shape[1:]))
+  for k in range(x.shape[0]):
+    for t in range(size):
+      o = factor * k + t - crop
+      if 0 <= o < out.shape[0]:
+        out[o] += taps[t] * x[k]
+  return np.moveaxis(out, 0, axis)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4])
+def test_upsampling_equals_independent_references(factor):
+  x = np.random.default_rng(9).normal(size=(2, 6, 7, 3)).astype(np.float32)
+  shape = (2, 6 * factor, 7 * factor, 3)
+  resized = layers.upsample(jnp.asarray(x), factor, "bilinear")
+  np.testing.assert_allclose(resized, jax.image.resize(x, shape, "bilinear"), atol=1e-5)
+  deconv = layers.upsample(jnp.asarray(x), factor, "bilinear_deconv")
+  expected = hled_bilinear_deconv_1d(hled_bilinear_deconv_1d(x, factor, 1), factor, 2)
+  np.testing.assert_allclose(deconv, expected, atol=1e-5)
+  # The two differ only next to the border, where HLED's taps fall outside the image.
+  inner = slice(factor, -factor)
+  np.testing.assert_allclose(deconv[:, inner, inner], resized[:, inner, inner], atol=1e-5)
+  assert np.abs(deconv[:, 0, 0] - resized[:, 0, 0]).max() > 0.05
+
+
+@pytest.mark.parametrize(
+    "kind,factor,kernel_size",
+    [("bilinear", 4, 3), ("bilinear", 3, 2), ("bilinear_deconv", 2, 3), ("bilinear_deconv", 4, 1)],
+)
+def test_upsampled_conv_equals_a_conv_of_the_upsampled_maps(kind, factor, kernel_size):
+  rng = np.random.default_rng(factor * 10 + kernel_size)
+  x = jnp.asarray(rng.normal(size=(2, 5, 6, 4)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(kernel_size, kernel_size, 4, 3)), jnp.float32)
+  target = jnp.asarray(rng.normal(size=(2, 5 * factor, 6 * factor, 3)), jnp.float32)
+
+  def direct(x, kernel):
+    return nn.Conv(3, (kernel_size, kernel_size), use_bias=False).apply(
+        {"params": {"kernel": kernel}}, layers.upsample(x, factor, kind)
+    )
+
+  def fast(x, kernel):
+    return layers.upsampled_conv(x, kernel, factor, kind)
+
+  @functools.partial(jax.jit, static_argnums=0)
+  def outputs_and_gradients(conv, x, kernel):
+    loss = lambda x, kernel: jnp.sum((conv(x, kernel) - target) ** 2)
+    return conv(x, kernel), jax.grad(loss, argnums=(0, 1))(x, kernel)
+
+  fast_outputs, fast_grads = outputs_and_gradients(fast, x, kernel)
+  direct_outputs, direct_grads = outputs_and_gradients(direct, x, kernel)
+  np.testing.assert_allclose(fast_outputs, direct_outputs, rtol=1e-5, atol=1e-5)
+  for fast_grad, direct_grad in zip(fast_grads, direct_grads):
+    np.testing.assert_allclose(fast_grad, direct_grad, rtol=1e-4, atol=1e-3)
+
+
+def test_upsampled_conv_module_initialises_like_nn_conv():
+  x = jnp.ones((1, 4, 4, 5))
+  rng = jax.random.key(3)
+  fast = layers.UpsampledConv(7, (3, 3), 4, "bilinear").init(rng, x)
+  direct = nn.Conv(7, (3, 3), use_bias=False).init(rng, x)
+  np.testing.assert_array_equal(fast["params"]["kernel"], direct["params"]["kernel"])
+
+
+def conv_of_upsampled_maps(next_fun, args, kwargs, context, replaced: list):
+  """A Flax interceptor that runs every `UpsampledConv` the direct way: conv(upsample(x))."""
+  module = context.module
+  if not (isinstance(module, layers.UpsampledConv) and context.method_name == "__call__"):
+    return next_fun(*args, **kwargs)
+  replaced.append(module.path)
+  upsampled = layers.upsample(args[0], module.factor, module.kind)
+  kernel = module.variables["params"]["kernel"].astype(upsampled.dtype)
+  return jax.lax.conv_general_dilated(
+      upsampled, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
   )
-  x = jnp.asarray(np.random.default_rng(9).normal(size=(1, 8, 8, 3)), jnp.float32)
-  for factor in (2, 4):
-    deconv = layers.upsample(x, factor, "bilinear_deconv")
-    resized = layers.upsample(x, factor, "bilinear")
-    assert deconv.shape == resized.shape == (1, 8 * factor, 8 * factor, 3)
-    inner = slice(factor, -factor)
-    np.testing.assert_allclose(deconv[:, inner, inner], resized[:, inner, inner], atol=1e-5)
+
+
+def test_the_low_resolution_decoder_changes_no_output_or_gradient():
+  """Logits (train and eval), BatchNorm updates and gradients of a whole model are those of the
+  decoder that convolves the upsampled maps."""
+  fast = train_and_eval_pass("paper")(0)
+  replaced = []
+  with nn.intercept_methods(functools.partial(conv_of_upsampled_maps, replaced=replaced)):
+    direct = train_and_eval_pass.__wrapped__("paper")(0)  # traced afresh, inside the interceptor
+  assert ("decoder", "Conv_0") in replaced
+  for fast_leaf, direct_leaf in zip(jax.tree.leaves(fast), jax.tree.leaves(direct), strict=True):
+    scale = float(np.abs(direct_leaf).max())
+    np.testing.assert_allclose(fast_leaf, direct_leaf, rtol=1e-4, atol=1e-5 * max(scale, 1.0))
 
 
 def test_config_errors_name_the_bad_value():
