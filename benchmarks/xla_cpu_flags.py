@@ -2,6 +2,7 @@ r"""The train step under XLA CPU settings, each in its own process, interleaved 
 
   python -m benchmarks.xla_cpu_flags                 # base.py model, batch 16, 2 rounds
   python -m benchmarks.xla_cpu_flags --small         # tiny widths, batch 2, 1 round (a test)
+  python -m benchmarks.xla_cpu_flags --settings=package,ynnpack   # only these two
 
 XLA reads XLA_FLAGS once per process, so every setting runs in a child process; the settings take
 turns round by round, so that a change in the machine's load hits them alike. Settings:
@@ -79,7 +80,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
   parser.add_argument("--batch_size", type=int, help="batch (default 16)")
   parser.add_argument("--rounds", type=int, help="rounds over the settings (default 2)")
   parser.add_argument("--steps", type=int, help="timed steps per child (default 2)")
+  parser.add_argument(
+      "--settings",
+      default=",".join(SETTINGS),
+      help=f"comma-separated settings to run, of {', '.join(SETTINGS)} (ynnpack is the baseline)",
+  )
   args = parser.parse_args(argv)
+  args.settings = args.settings.split(",")
+  unknown = sorted(set(args.settings) - set(SETTINGS))
+  if unknown or "ynnpack" not in args.settings:
+    parser.error(f"--settings: need ynnpack and known names only, got {args.settings}")
   common.fill_defaults(args, FULL, SMALL)
   return args
 
@@ -111,11 +121,11 @@ def run_child(flags: str | None, args: argparse.Namespace) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
-  runs = {name: [] for name in SETTINGS}
+  runs = {name: [] for name in args.settings}
   loads = [os.getloadavg()[0]]
   for _ in range(args.rounds):
-    for name, flags in SETTINGS.items():
-      runs[name].append(run_child(flags, args))
+    for name in args.settings:
+      runs[name].append(run_child(SETTINGS[name], args))
       loads.append(os.getloadavg()[0])
   summary = {}
   for name, children in runs.items():

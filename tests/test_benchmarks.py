@@ -183,15 +183,23 @@ def test_summary_states_the_pipeline_lead_and_failures():
 
 
 def test_xla_cpu_settings_compute_the_same_step(tmp_path):
-  """Every XLA CPU setting the benchmark compares gives the same loss (only speed may differ)."""
+  """The package's XLA CPU setting gives jaxlib's default loss (only speed may differ)."""
   output = tmp_path / "xla_cpu_flags.json"
-  xla_cpu_flags.main(["--small", f"--output={output}"])
+  xla_cpu_flags.main(["--small", "--settings=package,ynnpack", f"--output={output}"])
   settings = json.loads(output.read_text())["settings"]
-  assert set(settings) == {"package", "ynnpack", "no_ynn"}
+  assert set(settings) == {"package", "ynnpack"}
   losses = [values["loss"] for values in settings.values()]
   assert max(losses) - min(losses) < 1e-5 * abs(losses[0])
   assert settings["ynnpack"]["speedup_over_jaxlib_default"] == 1.0
   assert all(values["seconds_per_step"] > 0 for values in settings.values())
+
+
+@pytest.mark.parametrize("settings", ["package", "package,ynnpack,fast"])
+def test_xla_cpu_settings_need_the_baseline_and_known_names(settings, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    xla_cpu_flags.main([f"--settings={settings}"])
+  assert exit_info.value.code == 2
+  assert "--settings" in capsys.readouterr().err
 
 
 def test_predict_large_reports_memory_and_stage_times(tmp_path):
