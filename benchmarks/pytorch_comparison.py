@@ -15,8 +15,10 @@ over wall time of its calls).
 Before timing, every worker loads the same weights (the shipped `base` weights, copied into the
 PyTorch model layer by layer) and computes the probabilities of one batch in evaluation mode and
 the loss of one training step; the run stops unless they agree within `--tolerance`, so both
-sides do the same work. FLOPs per step are counted on both sides (XLA's cost analysis; PyTorch's
-FlopCounterMode) and compared with a 4096^2 float32 matmul measured in each framework.
+sides compute the same function. FLOPs per step are counted on both sides (XLA's cost analysis;
+PyTorch's FlopCounterMode) and compared with a 4096^2 float32 matmul measured in each framework.
+Ours are fewer: the decoder convolves at the low resolution (`layers.upsampled_conv`), which the
+PyTorch version, like other implementations, does not.
 """
 
 import multiprocessing
