@@ -52,14 +52,14 @@ def forward_flops_by_part(
 
   with nn.intercept_methods(count):
     jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, images)
+  if not model.use_lstm_branch:
+    return dict(flops)
   batch, height, width, _ = images.shape
+  _, num_patches, num_features = jax.eval_shape(features.resampling_features, images).shape
   for path, kernel in traverse_util.flatten_dict(variables["params"]).items():
     if path[0] == "lstm_branch" and any(name.startswith("OptimizedLSTMCell") for name in path):
-      _, num_patches, _ = jax.eval_shape(features.resampling_features, images).shape
       flops["lstm"] += 2.0 * batch * num_patches * kernel.size
-  if getattr(model, "use_lstm_branch", False):
-    num_features = jax.eval_shape(features.resampling_features, images).shape[-1]
-    flops["features"] = 2.0 * batch * height * width * 2 * num_features
+  flops["features"] = 2.0 * batch * height * width * 2 * num_features
   return dict(flops)
 
 

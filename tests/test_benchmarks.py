@@ -7,14 +7,18 @@ test_features.py.
 
 import json
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 from benchmarks import common
+from benchmarks import flop_count
 from benchmarks import inference
 from benchmarks import predict_large
 from benchmarks import run_all
 from benchmarks import train_step
 from benchmarks import xla_cpu_flags
+from lstm_endec_jax import models
 
 
 def test_timing_rates_are_median_and_spread_over_repeats():
@@ -180,6 +184,18 @@ def test_summary_states_the_pipeline_lead_and_failures():
   summary = run_all.summary_markdown(results, small=False)
   assert "| input pipeline lead over the train step | 25.0x |" in summary
   assert "| inference | failed | exit status 1: boom |" in summary
+
+
+def test_flop_count_counts_an_upsampled_conv_at_its_input_resolution():
+  model = models.create_model(models.model_config("paper"))
+  variables = models.variable_shapes(model)
+  images = jax.ShapeDtypeStruct((1, 256, 256, 3), jnp.uint8)
+  parts = flop_count.forward_flops_by_part(model, variables, images)
+  # 16x16 maps of 256 encoder + 64 LSTM channels -> 9 taps x 64; 64x64x64 -> 9 x 16; then the
+  # classifier, a plain 3x3 conv 16 -> 2 at 256x256.
+  decoder = 2 * (16 * 16 * 320 * 9 * 64 + 64 * 64 * 64 * 9 * 16 + 256 * 256 * 16 * 9 * 2)
+  assert parts["decoder"] == decoder
+  assert set(parts) == {"encoder", "lstm", "decoder", "features"}
 
 
 def test_xla_cpu_settings_compute_the_same_step(tmp_path):
