@@ -60,16 +60,23 @@ def _upsample_and_sum_shifts(
   positions_shape = [1] * taps[0].ndim
   positions_shape[axis] = n
   positions = np.arange(n).reshape(positions_shape)
+  moved = {}  # (tap, shift) -> the shifted tap, made once though several phases read it
+
+  def shifted(index: int, shift: int) -> jax.Array:
+    if (index, shift) not in moved:
+      moved[index, shift] = _moved(taps[index], shift, axis, clamp)
+    return moved[index, shift]
+
   phases = []
   for phase in range(factor):
     total = 0
-    for tap, offset in zip(taps, offsets):
+    for index, offset in enumerate(offsets):
       # Output p + offset is phase `source_phase` of input cell m + cell_offset.
       cell_offset, source_phase = divmod(phase + offset, factor)
       position = (2 * source_phase + 1 - factor) / (2 * factor)
-      term = _moved(tap, cell_offset, axis, clamp)
+      term = shifted(index, cell_offset)
       if position:
-        neighbour = _moved(tap, cell_offset + (1 if position > 0 else -1), axis, clamp)
+        neighbour = shifted(index, cell_offset + (1 if position > 0 else -1))
         term = (1 - abs(position)) * term + abs(position) * neighbour
       if cell_offset:  # the shifted output lies beyond the upsampled map: zero, as a conv pads
         inside = (positions + cell_offset >= 0) & (positions + cell_offset < n)
