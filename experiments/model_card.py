@@ -1,14 +1,16 @@
-r"""The numbers and figures of docs/model_card.md: a model's quality on the synthetic test split.
+r"""The numbers and figures of docs/model_card.md: a model's quality on the synthetic test splits.
 
   python -m experiments.model_card                                  # the shipped weights
   python -m experiments.model_card --checkpoint=WORKDIR --step=best --run=WORKDIR
 
 Writes to `--output` (default docs/model_card/):
-* `metrics.json`, `metrics.md`: test-split metrics of every image, and per manipulation type
-  (splicing, copy-move, removal), each type's images together with all authentic images, so that
-  pooled pixel and image-level metrics have the same negatives as the overall row;
-* `samples_<type>.png`: image | ground truth | heat map | mask of the first test images of a type,
-  and `samples_by_type.png`, the first of each type (the README's figure);
+* `metrics.json`, `metrics.md`: for each of `--splits` (the in-generator test, the held-out-generator
+  test and the cross-source test), metrics of every image and per manipulation type (splicing,
+  copy-move, removal), each type's images together with all authentic images, so that pooled
+  pixel and image-level metrics have the same negatives as the overall row;
+* `samples_<type>.png`: image | ground truth | heat map | mask of the first images of a type of the
+  first split, and `samples_by_type.png`, the first of each type (the README's figure); the other
+  splits' grids are prefixed with the split's name;
 * `learning_curve.png` (with `--run`): validation pixel AUC against training images seen, from the
   run's `metrics.jsonl`.
 The robustness table comes from `python -m lstm_endec_jax.evaluate --robustness`.
@@ -47,7 +49,9 @@ _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training workdir; default
 _STEP = flags.DEFINE_string("step", "best", "For --checkpoint: 'latest', 'best' or a number.")
 _RUN = flags.DEFINE_string("run", None, "Training workdir whose metrics.jsonl gives the curve.")
 _DATASET = flags.DEFINE_string("dataset", "synthetic_splice/default", "TFDS name.")
-_SPLIT = flags.DEFINE_string("split", "test", "Split evaluated.")
+_SPLITS = flags.DEFINE_list(
+    "splits", ["test", "test_heldout_generator", "test_cross_source"], "Splits evaluated."
+)
 _OUTPUT = flags.DEFINE_string("output", str(REPO_ROOT / "docs" / "model_card"), "Output folder.")
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Images per model call.")
 _SAMPLES = flags.DEFINE_integer("samples", 4, "Rows of each type's sample grid.")
@@ -143,14 +147,21 @@ def main(argv: Sequence[str]) -> None:
   output = pathlib.Path(_OUTPUT.value)
   output.mkdir(parents=True, exist_ok=True)
   dataset_config = input_pipeline.default_dataset_config()
-  source = input_pipeline.data_source(dataset_config, _DATASET.value, _SPLIT.value)
-  results, samples = evaluate_by_type(localizer, source, _BATCH.value, _SAMPLES.value)
-  summary = {
-      "model": localizer.source,
-      "dataset": _DATASET.value,
-      "split": _SPLIT.value,
-      "metrics": results,
-  }
+  summary = {"model": localizer.source, "dataset": _DATASET.value, "metrics": {}}
+  tables = []
+  for index, split in enumerate(_SPLITS.value):
+    source = input_pipeline.data_source(dataset_config, _DATASET.value, split)
+    results, samples = evaluate_by_type(localizer, source, _BATCH.value, _SAMPLES.value)
+    summary["metrics"][split] = results
+    tables.append(f"### {split}\n\n{metrics_table(results)}")
+    prefix = "samples" if index == 0 else f"{split}_samples"
+    firsts = [rows[0] for rows in samples.values() if rows]
+    for name, rows in [*samples.items(), ("by_type", firsts)]:
+      if rows:
+        images, masks, probs = (np.stack(column) for column in zip(*rows))
+        visualize.write_sample_grid(
+            output / f"{prefix}_{name}.png", images, masks, probs, max_images=len(rows)
+        )
   if _RUN.value:
     run = runs.Run(pathlib.Path(_RUN.value))
     run_config = runs.read_config(run)
@@ -158,15 +169,8 @@ def main(argv: Sequence[str]) -> None:
         run.metrics_path, run_config.batch_size, output / "learning_curve.png"
     )
   (output / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
-  (output / "metrics.md").write_text(metrics_table(results))
-  firsts = [rows[0] for rows in samples.values() if rows]
-  for name, rows in [*samples.items(), ("by_type", firsts)]:
-    if rows:
-      images, masks, probs = (np.stack(column) for column in zip(*rows))
-      visualize.write_sample_grid(
-          output / f"samples_{name}.png", images, masks, probs, max_images=len(rows)
-      )
-  print(metrics_table(results))
+  (output / "metrics.md").write_text("\n".join(tables))
+  print("\n".join(tables))
 
 
 if __name__ == "__main__":

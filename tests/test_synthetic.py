@@ -9,17 +9,27 @@ import pytest
 import scipy.ndimage
 import tensorflow_datasets as tfds
 
-from tfds_builders.synthetic_splice import splicing
 from synthetic_data import TINY, tiny_data_dir  # noqa: F401  (session fixture)
 from tfds_builders import manual
+from tfds_builders.synthetic_splice import implementations
+from tfds_builders.synthetic_splice import photos
+from tfds_builders.synthetic_splice import splicing
 from tfds_builders.synthetic_splice import synthetic_splice_dataset_builder as builder_lib
 
 NO_JPEG = splicing.SpliceOptions().without_jpeg()
 
 
+def _skimage_photos(split):
+  return {
+      key: photo
+      for key, photo in photos.load_split(split).items()
+      if photos.scene_of(key) in {s.name for s in photos.SCENES if s.source == "skimage"}
+  }
+
+
 @pytest.fixture(scope="module")
 def train_photos():
-  return splicing.load_skimage_photos("train")
+  return _skimage_photos("train")
 
 
 def _group(photos, seed, options=splicing.SpliceOptions(), copy_move_prob=0.3):
@@ -56,7 +66,7 @@ def test_mask_marks_exactly_the_pasted_pixels(train_photos, copy_move_prob):
       assert mask.any() and set(np.unique(forgery.mask)) <= {0, 1}
       assert not changed[~mask].any(), "a pixel outside the mask differs from the background"
       assert changed[mask].mean() > 0.3, "the mask covers mostly untouched pixels"
-      assert forgery.parameters["final_jpeg_quality"] is None
+      assert forgery.parameters["final_quality"] is None
 
 
 def test_final_jpeg_changes_the_whole_image(train_photos):
@@ -65,7 +75,8 @@ def test_final_jpeg_changes_the_whole_image(train_photos):
   )
   group = _group(train_photos, 3, options)
   forgery = group[1]
-  assert 65 <= forgery.parameters["final_jpeg_quality"] <= 99
+  assert forgery.parameters["final_codec"] == "jpeg"
+  assert 65 <= forgery.parameters["final_quality"] <= 99
   assert np.any(forgery.image != group[0].image, axis=-1)[~forgery.mask.astype(bool)].any()
 
 
@@ -86,7 +97,7 @@ def test_copy_move_pastes_two_separate_copies_of_a_background_object(train_photo
 def test_affine_warp_keeps_the_object_and_records_parameters(train_photos):
   options = splicing.SpliceOptions(affine_prob=1.0, rotation_prob=1.0, scale_prob=1.0)
   obj = splicing.cut_random_object(
-      train_photos["astronaut.png"],
+      train_photos["astronaut:astronaut.png"],
       np.random.default_rng(0),
       min_side=40,
       max_side=60,
@@ -95,26 +106,38 @@ def test_affine_warp_keeps_the_object_and_records_parameters(train_photos):
   warped, params = splicing.affine_warp(obj, np.random.default_rng(1), options)
   assert -90 <= params["rotation_deg"] <= 90 and all(0.5 <= s <= 2 for s in params["scale"])
   assert all(abs(s) <= 4.5 for s in params["shift"])
-  assert params["interpolation"] in ("bilinear", "bicubic")
+  assert params["interpolation"] in ("pil_bilinear", "pil_bicubic")  # the paper recipe's
   # The warped matte keeps the object's area up to the scale (nothing is cut off by the canvas).
   expected = obj.alpha.sum() * np.prod(params["scale"])
   assert warped.alpha.sum() == pytest.approx(expected, rel=0.05)
 
 
-def test_split_photographs_are_disjoint_and_ship_with_scikit_image():
-  names = [name for split in splicing.SKIMAGE_PHOTOS.values() for name in split]
-  assert len(names) == len(set(names))
-  split_of = {
-      name: split for split, split_names in splicing.SKIMAGE_PHOTOS.items() for name in split_names
-  }
-  assert split_of["motorcycle_left.png"] == split_of["motorcycle_right.png"]  # one scene
+def test_scenes_are_disjoint_by_split_and_every_photograph_is_a_real_colour_photo():
+  files = [(scene.source, file) for scene in photos.SCENES for file in scene.files]
+  assert len(files) == len(set(files)), "a photograph is listed twice"
+  assert len({scene.name for scene in photos.SCENES}) == len(photos.SCENES)
+  split_of = {scene.name: scene.split for scene in photos.SCENES}
+  assert split_of["motorcycle"] == "train" and split_of["campus"] == "train"
+  # The cross-source test is one whole source, and no other split reads it.
+  assert {s.source for s in photos.SCENES if s.split == "test_cross_source"} == {"sporco"}
+  assert all(s.split == "test_cross_source" for s in photos.SCENES if s.source == "sporco")
   contents = set()
-  for split in splicing.SKIMAGE_PHOTOS:
-    for name, photo in splicing.load_skimage_photos(split).items():
-      assert (splicing.skimage_data_dir() / name).is_file()
-      assert photo.ndim == 3 and photo.shape[2] == 3 and photo.std() > 10
+  for split in photos.SCENE_SPLITS:
+    for key, photo in photos.load_split(split).items():
+      assert photo.ndim == 3 and photo.shape[2] == 3 and photo.std() > 10, key
+      channel_spread = np.abs(photo.astype(int) - photo.mean(-1, keepdims=True)).mean()
+      assert channel_spread > 2, f"{key} is a grey-level image"
       contents.add(photo.tobytes())
-  assert len(contents) == len(names)
+  assert len(contents) == len(files), "two listed files hold the same pixels"
+
+
+def test_no_dataset_reads_the_photographs_kept_for_outside_tests():
+  """scikit-learn's and matplotlib's sample images are reserved for an outside test."""
+  for scene in photos.SCENES:
+    assert photos.SOURCES[scene.source].package not in ("sklearn", "matplotlib")
+    for file in scene.files:
+      path = photos.source_dir(scene.source) / file
+      assert path.is_file() and "sklearn" not in str(path) and "matplotlib" not in str(path)
 
 
 def test_tiny_build_round_trip(tiny_data_dir):
@@ -123,13 +146,18 @@ def test_tiny_build_round_trip(tiny_data_dir):
       "train": 16,
       "validation": 8,
       "test": 8,
+      "test_heldout_generator": 8,
+      "test_cross_source": 8,
   }
   for split, source in sources.items():
-    allowed = set(splicing.SKIMAGE_PHOTOS[split]) | {"background"}
+    scenes = {s.name for s in photos.scenes_of_split(builder_lib.PHOTO_SPLIT[split])}
     for record in source:
       params = json.loads(record["parameters"])
-      assert params["background"] in splicing.SKIMAGE_PHOTOS[split]
-      assert {paste["source"] for paste in params["pastes"]} <= allowed
+      assert photos.scene_of(params["background"]) in scenes
+      assert {photos.scene_of(paste["source"]) for paste in params["pastes"]} <= scenes | {
+          "background"
+      }
+      assert params["recipe"] == builder_lib.RECIPE[split]
       assert record["image"].shape == (128, 128, 3) and record["mask"].shape == (128, 128, 1)
       assert record["label"] == int(record["mask"].any())
       assert (record["manipulation_type"] == 0) == (record["label"] == 0)  # 0 = "none"
@@ -144,13 +172,14 @@ def test_stored_examples_are_the_generator_output(tiny_data_dir):
       for record in tfds.data_source(TINY, split="validation", data_dir=tiny_data_dir)
   }
   group = splicing.generate_group(
-      splicing.load_skimage_photos("validation"),
+      _skimage_photos("validation"),
       np.random.default_rng([config.seed, 1, 1]),
       size=config.image_size,
       splices_per_pristine=config.splices_per_pristine,
       include_authentic=config.include_authentic,
       copy_move_prob=config.copy_move_prob,
       removal_prob=config.removal_prob,
+      options=config.options("validation"),
   )
   for k, forgery in enumerate(group):
     record = records[f"validation_000001_{k}"]

@@ -6,60 +6,44 @@ The per-paste randomisation follows the authors' code (docs/method.md section 5)
 transfer, flip/rot90, JPEG of the object, affine warp with bilinear or bicubic resampling,
 alpha-edge blur, alpha compositing at a random place, JPEG of the result.
 
-With no downloads possible, the default source is the set of true-colour photographs that ship
-inside the scikit-image wheel (`SKIMAGE_PHOTOS`), with disjoint photographs per split so that the
-test split measures generalisation to unseen backgrounds and objects. Objects are cut from them with
-random smooth shapes or a Felzenszwalb segment. The paper's third manipulation, object removal, has
-no generator in the authors' code: `removal` fills a random region from its surroundings (biharmonic
-inpainting for the smooth part, texture from elsewhere in the photograph for the grain).
-Everything is driven by an explicit `np.random.Generator`, so one seed gives one dataset.
+With no downloads possible, the offline sources are the photographs of `photos.py`, split by
+scene so that the test splits measure generalisation to unseen backgrounds and objects. Objects are
+cut from them with random smooth shapes or a Felzenszwalb segment. The paper's third manipulation,
+object removal, has no generator in the authors' code: `removal` fills a random region from its
+surroundings. Each step (warp, colour, blend, inpainting, whole-image filter and codec) draws one of
+several implementations allowed by the options' recipe (`implementations.py`), and an example may
+be made on a larger window and downscaled as a whole. Everything is driven by an explicit
+`np.random.Generator`, so one seed gives one dataset.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
-import pathlib
 from collections.abc import Mapping
 from typing import Any
-import warnings
 
 import numpy as np
-import PIL.Image
 import scipy.ndimage
-import skimage.color
 import skimage.draw
-import skimage.restoration
 import skimage.segmentation
 
-# True-colour natural photographs inside `skimage/data` (no pooch fetch), by split. Photographs of
-# one scene (the motorcycle stereo pair) stay in one split. Grey-level images, drawings, charts,
-# logos and the synthetic phantom are left out.
-SKIMAGE_PHOTOS: Mapping[str, tuple[str, ...]] = {
-    "train": (
-        "astronaut.png",
-        "coffee.png",
-        "hubble_deep_field.jpg",
-        "motorcycle_left.png",
-        "motorcycle_right.png",
-    ),
-    "validation": ("retina.jpg", "chelsea.png"),
-    "test": ("rocket.jpg", "ihc.png"),
-}
+from tfds_builders.synthetic_splice import implementations
+from tfds_builders.synthetic_splice import photos as photos_lib
 
 SHAPES = ("ellipse", "polygon", "blob", "segment")
 
 
 @dataclasses.dataclass(frozen=True)
 class SpliceOptions:
-  """Probabilities and ranges of one paste (docs/method.md section 5 unless marked as ours)."""
+  """Probabilities and ranges of one forgery (docs/method.md section 5 unless marked as ours)."""
 
+  recipe: str = "paper"  # which implementations each step may draw (implementations.RECIPES)
   colour_transfer_prob: float = 0.3
   vflip_prob: float = 0.5
   rot90: bool = True  # k uniform in 0..3
   object_jpeg_prob: float = 0.95
-  jpeg_quality: tuple[int, int] = (65, 99)  # inclusive
+  jpeg_quality: tuple[int, int] = (65, 99)  # inclusive; also the final codec's quality
   affine_prob: float = 0.4
   rotation_prob: float = 0.5
   max_rotation_deg: float = 90.0
@@ -68,26 +52,32 @@ class SpliceOptions:
   shear_prob: float = 0.2
   max_shear: float = 0.3  # ours: HLED's shear range is not documented; shear factor U(-0.3, 0.3)
   max_shift: float = 4.5  # sub-pixel shift in pixels, part of the affine warp
-  bicubic_prob: float = 1.0 / 3.0
   alpha_blur_prob: float = 0.3
   alpha_blur_sigma: float = 1.0
   final_jpeg_prob_transformed: float = 0.95
   final_jpeg_prob_untransformed: float = 0.1425
   # Ours: object side as a fraction of the background side (COCO objects in 1024 crops vary widely).
   object_size: tuple[float, float] = (0.1, 0.5)
-  # Mask = alpha (8 bit) > threshold. 0 marks every pixel the composite touched, so no modified
-  # pixel is labelled authentic; HLED stores the soft 255 - alpha, which thresholded at 128 would
-  # correspond to 127 here.
-  mask_threshold: int = 0
+  # Ours: a whole-image filter (blur, noise, sharpening) before the final codec.
+  filter_prob: float = 0.0
+  # Ours: the share of groups made on a window 1 / U(downscale_range) times larger than the
+  # output and downscaled as a whole (forgery included), as a photo shared online is.
+  downscale_prob: float = 0.0
+  downscale_range: tuple[float, float] = (0.5, 0.8)
+
+  def without_post(self) -> SpliceOptions:
+    """Options with the whole-image steps (filter, final codec) off."""
+    return dataclasses.replace(
+        self, final_jpeg_prob_transformed=0.0, final_jpeg_prob_untransformed=0.0, filter_prob=0.0
+    )
 
   def without_jpeg(self) -> SpliceOptions:
-    """Options with every JPEG step off, e.g. to check masks against the pasted pixels exactly."""
-    return dataclasses.replace(
-        self,
-        object_jpeg_prob=0.0,
-        final_jpeg_prob_transformed=0.0,
-        final_jpeg_prob_untransformed=0.0,
-    )
+    """Options with every codec and filter off, e.g. to check masks against the pasted pixels."""
+    return dataclasses.replace(self.without_post(), object_jpeg_prob=0.0)
+
+  @property
+  def implementations(self) -> implementations.Recipe:
+    return implementations.RECIPES[self.recipe]
 
 
 @dataclasses.dataclass
@@ -110,55 +100,6 @@ class Forgery:
   manipulation_type: str  # "none", "splicing", "copy_move" or "removal"
   parameters: dict[str, Any]
   regions: list[np.ndarray]
-
-
-def skimage_data_dir() -> pathlib.Path:
-  """The folder of photographs inside the installed scikit-image wheel."""
-  import skimage.data  # pylint: disable=g-import-not-at-top
-
-  return pathlib.Path(skimage.data.__file__).parent
-
-
-def load_photo(path: pathlib.Path) -> np.ndarray:
-  """A photograph as (H, W, 3) uint8 RGB; raises naming the file when it is unreadable."""
-  try:
-    with PIL.Image.open(path) as image:
-      return np.asarray(image.convert("RGB"))
-  except (OSError, ValueError) as error:
-    raise OSError(f"cannot read photograph {path}: {error}") from error
-
-
-def load_skimage_photos(split: str) -> dict[str, np.ndarray]:
-  """The scikit-image photographs of one split, by file name."""
-  if split not in SKIMAGE_PHOTOS:
-    raise ValueError(f"unknown split {split!r}; expected one of {sorted(SKIMAGE_PHOTOS)}")
-  data_dir = skimage_data_dir()
-  return {name: load_photo(data_dir / name) for name in SKIMAGE_PHOTOS[split]}
-
-
-def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
-  """Compress and decode with JPEG at `quality` (libjpeg through Pillow, 4:2:0 subsampling)."""
-  buffer = io.BytesIO()
-  PIL.Image.fromarray(rgb).save(buffer, format="JPEG", quality=int(quality))
-  buffer.seek(0)
-  with PIL.Image.open(buffer) as image:
-    return np.asarray(image.convert("RGB"))
-
-
-def reinhard_transfer(rgb: np.ndarray, alpha: np.ndarray, target: np.ndarray) -> np.ndarray:
-  """Reinhard et al. (2001) colour transfer in Lab: the object takes the target's mean and std."""
-  source_lab = skimage.color.rgb2lab(rgb)
-  target_lab = skimage.color.rgb2lab(target)
-  inside = alpha > 0.5
-  if not inside.any():
-    return rgb
-  source_mean, source_std = source_lab[inside].mean(0), source_lab[inside].std(0) + 1e-6
-  target_mean, target_std = target_lab.reshape(-1, 3).mean(0), target_lab.reshape(-1, 3).std(0)
-  lab = (source_lab - source_mean) / source_std * target_std + target_mean
-  with warnings.catch_warnings():  # out-of-gamut colours are clipped, which is what we want
-    warnings.simplefilter("ignore", UserWarning)
-    rgb_float = skimage.color.lab2rgb(lab)
-  return np.clip(np.round(rgb_float * 255.0), 0, 255).astype(np.uint8)
 
 
 def _ellipse_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -270,8 +211,8 @@ def affine_warp(
   """Warps colours and alpha together onto a canvas that holds the whole transformed object."""
   linear, params = _affine_matrix(rng, options)
   shift = rng.uniform(-options.max_shift, options.max_shift, 2)
-  bicubic = bool(rng.random() < options.bicubic_prob)
-  params.update(shift=[float(s) for s in shift], interpolation="bicubic" if bicubic else "bilinear")
+  method = implementations.choose(rng, options.implementations.warps)
+  params.update(shift=[float(s) for s in shift], interpolation=method)
   height, width = obj.alpha.shape
   corners = np.array([[0, 0], [width, 0], [0, height], [width, height]], np.float64) @ linear.T
   # Canvas from the transformed corners; the fractional part of the shift stays in the map so the
@@ -282,13 +223,10 @@ def affine_warp(
   inverse = np.linalg.inv(linear)
   offset = inverse @ (origin - fraction)  # output q = linear @ p - origin + fraction
   coefficients = (inverse[0, 0], inverse[0, 1], offset[0], inverse[1, 0], inverse[1, 1], offset[1])
-  resample = PIL.Image.BICUBIC if bicubic else PIL.Image.BILINEAR
   size = (int(out_width), int(out_height))
-  rgb = PIL.Image.fromarray(obj.rgb).transform(size, PIL.Image.AFFINE, coefficients, resample)
-  alpha = PIL.Image.fromarray(obj.alpha).transform(size, PIL.Image.AFFINE, coefficients, resample)
-  warped = dataclasses.replace(
-      obj, rgb=np.asarray(rgb), alpha=np.clip(np.asarray(alpha), 0.0, 1.0).astype(np.float32)
-  )
+  rgb = implementations.warp(obj.rgb, coefficients, size, method)
+  alpha = implementations.warp(obj.alpha, coefficients, size, method)
+  warped = dataclasses.replace(obj, rgb=rgb, alpha=np.clip(alpha, 0.0, 1.0).astype(np.float32))
   return warped, params
 
 
@@ -303,9 +241,12 @@ def randomise_object(
   """HLED's per-paste chain up to compositing: colour, flip/rot90, JPEG, affine, alpha blur."""
   params: dict[str, Any] = {"source": obj.source, "box": list(obj.box), "shape": obj.shape}
   rgb, alpha = obj.rgb, obj.alpha
-  params["colour_transfer"] = bool(rng.random() < options.colour_transfer_prob)
-  if params["colour_transfer"]:
-    rgb = reinhard_transfer(rgb, alpha, background)
+  params["colour"] = None
+  if rng.random() < options.colour_transfer_prob:
+    params["colour"] = implementations.choose(rng, options.implementations.colours)
+    rgb, params["colour_parameters"] = implementations.COLOURS[params["colour"]](
+        rgb, alpha, background, rng
+    )
   params["vflip"] = bool(rng.random() < options.vflip_prob)
   if params["vflip"]:
     rgb, alpha = rgb[::-1], alpha[::-1]
@@ -314,7 +255,7 @@ def randomise_object(
   params["object_jpeg_quality"] = None
   if rng.random() < options.object_jpeg_prob:
     params["object_jpeg_quality"] = _jpeg_quality(rng, options)
-    rgb = jpeg_roundtrip(np.ascontiguousarray(rgb), params["object_jpeg_quality"])
+    rgb = implementations.jpeg_roundtrip(np.ascontiguousarray(rgb), params["object_jpeg_quality"])
   obj = dataclasses.replace(obj, rgb=np.ascontiguousarray(rgb), alpha=np.ascontiguousarray(alpha))
   params["affine"] = None
   if rng.random() < options.affine_prob:
@@ -341,28 +282,23 @@ def fit_object(obj: DonorObject, height: int, width: int) -> DonorObject:
   return dataclasses.replace(obj, rgb=obj.rgb[window], alpha=obj.alpha[window])
 
 
-def quantised_alpha(alpha: np.ndarray) -> np.ndarray:
-  """Alpha in 8 bits (as in an RGBA file): 0 leaves the background pixel exactly as it was."""
-  return np.round(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.int32)
-
-
-def paste_canvas(obj: DonorObject, top: int, left: int, height: int, width: int) -> np.ndarray:
-  """The object's 8-bit alpha placed on a background-sized canvas."""
-  canvas = np.zeros((height, width), np.int32)
-  obj_height, obj_width = obj.alpha.shape
-  canvas[top : top + obj_height, left : left + obj_width] = quantised_alpha(obj.alpha)
-  return canvas
-
-
-def alpha_composite(background: np.ndarray, obj: DonorObject, top: int, left: int) -> np.ndarray:
-  """`alpha * object + (1 - alpha) * background` in integers, exact where alpha is 0 or 255."""
-  obj_height, obj_width = obj.alpha.shape
-  out = background.copy()
-  window = out[top : top + obj_height, left : left + obj_width].astype(np.int32)
-  alpha = quantised_alpha(obj.alpha)[..., None]
-  blended = (alpha * obj.rgb.astype(np.int32) + (255 - alpha) * window + 127) // 255
-  out[top : top + obj_height, left : left + obj_width] = blended.astype(np.uint8)
-  return out
+def paste(
+    image: np.ndarray,
+    obj: DonorObject,
+    top: int,
+    left: int,
+    rng: np.random.Generator,
+    options: SpliceOptions,
+    params: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray]:
+  """Blends `obj` into `image` at (top, left) by one of the recipe's blends; returns the image and
+  the boolean region of every pixel the blend touched, and records the blend in `params`."""
+  params["position"] = [top, left]
+  params["blend"] = implementations.choose(rng, options.implementations.blends)
+  image, region, params["blend_parameters"] = implementations.BLENDS[params["blend"]](
+      image, obj.rgb, obj.alpha, top, left, rng
+  )
+  return image, region
 
 
 def random_position(
@@ -379,28 +315,44 @@ def _object_sides(background: np.ndarray, options: SpliceOptions) -> tuple[int, 
   return max(8, int(low * side)), max(9, int(high * side))
 
 
+def post_process(
+    image: np.ndarray, transformed: bool, rng: np.random.Generator, options: SpliceOptions
+) -> tuple[np.ndarray, dict[str, Any]]:
+  """Whole-image steps after the forgery: maybe a filter, then maybe the final codec (more likely
+  after an affine warp or a fill, as in HLED)."""
+  recipe = options.implementations
+  params: dict[str, Any] = {"filter": None, "final_codec": None, "final_quality": None}
+  if recipe.filters and rng.random() < options.filter_prob:
+    params["filter"] = implementations.choose(rng, recipe.filters)
+    image, params["filter_parameters"] = implementations.FILTERS[params["filter"]](image, rng)
+  jpeg_prob = (
+      options.final_jpeg_prob_transformed if transformed else options.final_jpeg_prob_untransformed
+  )
+  if rng.random() < jpeg_prob:
+    params["final_codec"] = implementations.choose(rng, recipe.codecs)
+    params["final_quality"] = _jpeg_quality(rng, options)
+    image, params["codec_parameters"] = implementations.CODECS[params["final_codec"]](
+        image, params["final_quality"], rng
+    )
+  return image, params
+
+
 def _finish(
     image: np.ndarray,
-    canvases: list[np.ndarray],
+    regions: list[np.ndarray],
     transformed: bool,
     rng: np.random.Generator,
     options: SpliceOptions,
     manipulation_type: str,
     params: dict[str, Any],
 ) -> Forgery:
-  """Final JPEG (more likely after an affine warp, as in HLED) and the binarised mask."""
-  jpeg_prob = (
-      options.final_jpeg_prob_transformed if transformed else options.final_jpeg_prob_untransformed
-  )
-  params["final_jpeg_quality"] = None
-  if rng.random() < jpeg_prob:
-    params["final_jpeg_quality"] = _jpeg_quality(rng, options)
-    image = jpeg_roundtrip(image, params["final_jpeg_quality"])
-  regions = [(canvas > options.mask_threshold).astype(np.uint8) for canvas in canvases]
-  mask = np.maximum.reduce(regions).astype(np.uint8)
+  """Post-processing and the mask: the union of the regions the blends touched."""
+  image, post_params = post_process(image, transformed, rng, options)
+  params.update(post_params, transformed=transformed)
+  regions = [region.astype(np.uint8) for region in regions]
   return Forgery(
       image=image,
-      mask=mask,
+      mask=np.maximum.reduce(regions).astype(np.uint8),
       manipulation_type=manipulation_type,
       parameters=params,
       regions=regions,
@@ -453,27 +405,28 @@ def copy_move(
   from_background = obj is None
   if from_background:
     obj = cut_copy_move_object(background, background, rng, options, "background")
-  image, canvases, all_params = background, [], []
+  image, regions, all_params = background, [], []
   taken = np.zeros((height, width), bool)
   for _ in range(2):
     pasted, paste_params = randomise_object(obj, background, rng, options)
     pasted = fit_object(pasted, height, width)
     for _ in range(max_tries):
       top, left = random_position(rng, pasted, height, width)
-      canvas = paste_canvas(pasted, top, left, height, width)
-      region = canvas > options.mask_threshold
-      if not (scipy.ndimage.binary_dilation(region) & taken).any():
+      footprint = np.zeros((height, width), bool)
+      footprint[top : top + pasted.alpha.shape[0], left : left + pasted.alpha.shape[1]] = (
+          pasted.alpha > 0
+      )
+      if not (scipy.ndimage.binary_dilation(footprint) & taken).any():
         break
     else:
       break
+    image, region = paste(image, pasted, top, left, rng, options, paste_params)
     taken |= region
-    paste_params["position"] = [top, left]
-    image = alpha_composite(image, pasted, top, left)
-    canvases.append(canvas)
+    regions.append(region)
     all_params.append(paste_params)
   transformed = any(p["affine"] is not None for p in all_params)
-  kind = "copy_move" if from_background or len(canvases) == 2 else "splicing"
-  return _finish(image, canvases, transformed, rng, options, kind, {"pastes": all_params})
+  kind = "copy_move" if from_background or len(regions) == 2 else "splicing"
+  return _finish(image, regions, transformed, rng, options, kind, {"pastes": all_params})
 
 
 def random_pristine_crop(
@@ -481,13 +434,18 @@ def random_pristine_crop(
 ) -> tuple[np.ndarray, dict[str, Any]]:
   """A `size` x `size` crop of a photograph large enough for it, flipped/rotated losslessly.
 
-  No resizing: like the paper's 1024x1024 corner crops, the background carries no resampling trace.
-  Photographs smaller than `size` only serve as donors.
+  A scene is drawn first, then one of its photographs (keys `scene:file`, `photos.py`), so a
+  scene of 25 shots is not 25 times as likely as a scene of one. No resizing: like the paper's
+  1024x1024 corner crops, the background carries no resampling trace. Photographs smaller than
+  `size` only serve as donors.
   """
   names = sorted(name for name, photo in photos.items() if min(photo.shape[:2]) >= size)
   if not names:
     raise ValueError(f"no photograph among {sorted(photos)} is at least {size}x{size}")
-  name = names[int(rng.integers(len(names)))]
+  scenes = sorted({photos_lib.scene_of(name) for name in names})
+  scene = scenes[int(rng.integers(len(scenes)))]
+  in_scene = [name for name in names if photos_lib.scene_of(name) == scene]
+  name = in_scene[int(rng.integers(len(in_scene)))]
   photo = photos[name]
   top = int(rng.integers(0, photo.shape[0] - size + 1))
   left = int(rng.integers(0, photo.shape[1] - size + 1))
@@ -529,75 +487,16 @@ def generate_forgery(
   return splice(background, donors, rng, options)
 
 
-# Removal: the smooth fill is solved on a window downscaled to at most this side (the biharmonic
-# solution has no detail to lose, and the sparse solve grows with the pixel count).
-INPAINT_MAX_SIDE = 48
-TEXTURE_SIGMA = 1.5  # grain = source window - its Gaussian blur at this sigma
-
-
-def _smooth_fill(window: np.ndarray, region: np.ndarray) -> np.ndarray:
-  """Biharmonic inpainting of `region` in `window` (float RGB), solved at reduced size."""
-  height, width = region.shape
-  factor = max(1, math.ceil(max(height, width) / INPAINT_MAX_SIDE))
-  if factor == 1:
-    return skimage.restoration.inpaint_biharmonic(window, region, channel_axis=-1)
-  small_size = (max(2, width // factor), max(2, height // factor))
-  small = np.stack(
-      [
-          np.asarray(
-              PIL.Image.fromarray(window[..., c].astype(np.float32)).resize(
-                  small_size, PIL.Image.BILINEAR
-              )
-          )
-          for c in range(3)
-      ],
-      axis=-1,
-  )
-  small_region = (
-      np.asarray(
-          PIL.Image.fromarray(region.astype(np.uint8) * 255).resize(small_size, PIL.Image.BILINEAR)
-      )
-      > 0
-  )
-  filled = skimage.restoration.inpaint_biharmonic(small, small_region, channel_axis=-1)
-  return np.stack(
-      [
-          np.asarray(
-              PIL.Image.fromarray(filled[..., c].astype(np.float32)).resize(
-                  (width, height), PIL.Image.BILINEAR
-              )
-          )
-          for c in range(3)
-      ],
-      axis=-1,
-  )
-
-
-def _grain(
-    photo: np.ndarray, height: int, width: int, avoid: tuple[int, int], rng: np.random.Generator
-) -> tuple[np.ndarray, list[int]]:
-  """The fine texture (minus its local mean) of a random window of `photo` away from `avoid`."""
-  photo_height, photo_width = photo.shape[:2]
-  for _ in range(20):
-    top = int(rng.integers(0, photo_height - height + 1))
-    left = int(rng.integers(0, photo_width - width + 1))
-    if abs(top - avoid[0]) >= height or abs(left - avoid[1]) >= width:
-      break
-  source = photo[top : top + height, left : left + width].astype(np.float32)
-  smooth = scipy.ndimage.gaussian_filter(source, (TEXTURE_SIGMA, TEXTURE_SIGMA, 0))
-  return source - smooth, [top, left]
-
-
 def removal(
     background: np.ndarray, rng: np.random.Generator, options: SpliceOptions = SpliceOptions()
 ) -> Forgery:
   """Removes a random region: fills it from its surroundings, as an object-removal tool would.
 
-  The region has the size and shapes of a copy-move object. Its fill is the biharmonic inpainting
-  of the surrounding pixels plus the fine grain of another place of the same photograph, so the
-  hole is neither flat nor visibly blurred; the edge is feathered like a pasted object's alpha
-  (`alpha_blur_prob`). The final JPEG follows the rule of transformed pastes: the fill is
-  resampled, as a warped object is.
+  The region has the size and shapes of a copy-move object. Its fill comes from one of the
+  recipe's inpainters (the paper recipe's: the biharmonic inpainting of the surroundings plus the
+  fine grain of another place of the same photograph, so the hole is neither flat nor visibly
+  blurred); the edge is feathered like a pasted object's alpha (`alpha_blur_prob`). The final
+  codec follows the rule of transformed pastes: the fill is resampled, as a warped object is.
   """
   height, width = background.shape[:2]
   min_side, max_side = _object_sides(background, options)
@@ -622,22 +521,16 @@ def removal(
   hole[rows : rows + box_height, cols : cols + box_width] = alpha
   if params["alpha_blur"]:
     hole = scipy.ndimage.gaussian_filter(hole, options.alpha_blur_sigma, mode="constant")
-  window = background[win_top:win_bottom, win_left:win_right].astype(np.float32)
-  fill = _smooth_fill(window, hole > 0)
-  grain, params["grain_from"] = _grain(background, *hole.shape, (win_top, win_left), rng)
-  fill = np.clip(fill + grain, 0.0, 255.0)
-  canvas = np.zeros((height, width), np.int32)
-  canvas[win_top:win_bottom, win_left:win_right] = quantised_alpha(hole)
-  obj = DonorObject(
-      rgb=np.round(fill).astype(np.uint8),
-      alpha=hole,
-      source="background",
-      box=(win_top, win_left, *hole.shape),
-      shape=shape,
+  window = background[win_top:win_bottom, win_left:win_right]
+  params["inpainter"] = implementations.choose(rng, options.implementations.inpainters)
+  fill, params["inpainter_parameters"] = implementations.INPAINTERS[params["inpainter"]](
+      window, hole > 0, background, (win_top, win_left), rng
   )
-  image = alpha_composite(background, obj, win_top, win_left)
+  image, region = implementations.alpha_composite(
+      background, implementations.to_uint8(fill), hole, win_top, win_left
+  )
   return _finish(
-      image, [canvas], True, rng, options, "removal", {"pastes": [], "removals": [params]}
+      image, [region], True, rng, options, "removal", {"pastes": [], "removals": [params]}
   )
 
 
@@ -646,6 +539,34 @@ def authentic(background: np.ndarray) -> Forgery:
   mask = np.zeros(background.shape[:2], np.uint8)
   return Forgery(
       image=background, mask=mask, manipulation_type="none", parameters={"pastes": []}, regions=[]
+  )
+
+
+def _window_side(
+    photos: Mapping[str, np.ndarray], size: int, rng: np.random.Generator, options: SpliceOptions
+) -> int:
+  """The side of the window a group is made on: `size`, or larger when it is to be downscaled."""
+  if options.downscale_prob <= 0 or rng.random() >= options.downscale_prob:
+    return size
+  side = int(round(size / rng.uniform(*options.downscale_range)))
+  largest = max(min(photo.shape[:2]) for photo in photos.values())
+  return max(size, min(side, largest))
+
+
+def downscale(
+    forgery: Forgery, size: int, method: str, rng: np.random.Generator, options: SpliceOptions
+) -> Forgery:
+  """Resizes a forgery made on a larger window to `size` (mask: any manipulated pixel under the
+  output pixel's footprint), then post-processes the whole image."""
+  image = implementations.resize(forgery.image, (size, size), method)
+  regions = [implementations.resize_mask(region, (size, size)) for region in forgery.regions]
+  mask = implementations.resize_mask(forgery.mask, (size, size))
+  image, post_params = post_process(
+      image, forgery.parameters.get("transformed", False), rng, options
+  )
+  parameters = {**forgery.parameters, **post_params, "downscale": method}
+  return dataclasses.replace(
+      forgery, image=image, mask=mask, regions=regions, parameters=parameters
   )
 
 
@@ -664,9 +585,15 @@ def generate_group(
   """One pristine crop and its forgeries (the paper makes six splices per 1024x1024 crop).
 
   `include_authentic` adds the crop itself as an authentic example (ours: the paper's synthetic set
-  has none, but image-level scores need negatives).
+  has none, but image-level scores need negatives). With `options.downscale_prob`, the group may be
+  made on a larger window and every example, the authentic one too, downscaled by one kernel and
+  then post-processed, so that resampling and compression traces alone never tell the classes
+  apart. Outside the paper recipe, the authentic crop is post-processed like an untransformed
+  forgery for the same reason.
   """
-  background, crop_params = random_pristine_crop(photos, size, rng)
+  side = _window_side(photos, size, rng, options)
+  background, crop_params = random_pristine_crop(photos, side, rng)
+  making = options.without_post() if side != size else options
   group = [authentic(background)] if include_authentic else []
   for _ in range(splices_per_pristine):
     group.append(
@@ -676,12 +603,20 @@ def generate_group(
             rng,
             copy_move_prob=copy_move_prob,
             removal_prob=removal_prob,
-            options=options,
+            options=making,
             copy_move_from_background=copy_move_from_background,
         )
     )
+  if side != size:
+    method = implementations.choose(rng, options.implementations.resizes)
+    group = [downscale(forgery, size, method, rng, options) for forgery in group]
+  elif include_authentic and options.recipe != "paper":
+    image, post_params = post_process(group[0].image, False, rng, options)
+    group[0] = dataclasses.replace(
+        group[0], image=image, parameters={**group[0].parameters, **post_params}
+    )
   for forgery in group:
-    forgery.parameters.update(crop_params)
+    forgery.parameters.update(crop_params, recipe=options.recipe)
   return group
 
 
@@ -712,12 +647,10 @@ def splice_object(
   obj, paste_params = randomise_object(obj, background, rng, options)
   obj = fit_object(obj, height, width)
   top, left = random_position(rng, obj, height, width)
-  paste_params["position"] = [top, left]
-  image = alpha_composite(background, obj, top, left)
-  canvas = paste_canvas(obj, top, left, height, width)
+  image, region = paste(background, obj, top, left, rng, options, paste_params)
   return _finish(
       image,
-      [canvas],
+      [region],
       paste_params["affine"] is not None,
       rng,
       options,

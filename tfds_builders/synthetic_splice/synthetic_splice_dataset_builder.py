@@ -1,24 +1,29 @@
 """TFDS builder `synthetic_splice`: splicing, copy-move and removal forgeries made by `splicing.py`.
 
 Configs (examples = pristine crops x (splices_per_pristine + 1 authentic)):
-  tiny     scikit-image photographs, 128x128, 16 / 8 / 8 examples: for tests (about a second).
-  default  scikit-image photographs, 384x384, 3500 / 210 / 700 examples: the CPU training set
-           (1.1 GB; the README gives its build time).
-  large    scikit-image photographs, 384x384, 70000 / 2100 / 7000 examples: GPU-scale, the size of
-           the paper's ~65k set (about 20 times `default`), but with only five training
-           photographs for backgrounds and objects.
-  Crops are made in parallel processes (up to 8) when there are 64 or more per split; the result
-  does not depend on the process count.
+  tiny     scikit-image and sporco photographs, 128x128, 16 / 8 / 8 / 8 / 8 examples: for tests.
+  default  the many-scene photographs of `photos.py` (scikit-image, mvtb-data, sporco), 384x384,
+           3500 / 280 / 700 / 700 / 350 examples: the CPU training set (the README gives its size
+           and build time).
+  large    the same photographs, 70000 / 2100 / 7000 / 7000 / 3500 examples: GPU-scale, the size
+           of the paper's ~65k set.
   manual   the paper's recipe at full size: 1024x1024 corner crops of the pristine photographs in
            `<manual_dir>/pristine/` (DRESDEN, NIST pristine...) with MS-COCO objects as donors.
+  Crops are made in parallel processes (up to 8) when there are 64 or more per split; the result
+  does not depend on the process count.
+
+Splits of the offline configs (photographs disjoint by scene, `photos.SCENES`):
+  train, validation, test    the training scenes / unseen scenes, forgeries by the `train` recipe
+                             (every implementation of `implementations.py` but the held-out ones);
+  test_heldout_generator     the test scenes, forgeries made only by the held-out implementation
+                             of each step (`implementations.HELD_OUT`): transfer to another tool;
+  test_cross_source          the `train` recipe on a photo source training never sees (sporco).
 
 Stored images are square crops larger than the model input (256): the input pipeline takes the
 paper's training crops (4 corners + centre, `crop_size` 320 of 384 by default) and resizes them to
-256, and resizes the whole image for evaluation. Backgrounds are never resized when generated, so
-the only resampling traces in a stored image are those of the pasted objects.
-
-Splits use disjoint source photographs (`splicing.SKIMAGE_PHOTOS`; for the manual source a seeded
-70 / 5 / 25 split of the pristine photographs and of the COCO images).
+256, and resizes the whole image for evaluation. Native crops are never resized when generated; a
+share of groups (`downscale_prob`) is made on a larger window and downscaled as a whole.
+The manual source splits its pristine photographs and COCO images 70 / 5 / 25 (seeded).
 """
 
 from __future__ import annotations
@@ -37,10 +42,21 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from tfds_builders import schema
-from tfds_builders.synthetic_splice import splicing
 from tfds_builders import manual
+from tfds_builders.synthetic_splice import photos
+from tfds_builders.synthetic_splice import splicing
 
-SPLITS = ("train", "validation", "test")
+SPLITS = ("train", "validation", "test", "test_heldout_generator", "test_cross_source")
+MANUAL_SPLITS = SPLITS[:3]
+# Which scenes (`photos.SCENE_SPLITS`) and which recipe each offline split is made of.
+PHOTO_SPLIT = {
+    "train": "train",
+    "validation": "validation",
+    "test": "test",
+    "test_heldout_generator": "test",
+    "test_cross_source": "test_cross_source",
+}
+RECIPE = {split: "train" for split in SPLITS} | {"test_heldout_generator": "heldout"}
 PARALLEL_MIN_GROUPS = 64  # fewer pristine crops are made in-process (worker start-up costs more)
 MAX_PROCESSES = 8
 
@@ -50,11 +66,12 @@ class SyntheticSpliceConfig(tfds.core.BuilderConfig):
   """Size and randomisation of one variant of the dataset.
 
   Attributes:
-    source: "skimage" (offline, the photographs inside scikit-image) or "manual" (pristine folder
-      plus COCO donors in the manual dir).
+    source: "photos" (offline, the pip-installed photographs of `photos.py`) or "manual"
+      (pristine folder plus COCO donors in the manual dir).
+    photo_sources: the `photos.SOURCES` an offline config reads.
     image_size: side of the stored square pristine crop.
-    num_pristine: pristine crops per split (train, validation, test); for the manual source the
-      most pristine photographs used per split (4 corner crops each), 0 = all.
+    num_pristine: pristine crops per split (in `SPLITS` order); for the manual source the most
+      pristine photographs used per split (train, validation, test; 4 corner crops each), 0 = all.
     splices_per_pristine: forgeries made from each pristine crop (paper: six).
     include_authentic: also emit each pristine crop as an authentic example (not in the paper).
     copy_move_prob: share of forgeries that paste one object twice (HLED's release: ~27K of 125K).
@@ -66,9 +83,10 @@ class SyntheticSpliceConfig(tfds.core.BuilderConfig):
     seed: the dataset's seed; one seed, one dataset.
   """
 
-  source: str = "skimage"
+  source: str = "photos"
+  photo_sources: tuple[str, ...] = ("skimage", "mvtb", "sporco")
   image_size: int = 384
-  num_pristine: tuple[int, int, int] = (500, 30, 100)
+  num_pristine: tuple[int, ...] = (500, 40, 100, 100, 50)
   splices_per_pristine: int = 6
   include_authentic: bool = True
   copy_move_prob: float = 0.2
@@ -76,6 +94,16 @@ class SyntheticSpliceConfig(tfds.core.BuilderConfig):
   copy_move_from_background: bool = True
   min_object_area: int = 1024
   seed: int = 0
+
+  def options(self, split: str) -> splicing.SpliceOptions:
+    """The generator options of an offline split: its recipe, plus the variety of ours."""
+    return splicing.SpliceOptions(
+        recipe=RECIPE[split],
+        colour_transfer_prob=0.5,
+        jpeg_quality=(50, 99),
+        filter_prob=0.3,
+        downscale_prob=0.3,
+    )
 
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """\
@@ -94,7 +122,7 @@ def split_assignment(names: Sequence[str], seed: int) -> dict[str, list[str]]:
   """The paper's seeded 70 / 5 / 25 split of sorted names (shared with the manual builders)."""
   names = sorted(names)
   splits = manual.group_split(names, seed=seed)
-  return {split: [name for name, s in zip(names, splits) if s == split] for split in SPLITS}
+  return {split: [name for name, s in zip(names, splits) if s == split] for split in MANUAL_SPLITS}
 
 
 def to_example(forgery: splicing.Forgery, file_name: str) -> dict:
@@ -112,25 +140,31 @@ def to_example(forgery: splicing.Forgery, file_name: str) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def _skimage_photos(split: str) -> dict:
-  return splicing.load_skimage_photos(split)  # once per process
+def _photos(split: str, sources: tuple[str, ...]) -> dict:
+  """The photographs of an offline split's scenes from `sources` (once per process)."""
+  keep = {scene.name for scene in photos.SCENES if scene.source in sources}
+  return {
+      key: photo
+      for key, photo in photos.load_split(PHOTO_SPLIT[split]).items()
+      if photos.scene_of(key) in keep
+  }
 
 
-def skimage_group(
+def photo_group(
     config: SyntheticSpliceConfig, split: str, group_index: int
 ) -> list[tuple[str, dict]]:
   """The examples of one pristine crop: a function of its arguments only, so any process can make
   any group and the dataset does not depend on how many processes built it."""
-  split_index = SPLITS.index(split)
-  rng = np.random.default_rng([config.seed, split_index, group_index])
+  rng = np.random.default_rng([config.seed, SPLITS.index(split), group_index])
   group = splicing.generate_group(
-      _skimage_photos(split),
+      _photos(split, config.photo_sources),
       rng,
       size=config.image_size,
       splices_per_pristine=config.splices_per_pristine,
       include_authentic=config.include_authentic,
       copy_move_prob=config.copy_move_prob,
       removal_prob=config.removal_prob,
+      options=config.options(split),
       copy_move_from_background=config.copy_move_from_background,
   )
   keys = [f"{split}_{group_index:06d}_{k}" for k in range(len(group))]
@@ -174,7 +208,7 @@ class CocoDonors:
       info = api.loadImgs(annotation["image_id"])[0]
       path = image_dir / info["file_name"]
       try:
-        photo = splicing.load_photo(path)
+        photo = photos.load_photo(path)
       except OSError as error:
         logging.warning("synthetic_splice: skipping donor: %s", error)
         self.skipped.append(str(path))
@@ -208,25 +242,31 @@ class CocoDonors:
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Synthetic splicing / copy-move forgeries with exact masks (1 = manipulated)."""
 
-  VERSION = tfds.core.Version("1.1.0")
+  VERSION = tfds.core.Version("2.0.0")
   RELEASE_NOTES = {
       "1.0.0": "Initial release.",
       "1.1.0": "Removal forgeries (removal_prob of the forgeries) in every config.",
+      "2.0.0": "Offline configs: many-scene photographs (scikit-image, mvtb-data, sporco) split by "
+      "scene; several implementations per generator step; test_heldout_generator and "
+      "test_cross_source splits.",
   }
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
   BUILDER_CONFIGS = [
       SyntheticSpliceConfig(
           name="tiny",
+          photo_sources=("skimage", "sporco"),
           image_size=128,
-          num_pristine=(4, 2, 2),
+          num_pristine=(4, 2, 2, 2, 2),
           splices_per_pristine=3,
-          description="For tests: 16 / 8 / 8 examples.",
+          description="For tests: 16 / 8 / 8 / 8 / 8 examples.",
       ),
-      SyntheticSpliceConfig(name="default", description="CPU training set: 3500 / 210 / 700."),
+      SyntheticSpliceConfig(
+          name="default", description="CPU training set: 3500 / 280 / 700 / 700 / 350."
+      ),
       SyntheticSpliceConfig(
           name="large",
-          num_pristine=(10000, 300, 1000),
-          description="GPU-scale: 70000 / 2100 / 7000.",
+          num_pristine=(10000, 300, 1000, 1000, 500),
+          description="GPU-scale: 70000 / 2100 / 7000 / 7000 / 3500.",
       ),
       SyntheticSpliceConfig(
           name="manual",
@@ -254,7 +294,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     config = self.builder_config
-    if config.source == "skimage":
+    if config.source == "photos":
       return {split: self._generate_examples(split) for split in SPLITS}
     if config.source == "manual":
       manual_dir = pathlib.Path(dl_manager.manual_dir)
@@ -271,7 +311,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             f"{MANUAL_DOWNLOAD_INSTRUCTIONS}"
         )
       by_split = split_assignment(photos, config.seed)
-      return {split: self._generate_examples(split, by_split[split], coco_dir) for split in SPLITS}
+      return {
+          split: self._generate_examples(split, by_split[split], coco_dir)
+          for split in MANUAL_SPLITS
+      }
     raise ValueError(f"synthetic_splice: unknown source {config.source!r}")
 
   def _generate_examples(
@@ -280,10 +323,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     if self.builder_config.source == "manual":
       yield from self._generate_manual(split, photo_paths, coco_dir)
     else:
-      yield from self._generate_skimage(split)
+      yield from self._generate_photos(split)
 
-  def _generate_skimage(self, split: str) -> Iterator[tuple[str, dict]]:
-    make_group = functools.partial(skimage_group, self.builder_config, split)
+  def _generate_photos(self, split: str) -> Iterator[tuple[str, dict]]:
+    make_group = functools.partial(photo_group, self.builder_config, split)
     groups = range(self.builder_config.num_pristine[SPLITS.index(split)])
     processes = min(os.cpu_count() or 1, MAX_PROCESSES)
     if len(groups) < PARALLEL_MIN_GROUPS or processes == 1:
@@ -308,7 +351,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     skipped = []
     for photo_index, path in enumerate(photo_paths[:limit]):
       try:
-        photo = splicing.load_photo(pathlib.Path(path))
+        photo = photos.load_photo(pathlib.Path(path))
       except OSError as error:
         logging.warning("synthetic_splice: skipping pristine photograph: %s", error)
         skipped.append(path)
