@@ -34,7 +34,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.batch_size = 16
   config.eval_batch_size = 16
 
-  # "weighted_softmax_ce" (paper), "softmax_ce" (unweighted), "sigmoid_bce" (HLED).
+  # "weighted_softmax_ce" (paper), "softmax_ce" (unweighted), "sigmoid_bce" (HLED),
+  # "softmax_ce_dice" (ours: unweighted cross entropy plus a soft Dice term).
   config.loss = "weighted_softmax_ce"
   # Class frequencies for the loss weights are measured on this many training
   # batches at the start of a run, logged and saved to class_weights.json.

@@ -67,3 +67,18 @@ def test_unknown_loss_is_rejected():
   logits, masks = _random_batch()
   with pytest.raises(ValueError, match="Unknown loss"):
     losses.compute_loss("dice", logits, masks, np.ones(2))
+
+
+def test_cross_entropy_plus_dice_matches_formula():
+  logits, masks = _random_batch(seed=2)
+  masks[1] = 0  # an authentic image: its Dice term is sum(p) / (sum(p) + 1)
+  p = _softmax(logits.astype(np.float64))[..., 1]
+  picked = np.where(masks == 1, p, 1 - p)
+  cross_entropy = np.mean(-np.log(picked))
+  dice = [
+      1 - (2 * (p[i] * masks[i]).sum() + 1) / (p[i].sum() + masks[i].sum() + 1)
+      for i in range(len(masks))
+  ]
+  got = losses.compute_loss("softmax_ce_dice", logits, masks, np.ones(2))
+  np.testing.assert_allclose(got, cross_entropy + np.mean(dice), rtol=1e-5)
+  assert dice[1] == pytest.approx(p[1].sum() / (p[1].sum() + 1))
