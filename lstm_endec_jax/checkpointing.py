@@ -12,6 +12,7 @@ one step folder) that `runs` has resolved from what the user typed.
 """
 
 import errno
+import json
 import os
 import pathlib
 import shutil
@@ -26,6 +27,7 @@ from orbax.checkpoint import checkpoint_managers
 
 STATE = "state"
 TRAIN_ITER = "train_iter"
+METRICS_FILE = pathlib.Path("metrics") / "metrics"  # where Orbax keeps a step's saved metrics
 
 
 class CheckpointWriteError(RuntimeError):
@@ -80,22 +82,47 @@ def finished_steps(directory: pathlib.Path) -> list[int]:
   return sorted(int(p.name) for p in directory.iterdir() if is_step_dir(p))
 
 
-def best_step(directory: pathlib.Path, metric: str, mode: str) -> int | None:
-  """The step whose saved metrics rank best by `metric` ("max" or "min"); None if none has it."""
-  manager = ocp.CheckpointManager(
-      directory.absolute(),
-      options=ocp.CheckpointManagerOptions(
-          read_only=True,
-          create=False,
-          save_interval_steps=0,
-          best_fn=lambda metrics: metrics[metric],
-          best_mode=mode,
-      ),
-  )
+def saved_metrics(step_dir: pathlib.Path) -> dict[str, Any] | None:
+  """The metrics saved with a step; None when it has none or its file is unreadable (reported,
+  naming the file)."""
+  path = step_dir / METRICS_FILE
+  if not path.exists():
+    return None
   try:
-    return manager.best_step()
-  finally:
-    manager.close()
+    metrics = json.loads(path.read_text())
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    logging.warning("Checkpoint metrics file %s is unreadable (%s).", path, error)
+    return None
+  return metrics if isinstance(metrics, dict) else None
+
+
+def best_step(directory: pathlib.Path, metric: str, mode: str) -> int | None:
+  """The step whose saved metrics rank best by `metric` ("max" or "min"); None if none has it.
+  Read from the step folders, so one damaged metrics file costs only its own step."""
+  scored = []
+  for step in finished_steps(directory):
+    value = (saved_metrics(directory / str(step)) or {}).get(metric)
+    if isinstance(value, (int, float)) and np.isfinite(value):
+      scored.append((value if mode == "max" else -value, step))
+  return max(scored)[1] if scored else None
+
+
+def set_aside_damaged_metrics(directory: pathlib.Path, quarantine_dir: pathlib.Path) -> None:
+  """Moves to `quarantine_dir` every step whose metrics file exists but is not JSON: Orbax reads
+  them all when a manager opens, and one such file would stop the run from resuming at all."""
+  if jax.process_index() != 0:
+    return
+  for step in finished_steps(directory):
+    path = directory / str(step) / METRICS_FILE
+    if path.exists() and saved_metrics(directory / str(step)) is None:
+      logging.warning(
+          "Checkpoint step %d has a damaged metrics file %s; moving the step to %s.",
+          step,
+          path,
+          quarantine_dir,
+      )
+      quarantine_dir.mkdir(exist_ok=True)
+      shutil.move(directory / str(step), quarantine_dir / str(step))
 
 
 def _raise_write_error(error: OSError, directory: os.PathLike[str]) -> None:

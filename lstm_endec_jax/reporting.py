@@ -26,6 +26,15 @@ def _json_value(value: Any) -> Any:
   return value if math.isfinite(value) else None
 
 
+def _parse_record(line: str) -> dict[str, Any] | None:
+  """A metrics.jsonl record, or None for a line that is not one (cut short by a crash)."""
+  try:
+    record = json.loads(line)
+  except json.JSONDecodeError:
+    return None
+  return record if isinstance(record, dict) and isinstance(record.get("step"), int) else None
+
+
 class MetricWriter:
   """Appends scalars to `metrics.jsonl` and to TensorBoard event files."""
 
@@ -41,26 +50,36 @@ class MetricWriter:
     """Drops the records after `step`, where a run restarts, so that each step has one line.
 
     A resumed run replays the steps after its checkpoint exactly, so their records come again.
-    When a run restarts from scratch (every checkpoint unreadable) the old history is not this
-    run's: it is moved to the run's previous-metrics file, with a warning.
+    A record cut short by a crash (a full disk, a killed process) is dropped with a warning. When
+    a run restarts from scratch (every checkpoint unreadable) the old history is not this run's:
+    it is moved to the run's previous-metrics file, with a warning. Rewrites are atomic.
     """
     if not self._enabled or not self._jsonl_path.exists():
       return
-    lines = self._jsonl_path.read_text().splitlines()
-    kept = [line for line in lines if json.loads(line)["step"] <= step]
+    lines = self._jsonl_path.read_text(errors="replace").splitlines()
+    records = [(line, _parse_record(line)) for line in lines if line.strip()]
+    torn = [line for line, record in records if record is None]
+    if torn:
+      logging.warning(
+          "%s: dropping %d record(s) cut short by an earlier crash: %.80s",
+          self._jsonl_path,
+          len(torn),
+          torn[-1],
+      )
+    kept = [line for line, record in records if record is not None and record["step"] <= step]
     if len(kept) == len(lines):
       return
-    if step == 0:
+    if step == 0 and kept != [line for line, record in records if record is not None]:
       moved = self._previous_path
       with moved.open("a") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write("\n".join(line for line, record in records if record is not None) + "\n")
       logging.warning(
           "Starting from step 0, but %s holds an earlier run's records (no readable "
           "checkpoint was found); they are moved to %s.",
           self._jsonl_path,
           moved,
       )
-    self._jsonl_path.write_text("".join(line + "\n" for line in kept))
+    runs.write_text_atomically(self._jsonl_path, "".join(line + "\n" for line in kept))
 
   def write_scalars(self, step: int, split: str, scalars: dict[str, float]) -> None:
     if not self._enabled:

@@ -14,6 +14,7 @@
   evaluate/<dataset>_<split>_step<N>/         the evaluate command's results: eval.json, roc.png,
                                  samples.png, and robustness.{json,md,png} with --robustness
   wall_time.json                 a study's record of the run's training time (experiments/)
+  run.lock                       held by the one training process that uses the workdir
 
 and every other command (evaluate, predict, the weight export, experiments) reaches it through
 this module. A user may point at a run three ways (its workdir, its `checkpoints/` folder, or one
@@ -23,18 +24,24 @@ step folder) plus a `--step`; `resolve` turns that into one `ResolvedStep`, once
 finished checkpoint.
 """
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import pathlib
-from collections.abc import Mapping
+import socket
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from absl import logging
 import jax
 import ml_collections
 
 from lstm_endec_jax import checkpointing
+from lstm_endec_jax.errors import ConfigError
 
 CONFIG_FILE = "config.json"
 CLASS_WEIGHTS_FILE = "class_weights.json"
@@ -53,6 +60,12 @@ CHECKPOINTS_DIR = "checkpoints"
 QUARANTINE_DIR = "checkpoints_unreadable"
 EVALUATE_DIR = "evaluate"
 WALL_TIME_FILE = "wall_time.json"
+LOCK_FILE = "run.lock"
+# Config fields that decide the arrays a checkpoint holds: a resume with other values would not
+# restore, so it is refused instead of treating the checkpoints as corrupt. Model fields that only
+# change how the same arrays are used may change on resume.
+STRUCTURE_FIELDS = ("model.", "dataset.image_size")
+RESUMABLE_MODEL_FIELDS = ("model.dtype", "model.lstm_dropout_rate", "model.batch_norm_momentum")
 STEP_CHOICES = ("latest", "best")
 
 
@@ -69,6 +82,10 @@ class Run:
   """The paths of one training run's working directory."""
 
   workdir: pathlib.Path
+
+  @property
+  def lock_path(self) -> pathlib.Path:
+    return self.workdir / LOCK_FILE
 
   @property
   def config_path(self) -> pathlib.Path:
@@ -148,12 +165,13 @@ def prepare_directory(path: str | os.PathLike[str]) -> pathlib.Path:
   try:
     path.mkdir(parents=True, exist_ok=True)
     probe.write_text("ok")
-    probe.unlink()
   except OSError as error:
     raise WorkdirError(
         f"Cannot write to the workdir {path}: {error.strerror or error}. "
         "Choose a writable --workdir (and check the disk is not full)."
     ) from error
+  finally:
+    probe.unlink(missing_ok=True)
   return path
 
 
@@ -174,10 +192,118 @@ def json_safe(value: Any) -> Any:
   return value
 
 
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
+  """Replaces `path` by `text` in one rename, so a crash or a full disk leaves the old file or
+  the new one, never a torn one (a temporary file is removed when the write fails)."""
+  path = pathlib.Path(path)
+  handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+  try:
+    with os.fdopen(handle, "w") as f:
+      f.write(text)
+    os.replace(temporary, path)
+  except BaseException:
+    pathlib.Path(temporary).unlink(missing_ok=True)
+    raise
+
+
 def write_json(path: str | os.PathLike[str], value: Any) -> None:
-  """Writes `value` as strict, indented JSON (process 0 only)."""
+  """Writes `value` as strict, indented JSON (process 0 only), atomically."""
   if jax.process_index() == 0:
-    pathlib.Path(path).write_text(json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n")
+    text = json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n"
+    write_text_atomically(path, text)
+
+
+def _flat_fields(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+  flat = {}
+  for key, value in config.items():
+    if isinstance(value, Mapping):
+      flat.update(_flat_fields(value, f"{prefix}{key}."))
+    else:
+      flat[f"{prefix}{key}"] = value
+  return flat
+
+
+def check_same_structure(run: Run, config: ml_collections.ConfigDict) -> None:
+  """Refuses to resume `run` with a config whose model differs from the one its checkpoints
+  hold, naming the fields, and changes nothing in the workdir."""
+  if not run.config_path.exists():
+    return
+  try:
+    stored = _flat_fields(json.loads(run.config_path.read_text()))
+  except (json.JSONDecodeError, UnicodeDecodeError):
+    logging.warning(
+        "%s is not valid JSON; it is rewritten from this run's config.", run.config_path
+    )
+    return
+  wanted = _flat_fields(json.loads(config.to_json_best_effort()))
+  differing = sorted(
+      name
+      for name in set(stored) & set(wanted)  # a field older runs lack is not compared
+      if name.startswith(STRUCTURE_FIELDS)
+      and name not in RESUMABLE_MODEL_FIELDS
+      and stored[name] != wanted[name]
+  )
+  if differing:
+    changes = ", ".join(f"{n}: {stored.get(n)!r} -> {wanted.get(n)!r}" for n in differing)
+    raise ConfigError(
+        f"The workdir {run.workdir} holds checkpoints of another model ({changes}). Resume it "
+        "with its own config, or give this config another --workdir; nothing was changed."
+    )
+
+
+def _holder(lock_path: pathlib.Path) -> dict[str, Any] | None:
+  try:
+    return json.loads(lock_path.read_text())
+  except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+    return None
+
+
+def _is_alive(holder: dict[str, Any]) -> bool:
+  if holder.get("host") != socket.gethostname():
+    return True  # another machine's process cannot be checked from here
+  try:
+    os.kill(int(holder["pid"]), 0)
+  except ProcessLookupError:
+    return False
+  except (PermissionError, KeyError, ValueError, TypeError):
+    return True
+  return True
+
+
+@contextlib.contextmanager
+def exclusive(run: Run) -> Iterator[None]:
+  """Holds the workdir for one training run: a second run on it fails in one line naming the
+  holder. A lock left by a process that has died is taken over. Only process 0 of a multi-process
+  run takes it, so the processes of one run still work together."""
+  if jax.process_index() != 0:
+    yield
+    return
+  record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+  for _ in range(2):
+    try:
+      handle = os.open(run.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+      holder = _holder(run.lock_path)
+      if holder is not None and _is_alive(holder):
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.get("since", 0)))
+        raise WorkdirError(
+            f"The workdir {run.workdir} is in use by process {holder.get('pid')} on "
+            f"{holder.get('host')} (since {since}). Wait for it to finish or use another "
+            f"--workdir; if that process is gone, delete {run.lock_path}."
+        ) from None
+      logging.warning("Taking over %s, left by a process that is no longer running.", run.lock_path)
+      run.lock_path.unlink(missing_ok=True)
+      continue
+    with os.fdopen(handle, "w") as f:
+      f.write(record)
+    break
+  else:
+    raise WorkdirError(f"Cannot take the lock {run.lock_path}: another run took it first.")
+  try:
+    yield
+  finally:
+    if (_holder(run.lock_path) or {}).get("pid") == os.getpid():
+      run.lock_path.unlink(missing_ok=True)
 
 
 def write_config(run: Run, config: ml_collections.ConfigDict) -> None:

@@ -215,6 +215,7 @@ def choose_start(config: ml_collections.ConfigDict, run: runs.Run) -> Start:
 
 
 def create_checkpoint_manager(config: ml_collections.ConfigDict, run: runs.Run):
+  checkpointing.set_aside_damaged_metrics(run.checkpoints_dir, run.quarantine_dir)
   return checkpointing.create_checkpoint_manager(
       run.checkpoints_dir,
       keep=config.keep_checkpoints,
@@ -345,7 +346,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   """
   config_checks.validate(config)
   run = runs.prepare(workdir)
+  with runs.exclusive(run):
+    return _train_and_evaluate(config, run)
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, run: runs.Run) -> TrainState:
   start = choose_start(config, run)
+  if start is Start.RESUME:
+    runs.check_same_structure(run, config)
   if start is Start.EVALUATE_ONLY and not pretrained.name_of(config.init_from):
     runs.resolve(config.init_from or run.workdir)  # fail before any work
   mesh = parallel.create_mesh(config.num_devices)

@@ -1,0 +1,167 @@
+"""A training workdir survives the common accidents: a torn log, another config on resume, two
+runs at once, a damaged checkpoint file. Each case runs on a copy of a real finished run
+(`trained_run.py`); the command-line cases are real processes (docs/reliability.md)."""
+
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lstm_endec_jax import checkpointing
+from lstm_endec_jax import reporting
+from lstm_endec_jax import runs
+from lstm_endec_jax import train
+from lstm_endec_jax.errors import ConfigError
+import trained_run
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def workdir(tmp_path_factory, tmp_path) -> pathlib.Path:
+  """A private copy of the shared finished smoke run (2 steps, a checkpoint at each)."""
+  source = trained_run.trained_workdir(tmp_path_factory)
+  copy = tmp_path / "run"
+  shutil.copytree(source, copy)
+  return copy
+
+
+def _main(workdir: pathlib.Path, *overrides: str, config: str = "configs/smoke.py"):
+  return subprocess.run(
+      [sys.executable, "-m", "lstm_endec_jax.main", f"--config={config}", f"--workdir={workdir}"]
+      + [f"--config.{o}" for o in overrides],
+      cwd=REPO_ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
+
+
+def _one_error_line(result: subprocess.CompletedProcess) -> str:
+  assert "Traceback" not in result.stderr, result.stderr[-3000:]
+  errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+  assert len(errors) == 1, result.stderr[-3000:]
+  return errors[0]
+
+
+def _listing(path: pathlib.Path) -> list[str]:
+  return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def _config(workdir: pathlib.Path, num_train_steps: int):
+  """The finished run's config (its dataset folder) with another step count."""
+  data_dir = json.loads((workdir / "config.json").read_text())["dataset"]["data_dir"]
+  config = trained_run.smoke_config(pathlib.Path(data_dir))
+  config.num_train_steps = num_train_steps
+  return config
+
+
+def test_a_torn_last_metrics_record_is_dropped_and_the_run_resumes(workdir):
+  """After a disk-full crash the last line of metrics.jsonl is cut short: the same command
+  resumes, drops that line with a warning, and keeps one valid record per step."""
+  with (workdir / "metrics.jsonl").open("a") as f:
+    f.write('{"step": 7, "split": "tra')
+  data_dir = json.loads((workdir / "config.json").read_text())["dataset"]["data_dir"]
+  result = _main(
+      workdir,
+      f"dataset.data_dir={data_dir}",
+      f"num_train_steps={trained_run.NUM_TRAIN_STEPS + 1}",
+      "class_weight_batches=1",
+      "eval_every_steps=1",
+      "checkpoint_every_steps=1",
+      "async_checkpointing=False",
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr and "cut short" in result.stderr
+  records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  train_steps = [r["step"] for r in records if r["split"] == "train"]
+  assert train_steps == sorted(set(train_steps)) and max(r["step"] for r in records) == 3
+  assert not list(workdir.glob(".metrics.jsonl.*")), "a temporary file was left behind"
+
+
+def test_resuming_with_another_model_is_refused_and_changes_nothing(workdir):
+  before = _listing(workdir)
+  config_text = (workdir / "config.json").read_text()
+  result = _main(workdir, config="configs/base.py")
+  assert result.returncode == 2
+  line = _one_error_line(result)
+  assert "holds checkpoints of another model" in line and "model.encoder_features" in line
+  assert len(result.stderr.splitlines()) < 10, result.stderr[-3000:]
+  assert _listing(workdir) == before and (workdir / "config.json").read_text() == config_text
+
+
+def test_a_second_run_on_a_busy_workdir_stops_in_one_line(workdir):
+  holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+  try:
+    record = {"pid": holder.pid, "host": socket.gethostname(), "since": time.time()}
+    (workdir / runs.LOCK_FILE).write_text(json.dumps(record))
+    before = (workdir / "metrics.jsonl").read_text()
+    result = _main(workdir, "num_train_steps=3")
+    assert result.returncode == 1
+    assert f"in use by process {holder.pid}" in _one_error_line(result)
+    assert (workdir / "metrics.jsonl").read_text() == before
+  finally:
+    holder.kill()
+    holder.wait()
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over_and_released(workdir):
+  finished = subprocess.run(
+      [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+  )
+  dead_pid = int(finished.stdout)
+  record = {"pid": dead_pid, "host": socket.gethostname(), "since": time.time()}
+  run = runs.Run(workdir)
+  run.lock_path.write_text(json.dumps(record))
+  with runs.exclusive(run):
+    assert json.loads(run.lock_path.read_text())["pid"] == os.getpid()
+    with pytest.raises(runs.WorkdirError, match=f"in use by process {os.getpid()}"):
+      with runs.exclusive(run):
+        pass
+  assert not run.lock_path.exists()
+
+
+def test_a_damaged_metrics_file_in_the_latest_step_falls_back_to_the_previous_step(workdir):
+  latest = max(checkpointing.finished_steps(workdir / "checkpoints"))
+  damaged = workdir / "checkpoints" / str(latest) / checkpointing.METRICS_FILE
+  damaged.write_text("garbage{")
+  best = checkpointing.best_step(workdir / "checkpoints", "pooled/pixel_auc", "max")
+  assert best is not None and best != latest  # the damaged step is passed over, not fatal
+  state = train.train_and_evaluate(_config(workdir, latest), str(workdir))
+  assert int(state.step) == latest  # resumed from the previous step and retrained the last one
+  assert (workdir / "checkpoints_unreadable" / str(latest) / checkpointing.METRICS_FILE).exists()
+  assert (workdir / "checkpoints" / str(latest)).is_dir()  # saved again by the resumed run
+
+
+def test_history_rewrites_survive_a_torn_line_anywhere(tmp_path):
+  writer = reporting.MetricWriter(runs.Run(tmp_path))
+  for step in (1, 2, 3):
+    writer.write_scalars(step, "train", {"loss": 1.0})
+  lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+  (tmp_path / "metrics.jsonl").write_text(
+      "\n".join([lines[0], '{"step": 2, "spl', *lines[1:]]) + "\n"
+  )
+  writer.keep_history_until(2)
+  steps = [
+      json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+  ]
+  assert steps == [1, 2]
+  writer.close()
+
+
+def test_changing_only_how_the_arrays_are_used_still_resumes(tmp_path):
+  """dtype, dropout and BatchNorm momentum may change on resume; shapes may not."""
+  config = trained_run.smoke_config(tmp_path)
+  run = runs.Run(tmp_path)
+  runs.write_config(run, config)
+  config.model.dtype = "bfloat16"
+  runs.check_same_structure(run, config)
+  config.model.lstm_hidden_size = config.model.lstm_hidden_size * 2
+  with pytest.raises(ConfigError, match="model.lstm_hidden_size"):
+    runs.check_same_structure(run, config)
