@@ -42,200 +42,32 @@ CONTENDERS = (
 )
 OPERATIONS = ("train", "forward")
 
-_CONFIG = flags.DEFINE_string(
-    "config",
-    str(common.REPO_ROOT / "configs" / "base.py"),
-    "configuration whose model, batch size and optimizer are timed",
-)
-_CONTENDERS = flags.DEFINE_list(
-    "contenders", list(CONTENDERS[:3]), f"which implementations to time, of {CONTENDERS}"
-)
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 0, "batch (0: the config's)")
-_ROUNDS = flags.DEFINE_integer("rounds", 5, "timed calls per contender and operation")
-_WARMUP = flags.DEFINE_integer("warmup", 2, "untimed calls per operation after compiling")
-_THREADS = flags.DEFINE_integer("threads", 0, "PyTorch intra-op threads (0: every core)")
-_MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 4096, "side of the reference f32 matmul")
-_TOLERANCE = flags.DEFINE_float(
-    "tolerance",
-    1e-3,
-    "largest difference of probabilities and relative difference of the "
-    "loss between the implementations before anything is timed",
-)
-_OUTPUT = flags.DEFINE_string(
-    "output", str(common.RESULTS_DIR / "pytorch_comparison.json"), "JSON result path"
-)
 
-
-def class_weights_of(masks: np.ndarray) -> np.ndarray:
-  from lstm_endec_jax import losses  # pylint: disable=g-import-not-at-top
-
-  return losses.inverse_frequency_weights(losses.class_frequencies([masks]))
-
-
-def shipped_variables() -> dict[str, Any]:
-  """The shipped `base` weights as float32 numpy arrays (trained values make the equality check
-  meaningful: at initialisation every probability is close to 0.5)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from lstm_endec_jax import pretrained  # pylint: disable=g-import-not-at-top
-
-  return jax.tree.map(lambda x: np.asarray(x, np.float32), pretrained.read_variables("base"))
-
-
-class JaxRunner:
-  """The package's own train step and forward pass on every local device."""
-
-  def __init__(self, settings: dict[str, Any]):
-    import jax  # pylint: disable=g-import-not-at-top
-    from lstm_endec_jax import evaluation, models, optimizers, parallel, train  # pylint: disable=g-import-not-at-top
-
-    config = settings["config"]
-    mesh = parallel.create_mesh()
-    batch = common.synthetic_batch(config.batch_size, config.dataset.image_size)
-    learning_rate_fn = optimizers.create_learning_rate_schedule(config)
-    state = train.create_train_state(
-        config,
-        settings["variables"],
-        jax.random.key(0),
-        class_weights_of(batch["mask"]),
-        learning_rate_fn,
-    )
-    self._state = jax.device_put(state, parallel.replicated(mesh))
-    self._batch = parallel.global_batch(
-        {"image": batch["image"], "mask": batch["mask"].astype(np.int32)}, mesh
-    )
-    self._images = self._batch["image"]
-    train_step, train_compile_s = common.compile_seconds(
-        train.make_parallel_train_step(config, mesh, learning_rate_fn), self._state, self._batch
-    )
-    forward, forward_compile_s = common.compile_seconds(
-        evaluation.make_parallel_probabilities(models.create_model(config.model), mesh),
-        self._variables(),
-        self._images,
-    )
-    self._train_step = train_step
-    probabilities = np.asarray(forward(self._variables(), self._images))
-    self.calls = {"train": self.train, "forward": lambda: forward(self._variables(), self._images)}
-    loss = float(self.train()["loss"])
-    self.info = {
-        "framework": f"jax {jax.__version__}",
-        "probabilities": probabilities,
-        "loss": loss,
-        "compile_seconds": {"train": train_compile_s, "forward": forward_compile_s},
-        "flops": {"train": common.flops_of(train_step), "forward": common.flops_of(forward)},
-        "matmul": common.matmul_flops_per_second(settings["matmul_size"]),
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-    }
-
-  def train(self):
-    self._state, metrics = self._train_step(self._state, self._batch)
-    return metrics
-
-  def _variables(self):
-    """The current weights (each train step donates the previous state's buffers)."""
-    return {"params": self._state.params, "batch_stats": self._state.batch_stats}
-
-
-class TorchRunner:
-  """`pytorch_model.LSTMEnDec` with Adam, eager or compiled, in one memory format."""
-
-  def __init__(self, settings: dict[str, Any], *, compiled: bool, channels_last: bool):
-    import torch  # pylint: disable=g-import-not-at-top
-    from benchmarks import pytorch_model  # pylint: disable=g-import-not-at-top
-
-    torch.set_num_threads(settings["threads"] or os.cpu_count())
-    config = settings["config"]
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = pytorch_model.load_flax_variables(pytorch_model.LSTMEnDec(), settings["variables"])
-    model = model.to(memory_format=memory_format)
-    batch = common.synthetic_batch(config.batch_size, config.dataset.image_size)
-    self._images = (
-        torch.from_numpy(batch["image"])
-        .permute(0, 3, 1, 2)
-        .float()
-        .contiguous(memory_format=memory_format)
-    )
-    self._masks = torch.from_numpy(batch["mask"].astype(np.int64))
-    self._weights = torch.from_numpy(class_weights_of(batch["mask"]))
-    self._model, self._torch = model, torch
-    # As a PyTorch user would: the loss and the softmax are compiled with the network.
-    self._loss = self._compiled(pytorch_model.weighted_cross_entropy, compiled, model)
-    self._probabilities = self._compiled(
-        lambda logits: torch.softmax(logits, dim=1)[:, 1], compiled, model
-    )
-    self._optimizer = torch.optim.Adam(
-        model.parameters(),
-        lr=config.learning_rate,
-        betas=(config.adam_b1, config.adam_b2),
-        eps=config.adam_eps,
-    )
-    start = time.perf_counter()
-    probabilities = self.forward().numpy()
-    forward_compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    loss = float(self.train())
-    train_compile_s = time.perf_counter() - start
-    self.calls = {"train": self.train, "forward": self.forward}
-    self.info = {
-        "framework": f"torch {torch.__version__}",
-        "probabilities": probabilities,
-        "loss": loss,
-        "compile_seconds": {"train": train_compile_s, "forward": forward_compile_s},
-        "flops": self._count_flops(pytorch_model),
-        "matmul": self._matmul_rate(settings["matmul_size"]),
-        "threads": torch.get_num_threads(),
-    }
-
-  def _compiled(self, head: Callable[..., Any], compiled: bool, model) -> Callable[..., Any]:
-    """`head(model(images), *rest)`, under torch.compile when `compiled`."""
-    function = lambda images, *rest: head(model(images), *rest)
-    return self._torch.compile(function) if compiled else function
-
-  def forward(self):
-    self._model.eval()
-    with self._torch.inference_mode():
-      return self._probabilities(self._images)
-
-  def train(self):
-    self._model.train()
-    self._optimizer.zero_grad(set_to_none=True)
-    loss = self._loss(self._images, self._masks, self._weights)
-    loss.backward()
-    self._optimizer.step()
-    return loss.detach()
-
-  def _count_flops(self, pytorch_model) -> dict[str, float]:
-    """Multiply-add FLOPs (x2) of convolutions and matmuls, as FlopCounterMode counts them, on the
-    eager model (the LSTM's recurrences included: it counts the matmuls inside nn.LSTM)."""
-    from torch.utils import flop_counter  # pylint: disable=g-import-not-at-top
-
-    counts = {}
-    self._model.eval()
-    with flop_counter.FlopCounterMode(display=False) as counter, self._torch.inference_mode():
-      self._model(self._images)
-    counts["forward"] = float(counter.get_total_flops())
-    self._model.train()
-    with flop_counter.FlopCounterMode(display=False) as counter:
-      pytorch_model.weighted_cross_entropy(
-          self._model(self._images), self._masks, self._weights
-      ).backward()
-    self._model.zero_grad(set_to_none=True)
-    counts["train"] = float(counter.get_total_flops())
-    return counts
-
-  def _matmul_rate(self, size: int) -> dict[str, Any]:
-    a, b = self._torch.randn(size, size), self._torch.randn(size, size)
-    seconds = []
-    for index in range(6):
-      start = time.perf_counter()
-      self._torch.matmul(a, b)
-      if index:
-        seconds.append(time.perf_counter() - start)
-    timing = common.Timing(tuple(seconds))
-    return {
-        "size": size,
-        "timing": timing.to_json(),
-        "flops_per_second": timing.rate(2.0 * size**3),
-    }
+def define_flags() -> None:
+  """The command's flags; defined only when this module is the program (benchmarks/gpu/run.py
+  imports it)."""
+  flags.DEFINE_string(
+      "config",
+      str(common.REPO_ROOT / "configs" / "base.py"),
+      "configuration whose model, batch size and optimizer are timed",
+  )
+  flags.DEFINE_list(
+      "contenders", list(CONTENDERS[:3]), f"which implementations to time, of {CONTENDERS}"
+  )
+  flags.DEFINE_integer("batch_size", 0, "batch (0: the config's)")
+  flags.DEFINE_integer("rounds", 5, "timed calls per contender and operation")
+  flags.DEFINE_integer("warmup", 2, "untimed calls per operation after compiling")
+  flags.DEFINE_integer("threads", 0, "PyTorch intra-op threads (0: every core)")
+  flags.DEFINE_integer("matmul_size", 4096, "side of the reference f32 matmul")
+  flags.DEFINE_float(
+      "tolerance",
+      1e-3,
+      "largest difference of probabilities and relative difference of the "
+      "loss between the implementations before anything is timed",
+  )
+  flags.DEFINE_string(
+      "output", str(common.RESULTS_DIR / "pytorch_comparison.json"), "JSON result path"
+  )
 
 
 def make_runner(contender: str, settings: dict[str, Any]):
@@ -403,7 +235,8 @@ def run(
           "image_size": settings["config"].dataset.image_size,
           "rounds": rounds,
           "warmup": settings["warmup"],
-          "dtype": "float32",
+          "dtype": settings["config"].model.dtype,
+          "torch_device": settings.get("torch_device", "cpu"),
       },
       "agreement": agreement,
       "implementations": infos,
@@ -414,25 +247,27 @@ def run(
 
 def main(argv: Sequence[str]) -> None:
   del argv
-  unknown = set(_CONTENDERS.value) - set(CONTENDERS)
-  if unknown or "jax" not in _CONTENDERS.value:
+  options = flags.FLAGS
+  unknown = set(options.contenders) - set(CONTENDERS)
+  if unknown or "jax" not in options.contenders:
     raise app.UsageError(f"--contenders must include jax and name only {CONTENDERS}")
-  config = common.load_config(_CONFIG.value)
+  config = common.load_config(options.config)
   if config.model.variant != "paper":
     raise app.UsageError("the PyTorch model is the `paper` variant; use a config with it")
-  if _BATCH_SIZE.value:
-    config.batch_size = _BATCH_SIZE.value
+  if options.batch_size:
+    config.batch_size = options.batch_size
   settings = {
       "config": config,
       "variables": shipped_variables(),
-      "warmup": _WARMUP.value,
-      "threads": _THREADS.value,
-      "matmul_size": _MATMUL_SIZE.value,
+      "warmup": options.warmup,
+      "threads": options.threads,
+      "matmul_size": options.matmul_size,
   }
-  result = run(_CONTENDERS.value, settings, _ROUNDS.value, _TOLERANCE.value)
+  result = run(options.contenders, settings, options.rounds, options.tolerance)
   print_table(result, result["load_per_round"])
-  print(f"wrote {common.write_result(_OUTPUT.value, 'pytorch_comparison', result)}")
+  print(f"wrote {common.write_result(options.output, 'pytorch_comparison', result)}")
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

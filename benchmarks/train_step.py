@@ -354,6 +354,7 @@ def measure(config, args: argparse.Namespace) -> dict[str, Any]:
       "num_devices": args.num_devices,
       "batch_size": config.batch_size,
       "compile_seconds": compile_s,
+      "xla_flops": common.flops_of(compiled),
       "step_timing": timing.to_json(),
       "images_per_second": timing.rate(config.batch_size),
       "memory_bytes": {

@@ -164,6 +164,7 @@ def define_flags() -> None:
   flags.DEFINE_string("name", DEFAULT_NAME, "Name of the shipped model.")
   flags.DEFINE_enum("storage_dtype", "float16", list(STORAGE_DTYPES), "Stored precision.")
   flags.DEFINE_string("note", "", "Free text kept in the JSON (how the run was made).")
+  flags.DEFINE_string("directory", str(WEIGHTS_DIR), "Where the two files go (default: shipped).")
 
 
 def main(argv):
@@ -171,7 +172,13 @@ def main(argv):
   options = flags.FLAGS
   loaded = trained_model.load(options.checkpoint, step=runs.parse_step(options.step))
   provenance = {"checkpoint": str(loaded.step_dir), "note": options.note}
-  path = export(loaded, options.name, storage_dtype=options.storage_dtype, provenance=provenance)
+  path = export(
+      loaded,
+      options.name,
+      storage_dtype=options.storage_dtype,
+      provenance=provenance,
+      directory=pathlib.Path(options.directory),
+  )
   print(f"{path} ({path.stat().st_size / 2**20:.1f} MiB) from step {loaded.step}")
 
 

@@ -31,7 +31,6 @@ import math
 import os
 import pathlib
 import socket
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -196,13 +195,12 @@ def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
   """Replaces `path` by `text` in one rename, so a crash or a full disk leaves the old file or
   the new one, never a torn one (a temporary file is removed when the write fails)."""
   path = pathlib.Path(path)
-  handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+  temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
   try:
-    with os.fdopen(handle, "w") as f:
-      f.write(text)
+    temporary.write_text(text)
     os.replace(temporary, path)
   except BaseException:
-    pathlib.Path(temporary).unlink(missing_ok=True)
+    temporary.unlink(missing_ok=True)
     raise
 
 

@@ -9,6 +9,7 @@ import json
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from benchmarks import common
@@ -225,3 +226,22 @@ def test_predict_large_reports_memory_and_stage_times(tmp_path):
   assert result["image"] == [900, 1200] and result["peak_rss_bytes"] > 0
   assert set(result["image_seconds"]) == {"read", "predict", "write", "total"}
   assert all(size > 0 for size in result["png_bytes"].values())
+
+
+def test_photographs_carried_to_the_gpu_machine_decode_to_the_same_pixels(tmp_path):
+  """benchmarks/gpu: WebP halves written here, staged there as PNG at the package's paths."""
+  from benchmarks.gpu import prepare
+  from benchmarks.gpu import run as gpu_run
+  from tfds_builders.synthetic_splice import photos
+
+  files = ["church.jpg", "tomato_124.png", "flowers1.png"]  # JPEG, PNG, PNG with alpha
+  prepare.write_photos(tmp_path / "carry", files)
+  staged = [
+      gpu_run.stage_photos(tmp_path / "carry" / half, tmp_path / "root")
+      for half in ("photos_a", "photos_b")
+  ]
+  assert sum(staged) == len(files)
+  for file in files:
+    original = photos.load_photo(photos.source_dir("mvtb") / file)
+    restored = photos.load_photo(tmp_path / "root" / "mvtbdata" / "images" / file)
+    np.testing.assert_array_equal(restored, original)
