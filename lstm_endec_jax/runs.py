@@ -170,7 +170,8 @@ def prepare_directory(path: str | os.PathLike[str]) -> pathlib.Path:
         "Choose a writable --workdir (and check the disk is not full)."
     ) from error
   finally:
-    probe.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # e.g. a full disk left the probe empty behind
+      probe.unlink()
   return path
 
 

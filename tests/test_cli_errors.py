@@ -11,6 +11,7 @@ import pytest
 from configs import smoke
 from lstm_endec_jax import train
 from lstm_endec_jax.errors import ConfigError
+from tfds_builders.synthetic_splice import synthetic_splice_dataset_builder as builder_lib
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -136,14 +137,15 @@ def test_build_dataset_unknown_name(tmp_path):
 def test_build_dataset_twice_says_it_is_built_and_force_rebuilds(tmp_path):
   args = ("lstm_endec_jax.build_dataset", "--name=synthetic_splice/tiny", f"--data_dir={tmp_path}")
   version_dir = tmp_path / "synthetic_splice" / "tiny"
-  leftover = version_dir / "incomplete.ABC123_1.1.0"  # what a killed build leaves
+  version = builder_lib.Builder.VERSION
+  leftover = version_dir / f"incomplete.ABC123_{version}"  # what a killed build leaves
   leftover.mkdir(parents=True)
   first = _run(*args, timeout=300)
   assert first.returncode == 0 and "built in" in first.stdout, first.stderr[-2000:]
   assert not leftover.exists()
   again = _run(*args)
   assert again.returncode == 0 and "already built" in again.stdout and "--force" in again.stdout
-  marker = next(version_dir.glob("1.*")) / "marker"
+  marker = version_dir / str(version) / "marker"
   marker.write_text("old build")
   forced = _run(*args, "--force", timeout=300)
   assert forced.returncode == 0 and "built in" in forced.stdout

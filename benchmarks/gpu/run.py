@@ -281,10 +281,13 @@ def _best_rate(rows: list[dict[str, Any]], dtype: str) -> dict[str, Any] | None:
 
 def collect_outputs(output: pathlib.Path, workdir: pathlib.Path) -> list[str]:
   """Copies the training's results into `output` (the device tool brings back 8 files)."""
+  from lstm_endec_jax import runs  # pylint: disable=g-import-not-at-top
+
+  run = runs.Run(workdir)
   weights = workdir / "export"
   sources = [
-      workdir / "metrics.jsonl",
-      workdir / "eval.json",
+      run.metrics_path,
+      run.eval_path,
       workdir.parent / "train.log",
       weights / f"{WEIGHTS_NAME}.npz",
       weights / f"{WEIGHTS_NAME}.json",
