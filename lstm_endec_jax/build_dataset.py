@@ -8,14 +8,11 @@ Offline: synthetic_splice's configs (except `manual`) need no files at all; the 
 Exit codes: 0 built or already there; 1 a dataset could not be built; 2 a bad flag.
 """
 
-from absl import app
 from absl import flags
 
 from lstm_endec_jax import cli
 from lstm_endec_jax import config_checks
 from lstm_endec_jax import input_pipeline
-from lstm_endec_jax.errors import ConfigError
-from tfds_builders import manual
 
 _NAMES = flags.DEFINE_list("name", ["synthetic_splice/default"], "TFDS names (with config).")
 _DATA_DIR = flags.DEFINE_string("data_dir", input_pipeline.default_data_dir(), "TFDS data dir.")
@@ -26,18 +23,12 @@ _FORCE = flags.DEFINE_bool("force", False, "Delete and rebuild datasets that are
 def main(argv):
   del argv
   cli.quiet_libraries()
-  try:
-    for name in _NAMES.value:
-      config_checks.check_dataset_name(name, "--name")
-  except ConfigError as error:
-    cli.exit_with(str(error), code=2)
   for name in _NAMES.value:
-    try:
-      built = input_pipeline.build_dataset(
-          name, data_dir=_DATA_DIR.value, manual_dir=_MANUAL_DIR.value, force=_FORCE.value
-      )
-    except manual.ManualDirError as error:
-      cli.exit_with(str(error))
+    config_checks.check_dataset_name(name, "--name")
+  for name in _NAMES.value:
+    built = input_pipeline.build_dataset(
+        name, data_dir=_DATA_DIR.value, manual_dir=_MANUAL_DIR.value, force=_FORCE.value
+    )
     if built:
       print(f"{name}: built in {_DATA_DIR.value}")
     else:
@@ -48,4 +39,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

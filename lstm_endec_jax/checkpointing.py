@@ -25,12 +25,14 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
+from lstm_endec_jax.errors import UserError
+
 STATE = "state"
 TRAIN_ITER = "train_iter"
 METRICS_FILE = pathlib.Path("metrics") / "metrics"  # where Orbax keeps a step's saved metrics
 
 
-class CheckpointWriteError(RuntimeError):
+class CheckpointWriteError(UserError, RuntimeError):
   """A checkpoint could not be written (full disk, unwritable directory)."""
 
 
@@ -246,7 +248,7 @@ def restore_latest(
   return None
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError, ValueError):
   """A readable checkpoint whose arrays do not fit the model asked for."""
 
 

@@ -1,17 +1,22 @@
 """What every command-line program of the project does the same way: a quiet console by default,
-and a failure reported as one `error:` line with a non-zero exit code.
+and a failure reported as one `error:` line with a non-zero exit code (`run`).
 """
 
+import errno
+import functools
 import logging as std_logging
 import os
 import pathlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from absl import app
 from absl import flags
 from absl import logging
 import jax
+
+from lstm_endec_jax import errors
+from lstm_endec_jax import interrupts
 
 # Libraries whose INFO lines (one per checkpoint file, dataset read, ...) would break the
 # progress bar; their warnings still show.
@@ -100,6 +105,39 @@ def exit_with(message: str, code: int = 1) -> None:
   """Ends the program with one `error:` line on stderr and exit status `code`."""
   print(f"error: {message}", file=sys.stderr)
   sys.exit(code)
+
+
+def describe_os_error(error: OSError) -> str:
+  """One line for a failed file operation, naming the file."""
+  where = error.filename or "a file"
+  if error.errno == errno.ENOSPC:
+    return f"The disk is full: cannot write {where}. Free space, then run the same command again."
+  if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    return f"Cannot write {where}: {error.strerror}. Choose a writable place."
+  if error.strerror and error.filename:
+    return f"{error.filename}: {error.strerror}"
+  return str(error)
+
+
+def _guarded(main: Callable[[list[str]], int | None], argv: list[str]) -> int | None:
+  try:
+    return main(argv)
+  except app.UsageError as error:
+    exit_with(str(error), 2)
+  except interrupts.Stopped as stopped:
+    if jax.process_index() == 0:
+      print(str(stopped), file=sys.stderr)
+    sys.exit(stopped.exit_code)
+  except errors.UserError as error:
+    exit_with(str(error), error.exit_code)
+  except OSError as error:
+    exit_with(describe_os_error(error), 1)
+  return None
+
+
+def run(main: Callable[[list[str]], int | None]) -> None:
+  """`app.run(main)` for every command: the one map from failures to exit codes (`errors`)."""
+  app.run(functools.partial(_guarded, main))
 
 
 def check_config_file_flag(argv: Sequence[str], flag: str = "config") -> None:

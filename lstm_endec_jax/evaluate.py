@@ -16,6 +16,7 @@ model input, after the pipeline's resize, so that a level means the same on ever
 from collections.abc import Iterator, Mapping, Sequence
 import os
 import pathlib
+import sys
 from typing import Any
 
 from absl import app
@@ -35,6 +36,7 @@ from lstm_endec_jax import reporting
 from lstm_endec_jax import runs
 from lstm_endec_jax import trained_model
 from lstm_endec_jax import visualize
+from lstm_endec_jax.errors import ConfigError
 
 FLAGS = flags.FLAGS
 # Columns of the Markdown robustness table (every metric is in robustness.json).
@@ -108,8 +110,8 @@ def robustness_results(
   results = {}
   for name in names:
     if name not in distortions.ROBUSTNESS_LEVELS:
-      raise ValueError(
-          f"Unknown distortion {name!r}; expected some of "
+      raise ConfigError(
+          f"--distortions: unknown distortion {name!r}; expected some of "
           f"{list(distortions.ROBUSTNESS_LEVELS)}."
       )
     results[name] = {}
@@ -256,7 +258,7 @@ def evaluate_checkpoint(
           clean,
           {**description, "applied_to": "the 256x256 model input", "seed": seed},
       )
-  logging.info("Results in %s", output_dir)
+  reporting.announce(f"Results in {output_dir}")
   return clean
 
 
@@ -267,26 +269,19 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError("--config is required, e.g. --config=configs/base.py")
   step = cli.parse_step_flag(FLAGS.step)
   cli.start_command()
-  try:
-    evaluate_checkpoint(
-        FLAGS.config,
-        FLAGS.checkpoint,
-        step=step,
-        split=FLAGS.split,
-        output_dir=FLAGS.output,
-        robustness=FLAGS.robustness,
-        distortion_names=FLAGS.distortions,
-        seed=FLAGS.seed,
-    )
-  except (
-      runs.CheckpointNotFoundError,
-      trained_model.ModelVariantMismatchError,
-      runs.WorkdirError,
-      evaluation.NonFinitePredictionsError,
-  ) as error:
-    cli.exit_with(str(error))
+  evaluate_checkpoint(
+      FLAGS.config,
+      FLAGS.checkpoint,
+      step=step,
+      split=FLAGS.split,
+      output_dir=FLAGS.output,
+      robustness=FLAGS.robustness,
+      distortion_names=FLAGS.distortions,
+      seed=FLAGS.seed,
+  )
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.check_config_file_flag(sys.argv)
+  cli.run(main)

@@ -21,12 +21,13 @@ from lstm_endec_jax import metrics as metrics_lib
 from lstm_endec_jax import parallel
 from lstm_endec_jax import runs
 from lstm_endec_jax import visualize
+from lstm_endec_jax.errors import UserError
 
 Batches = Iterable[dict[str, np.ndarray]]
 Variables = Mapping[str, Any]
 
 
-class NonFinitePredictionsError(ValueError):
+class NonFinitePredictionsError(UserError, ValueError):
   """A model gave NaN or infinite probabilities."""
 
 
@@ -110,7 +111,7 @@ def accumulate(
       for name in samples:
         samples[name].extend(host[name][valid][:num_samples])
   if accumulator.num_images == 0:
-    raise ValueError("The evaluation split yielded no images.")
+    raise UserError("The evaluation split yielded no images.")
   samples = {name: np.stack(values[:num_samples]) for name, values in samples.items() if values}
   return accumulator, samples
 

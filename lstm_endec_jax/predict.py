@@ -27,8 +27,8 @@ import tqdm
 from lstm_endec_jax import cli
 from lstm_endec_jax import image_io
 from lstm_endec_jax import localizer as localizer_lib
-from lstm_endec_jax import runs
 from lstm_endec_jax import visualize
+from lstm_endec_jax.errors import UserError
 
 FLAGS = flags.FLAGS
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -195,15 +195,12 @@ def main(argv: Sequence[str]) -> int:
     raise app.UsageError("Name at least one image file or folder.")
   step = cli.parse_step_flag(FLAGS.step)
   cli.start_command(distributed=False)
-  try:
-    if FLAGS.checkpoint:
-      localizer = localizer_lib.Localizer.from_checkpoint(
-          FLAGS.checkpoint, step=step, batch_size=FLAGS.batch_size
-      )
-    else:
-      localizer = localizer_lib.Localizer.from_pretrained(batch_size=FLAGS.batch_size)
-  except (runs.CheckpointNotFoundError, ValueError) as error:
-    cli.exit_with(str(error))
+  if FLAGS.checkpoint:
+    localizer = localizer_lib.Localizer.from_checkpoint(
+        FLAGS.checkpoint, step=step, batch_size=FLAGS.batch_size
+    )
+  else:
+    localizer = localizer_lib.Localizer.from_pretrained(batch_size=FLAGS.batch_size)
   print(f"Loaded the {localizer.variant!r} model: {localizer.source}.", file=sys.stderr)
   # Compile before the first image, so that every image's timing measures prediction alone.
   localizer.predict_batch(
@@ -227,7 +224,7 @@ def main(argv: Sequence[str]) -> int:
   )
   predictions = pathlib.Path(FLAGS.output) / PREDICTIONS_FILE
   if not predictions.read_text().strip():
-    cli.exit_with(
+    raise UserError(
         f"no image found in {', '.join(inputs)} (image files: "
         f"{', '.join(sorted(image_io.IMAGE_EXTENSIONS))})"
     )
@@ -243,4 +240,4 @@ def main(argv: Sequence[str]) -> int:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

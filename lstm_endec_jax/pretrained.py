@@ -19,7 +19,6 @@ import json
 import pathlib
 from typing import Any
 
-from absl import app
 from absl import flags
 from flax import traverse_util
 import jax
@@ -28,6 +27,8 @@ import ml_collections
 import numpy as np
 
 from lstm_endec_jax import evaluation
+from lstm_endec_jax import checkpointing
+from lstm_endec_jax import cli
 from lstm_endec_jax import models
 from lstm_endec_jax import runs
 from lstm_endec_jax import trained_model
@@ -99,7 +100,7 @@ def variables_like(
         for k in set(expected) ^ set(found)
         | {k for k in set(expected) & set(found) if expected[k] != found[k]}
     )
-    raise ValueError(
+    raise checkpointing.CheckpointMismatchError(
         f"the pretrained model {name!r} does not fit this config's model; "
         f"differing arrays: {differing[:5]}"
     )
@@ -184,4 +185,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -28,9 +28,7 @@ from ml_collections import config_flags
 from lstm_endec_jax import cli
 from lstm_endec_jax import config_checks
 from lstm_endec_jax import evaluate
-from lstm_endec_jax import evaluation
 from lstm_endec_jax import runs
-from lstm_endec_jax import trained_model
 from lstm_endec_jax.errors import ConfigError
 
 TABLE_METRICS = (
@@ -158,22 +156,10 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError("--config is required, e.g. --config=configs/protocol_casiav2.py")
   step = cli.parse_step_flag(FLAGS.step)
   cli.start_command()
-  try:
-    test_sets(FLAGS.config)  # every name checked before anything is built or scored
-  except ConfigError as error:
-    cli.exit_with(str(error), 2)
-  try:
-    rows = run_protocol(
-        FLAGS.config, FLAGS.checkpoint, FLAGS.output, step=step, robustness=FLAGS.robustness
-    )
-  except (
-      runs.CheckpointNotFoundError,
-      trained_model.ModelVariantMismatchError,
-      runs.WorkdirError,
-      evaluation.NonFinitePredictionsError,
-      ValueError,
-  ) as error:
-    cli.exit_with(str(error))
+  test_sets(FLAGS.config)  # every name checked before anything is built or scored
+  rows = run_protocol(
+      FLAGS.config, FLAGS.checkpoint, FLAGS.output, step=step, robustness=FLAGS.robustness
+  )
   print(markdown(rows, FLAGS.config.get("protocol_name", "Protocol")))
   print(f"Tables: {', '.join(str(pathlib.Path(FLAGS.output) / name) for name in TABLE_FILES)}")
 
@@ -181,4 +167,4 @@ def main(argv: Sequence[str]) -> None:
 if __name__ == "__main__":
   define_flags()
   cli.check_config_file_flag(sys.argv)
-  app.run(main)
+  cli.run(main)

@@ -41,6 +41,7 @@ import ml_collections
 
 from lstm_endec_jax import checkpointing
 from lstm_endec_jax.errors import ConfigError
+from lstm_endec_jax.errors import UserError
 
 CONFIG_FILE = "config.json"
 CLASS_WEIGHTS_FILE = "class_weights.json"
@@ -68,12 +69,16 @@ RESUMABLE_MODEL_FIELDS = ("model.dtype", "model.lstm_dropout_rate", "model.batch
 STEP_CHOICES = ("latest", "best")
 
 
-class WorkdirError(OSError):
+class WorkdirError(UserError, OSError):
   """A directory for results cannot be created or written to."""
 
 
-class CheckpointNotFoundError(FileNotFoundError):
+class CheckpointNotFoundError(UserError, FileNotFoundError):
   """No checkpoint (or no run config) where the user pointed."""
+
+
+class RunFileError(UserError, ValueError):
+  """A file of a run that cannot be read (e.g. a config.json edited by hand)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -319,7 +324,7 @@ def read_config(run: Run) -> ml_collections.ConfigDict:
         "and it names the model variant; keep the step directory inside its workdir."
     ) from None
   except json.JSONDecodeError as error:
-    raise ValueError(f"{run.config_path} is not valid JSON: {error}") from error
+    raise RunFileError(f"{run.config_path} is not valid JSON: {error}") from error
 
 
 def parse_step(text: str) -> str | int:

@@ -33,6 +33,7 @@ from lstm_endec_jax import parallel
 from lstm_endec_jax import pretrained
 from lstm_endec_jax import reporting
 from lstm_endec_jax import runs
+from lstm_endec_jax.errors import UserError
 
 DATA_AXIS = parallel.DATA_AXIS
 
@@ -68,7 +69,7 @@ def create_train_state(
   )
 
 
-class TrainingDivergedError(RuntimeError):
+class TrainingDivergedError(UserError, RuntimeError):
   """Training cannot go on: steps keep being skipped as non-finite, or the
   model's predictions are no longer finite."""
 
@@ -355,7 +356,13 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, run: runs.Run) -> Tra
   if start is Start.RESUME:
     runs.check_same_structure(run, config)
   if start is Start.EVALUATE_ONLY and not pretrained.name_of(config.init_from):
-    runs.resolve(config.init_from or run.workdir)  # fail before any work
+    try:
+      runs.resolve(config.init_from or run.workdir)  # fail before any work
+    except runs.CheckpointNotFoundError as error:
+      raise runs.CheckpointNotFoundError(
+          f"{error} (num_train_steps=0 evaluates an existing checkpoint: the workdir's, or "
+          "config.init_from's)"
+      ) from None
   mesh = parallel.create_mesh(config.num_devices)
   parallel.check_batch_size(config.batch_size, mesh, "batch size")
   parallel.check_batch_size(config.eval_batch_size, mesh, "eval batch size")

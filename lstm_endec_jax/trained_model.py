@@ -18,13 +18,14 @@ import ml_collections
 from lstm_endec_jax import checkpointing
 from lstm_endec_jax import models
 from lstm_endec_jax import runs
+from lstm_endec_jax.errors import UserError
 
 
 class CheckpointUnreadableError(runs.CheckpointNotFoundError):
   """The checkpoint the user asked for exists but cannot be read."""
 
 
-class ModelVariantMismatchError(ValueError):
+class ModelVariantMismatchError(UserError, ValueError):
   """The checkpoint was trained as one model variant and is being used as another."""
 
 

@@ -150,3 +150,35 @@ def test_build_dataset_twice_says_it_is_built_and_force_rebuilds(tmp_path):
   forced = _run(*args, "--force", timeout=300)
   assert forced.returncode == 0 and "built in" in forced.stdout
   assert not marker.exists()
+
+
+def test_no_command_turns_errors_into_exit_codes_by_hand():
+  """`cli.run` is the one map from errors to exit codes (lstm_endec_jax/errors.py)."""
+  commands = []
+  for path in sorted((REPO_ROOT / "lstm_endec_jax").glob("*.py")):
+    text = path.read_text()
+    if path.name == "cli.py":
+      continue
+    assert "exit_with(" not in text and "sys.exit(" not in text, path
+    if 'if __name__ == "__main__":' in text:
+      commands.append(path.stem)
+      assert "cli.run(main)" in text and "app.run(" not in text, path
+  assert {"main", "evaluate", "predict", "protocol", "build_dataset", "pretrained"} <= set(commands)
+
+
+@pytest.mark.parametrize(
+    "args, code, expected",
+    [
+        (("lstm_endec_jax.main",), 2, "--config is required"),
+        (("lstm_endec_jax.evaluate",), 2, "--config is required"),
+        (("lstm_endec_jax.predict", "--output=OUT/file", "IMAGE"), 1, "OUT/file"),
+    ],
+)
+def test_usage_and_output_mistakes_end_in_one_line(tmp_path, args, code, expected):
+  """No --config is a usage error (2); an --output under an existing file names that place."""
+  (tmp_path / "file").write_text("a file, not a folder")
+  image = REPO_ROOT / "docs" / "images" / "predict_sample.png"
+  args = [a.replace("OUT", str(tmp_path)).replace("IMAGE", str(image)) for a in args]
+  result = _run(*args, timeout=300)
+  assert result.returncode == code, result.stderr[-3000:]
+  assert expected.replace("OUT", str(tmp_path)) in _one_error_line(result)
