@@ -9,8 +9,8 @@ Writes to `--output` (default docs/model_card/):
   copy-move, removal), each type's images together with all authentic images, so that pooled
   pixel and image-level metrics have the same negatives as the overall row;
 * `samples_<type>.png`: image | ground truth | heat map | mask of the first images of a type of the
-  first split, and `samples_by_type.png`, the first of each type (the README's figure); the other
-  splits' grids are prefixed with the split's name;
+  first split, and `samples_by_type.png`, the first of each type (the README's figure); for the
+  other splits only the latter, prefixed with the split's name;
 * `learning_curve.png` (with `--run`): validation pixel AUC against training images seen, from the
   run's `metrics.jsonl`.
 The robustness table comes from `python -m lstm_endec_jax.evaluate --robustness`.
@@ -45,16 +45,19 @@ TABLE_METRICS = (
     ("image/auc", "image AUC (map max)"),
 )
 
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training workdir; default: shipped weights.")
-_STEP = flags.DEFINE_string("step", "best", "For --checkpoint: 'latest', 'best' or a number.")
-_RUN = flags.DEFINE_string("run", None, "Training workdir whose metrics.jsonl gives the curve.")
-_DATASET = flags.DEFINE_string("dataset", "synthetic_splice/default", "TFDS name.")
-_SPLITS = flags.DEFINE_list(
-    "splits", ["test", "test_heldout_generator", "test_cross_source"], "Splits evaluated."
-)
-_OUTPUT = flags.DEFINE_string("output", str(REPO_ROOT / "docs" / "model_card"), "Output folder.")
-_BATCH = flags.DEFINE_integer("batch_size", 16, "Images per model call.")
-_SAMPLES = flags.DEFINE_integer("samples", 4, "Rows of each type's sample grid.")
+
+def define_flags() -> None:
+  """The command's flags; defined only when this module is the program."""
+  flags.DEFINE_string("checkpoint", None, "Training workdir; default: shipped weights.")
+  flags.DEFINE_string("step", "best", "For --checkpoint: 'latest', 'best' or a number.")
+  flags.DEFINE_string("run", None, "Training workdir whose metrics.jsonl gives the curve.")
+  flags.DEFINE_string("dataset", "synthetic_splice/default", "TFDS name.")
+  flags.DEFINE_list(
+      "splits", ["test", "test_heldout_generator", "test_cross_source"], "Splits evaluated."
+  )
+  flags.DEFINE_string("output", str(REPO_ROOT / "docs" / "model_card"), "Output folder.")
+  flags.DEFINE_integer("batch_size", 16, "Images per model call.")
+  flags.DEFINE_integer("samples", 4, "Rows of each type's sample grid.")
 
 
 def type_name(record: dict) -> str:
@@ -137,33 +140,35 @@ def learning_curve(metrics_jsonl: pathlib.Path, batch_size: int, path: pathlib.P
 
 def main(argv: Sequence[str]) -> None:
   del argv
+  options = flags.FLAGS
   cli.quiet_libraries()
-  if _CHECKPOINT.value:
+  if options.checkpoint:
     localizer = localizer_lib.Localizer.from_checkpoint(
-        _CHECKPOINT.value, step=runs.parse_step(_STEP.value), batch_size=_BATCH.value
+        options.checkpoint, step=runs.parse_step(options.step), batch_size=options.batch_size
     )
   else:
-    localizer = localizer_lib.Localizer.from_pretrained(batch_size=_BATCH.value)
-  output = pathlib.Path(_OUTPUT.value)
+    localizer = localizer_lib.Localizer.from_pretrained(batch_size=options.batch_size)
+  output = pathlib.Path(options.output)
   output.mkdir(parents=True, exist_ok=True)
   dataset_config = input_pipeline.default_dataset_config()
-  summary = {"model": localizer.source, "dataset": _DATASET.value, "metrics": {}}
+  summary = {"model": localizer.source, "dataset": options.dataset, "metrics": {}}
   tables = []
-  for index, split in enumerate(_SPLITS.value):
-    source = input_pipeline.data_source(dataset_config, _DATASET.value, split)
-    results, samples = evaluate_by_type(localizer, source, _BATCH.value, _SAMPLES.value)
+  for index, split in enumerate(options.splits):
+    source = input_pipeline.data_source(dataset_config, options.dataset, split)
+    results, samples = evaluate_by_type(localizer, source, options.batch_size, options.samples)
     summary["metrics"][split] = results
     tables.append(f"### {split}\n\n{metrics_table(results)}")
     prefix = "samples" if index == 0 else f"{split}_samples"
     firsts = [rows[0] for rows in samples.values() if rows]
-    for name, rows in [*samples.items(), ("by_type", firsts)]:
+    grids = [*samples.items(), ("by_type", firsts)] if index == 0 else [("by_type", firsts)]
+    for name, rows in grids:
       if rows:
         images, masks, probs = (np.stack(column) for column in zip(*rows))
         visualize.write_sample_grid(
             output / f"{prefix}_{name}.png", images, masks, probs, max_images=len(rows)
         )
-  if _RUN.value:
-    run = runs.Run(pathlib.Path(_RUN.value))
+  if options.run:
+    run = runs.Run(pathlib.Path(options.run))
     run_config = runs.read_config(run)
     summary["learning_curve"] = learning_curve(
         run.metrics_path, run_config.batch_size, output / "learning_curve.png"
@@ -174,4 +179,5 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -85,6 +85,14 @@ RECIPES = {
     ),
     "heldout": Recipe(**{step: (name,) for step, name in HELD_OUT.items()}),
 }
+# The training recipe with one step's held-out implementation swapped in: which step, held out
+# alone, costs the most (experiments/generator_ablation.py).
+RECIPES.update(
+    {
+        f"heldout_{step}": dataclasses.replace(RECIPES["train"], **{step: (name,)})
+        for step, name in HELD_OUT.items()
+    }
+)
 
 
 def choose(rng: np.random.Generator, names: Sequence[str]) -> str:
