@@ -20,8 +20,6 @@ import numpy as np
 
 from experiments import model_card
 from lstm_endec_jax import cli
-from lstm_endec_jax import localizer as localizer_lib
-from lstm_endec_jax import runs
 from tfds_builders import schema
 from tfds_builders.synthetic_splice import implementations
 from tfds_builders.synthetic_splice import photos
@@ -73,12 +71,7 @@ def main(argv: Sequence[str]) -> None:
   del argv
   options = flags.FLAGS
   cli.quiet_libraries()
-  if options.checkpoint:
-    localizer = localizer_lib.Localizer.from_checkpoint(
-        options.checkpoint, step=runs.parse_step(options.step)
-    )
-  else:
-    localizer = localizer_lib.Localizer.from_pretrained()
+  localizer = model_card.localizer_of(options.checkpoint, options.step, 16)
   results = {}
   for recipe in RECIPE_NAMES:
     metrics, _ = model_card.evaluate_by_type(localizer, records(recipe, options.groups), 16, 0)

@@ -138,16 +138,20 @@ def learning_curve(metrics_jsonl: pathlib.Path, batch_size: int, path: pathlib.P
   ]
 
 
+def localizer_of(checkpoint: str | None, step: str, batch_size: int) -> localizer_lib.Localizer:
+  """A run's checkpoint (`--checkpoint`, `--step`), or the shipped weights when none is named."""
+  if checkpoint:
+    return localizer_lib.Localizer.from_checkpoint(
+        checkpoint, step=runs.parse_step(step), batch_size=batch_size
+    )
+  return localizer_lib.Localizer.from_pretrained(batch_size=batch_size)
+
+
 def main(argv: Sequence[str]) -> None:
   del argv
   options = flags.FLAGS
   cli.quiet_libraries()
-  if options.checkpoint:
-    localizer = localizer_lib.Localizer.from_checkpoint(
-        options.checkpoint, step=runs.parse_step(options.step), batch_size=options.batch_size
-    )
-  else:
-    localizer = localizer_lib.Localizer.from_pretrained(batch_size=options.batch_size)
+  localizer = localizer_of(options.checkpoint, options.step, options.batch_size)
   output = pathlib.Path(options.output)
   output.mkdir(parents=True, exist_ok=True)
   dataset_config = input_pipeline.default_dataset_config()
