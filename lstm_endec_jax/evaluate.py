@@ -220,7 +220,7 @@ def evaluate_checkpoint(
   loaded = load_model(config, checkpoint, step)
   input_pipeline.ensure_dataset_built(config)
   output_dir = pathlib.Path(output_dir or default_output_dir(loaded, config.dataset.name, split))
-  output_dir = runs.prepare_directory(output_dir)
+  output_dir = runs.prepare_directory(output_dir, "--output")
 
   evaluator = evaluation.Evaluator(loaded.model, config)
   variables = evaluator.replicate(loaded.variables)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 import os
 import pathlib
 
+from absl import logging
 import numpy as np
 from PIL import Image
 
@@ -62,6 +63,8 @@ def read_image(path: str | os.PathLike[str], *, orientation: int | None = None) 
   try:
     with Image.open(path) as image:
       image.load()  # Decodes now, so truncation is reported here and not later.
+      if getattr(image, "n_frames", 1) > 1:
+        logging.warning("%s holds %d frames; only the first is used.", path, image.n_frames)
       own_orientation = image.getexif().get(ORIENTATION_TAG, 1)
       pixels = _to_rgb_uint8(image)
   except Image.UnidentifiedImageError:

@@ -4,8 +4,8 @@ r"""Heat maps and masks of manipulated regions in users' images.
   python -m lstm_endec_jax.predict --checkpoint=WORKDIR --output=DIR photo.jpg
 
 For each image (folders are walked recursively) writes `<name>_heatmap.png` (P(manipulated) in a
-colour map), `<name>_mask.png` (white where P >= --threshold), `<name>_overlay.png`, and one JSON
-line in `DIR/predictions.jsonl`. Images below a folder keep their relative path under DIR. A file
+colour map), `<name>_mask.png` (white where P >= --threshold), `<name>_overlay.png`, and appends
+one JSON line to `DIR/predictions.jsonl` (an earlier run's lines into the same DIR stay). Images below a folder keep their relative path under DIR. A file
 that cannot be read gets a line with its "error" and is skipped; the exit code is 1 if any failed
 or no image was found.
 """
@@ -168,7 +168,7 @@ def predict_files(
   files = list(image_io.expand_inputs(inputs))
   stems = output_stems([relative for _, relative in files])
   failures = 0
-  with open(output_dir / PREDICTIONS_FILE, "w") as predictions:
+  with open(output_dir / PREDICTIONS_FILE, "a") as predictions:
     for (path, _), stem in tqdm.tqdm(
         list(zip(files, stems)),
         desc="predict",
@@ -194,6 +194,11 @@ def main(argv: Sequence[str]) -> int:
   if not inputs:
     raise app.UsageError("Name at least one image file or folder.")
   step = cli.parse_step_flag(FLAGS.step)
+  if next(iter(image_io.expand_inputs(inputs)), None) is None:
+    raise UserError(
+        f"no image found in {', '.join(inputs)} (image files: "
+        f"{', '.join(sorted(image_io.IMAGE_EXTENSIONS))})"
+    )
   cli.start_command(distributed=False)
   if FLAGS.checkpoint:
     localizer = localizer_lib.Localizer.from_checkpoint(
@@ -223,11 +228,6 @@ def main(argv: Sequence[str]) -> int:
       threshold=FLAGS.threshold,
   )
   predictions = pathlib.Path(FLAGS.output) / PREDICTIONS_FILE
-  if not predictions.read_text().strip():
-    raise UserError(
-        f"no image found in {', '.join(inputs)} (image files: "
-        f"{', '.join(sorted(image_io.IMAGE_EXTENSIONS))})"
-    )
   if failures:
     print(
         f"{failures} file(s) could not be read and were skipped; see {predictions}.",

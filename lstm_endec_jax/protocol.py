@@ -141,7 +141,7 @@ def run_protocol(
     robustness: bool = False,
 ) -> list[dict[str, Any]]:
   """Scores every test set and writes the table; returns its rows, the mean last."""
-  output_dir = runs.prepare_directory(output_dir)
+  output_dir = runs.prepare_directory(output_dir, "--output")
   rows = with_mean(
       score_test_sets(config, checkpoint, output_dir, step=step, robustness=robustness)
   )

@@ -162,8 +162,8 @@ def samples_file(step: int) -> str:
   return f"samples_step_{step:07d}.png"
 
 
-def prepare_directory(path: str | os.PathLike[str]) -> pathlib.Path:
-  """Creates `path` and proves it writable, failing with a clear message."""
+def prepare_directory(path: str | os.PathLike[str], flag: str = "--workdir") -> pathlib.Path:
+  """Creates `path` and proves it writable, failing with a clear message naming `flag`."""
   path = pathlib.Path(path).absolute()
   probe = path / f".write_test_{os.getpid()}"
   try:
@@ -171,8 +171,8 @@ def prepare_directory(path: str | os.PathLike[str]) -> pathlib.Path:
     probe.write_text("ok")
   except OSError as error:
     raise WorkdirError(
-        f"Cannot write to the workdir {path}: {error.strerror or error}. "
-        "Choose a writable --workdir (and check the disk is not full)."
+        f"Cannot write to {path}: {error.strerror or error}. "
+        f"Choose a writable {flag} (and check the disk is not full)."
     ) from error
   finally:
     with contextlib.suppress(OSError):  # e.g. a full disk left the probe empty behind

@@ -159,6 +159,6 @@ def test_full_disk_and_unwritable_workdir_give_clear_errors(tmp_path):
     checkpointing.check_free_space(tmp_path, 2**62)
   blocker = tmp_path / "a_file"
   blocker.write_text("not a directory")
-  with pytest.raises(runs.WorkdirError, match=f"Cannot write to the workdir {blocker}/run"):
+  with pytest.raises(runs.WorkdirError, match=f"Cannot write to {blocker}/run.*--workdir"):
     runs.prepare_directory(blocker / "run")
   assert runs.prepare_directory(tmp_path / "new" / "run") == pathlib.Path(tmp_path / "new" / "run")

@@ -134,3 +134,12 @@ def test_write_png_round_trip(tmp_path):
   image_io.write_png(path, RGB)
   np.testing.assert_array_equal(np.asarray(Image.open(path)), RGB)
   assert [p.name for p in path.parent.iterdir()] == ["m.png"]
+
+
+def test_multi_frame_files_say_that_only_the_first_frame_is_read(tmp_path, caplog):
+  frames = [Image.new("RGB", (8, 8), colour) for colour in ("red", "green", "blue")]
+  frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+  with caplog.at_level("WARNING"):
+    pixels = image_io.read_image(tmp_path / "anim.gif")
+  assert pixels.shape == (8, 8, 3) and pixels[0, 0, 0] > 200  # the first frame: red
+  assert "holds 3 frames; only the first is used" in caplog.text

@@ -315,3 +315,11 @@ def test_cli_falls_back_from_a_corrupt_latest_checkpoint(workdir, user_folder, t
   )
   assert result.returncode == 1 and "Traceback" not in result.stderr
   assert "Pick another step with --step" in result.stderr
+
+
+def test_a_second_run_into_the_same_output_keeps_the_first_runs_lines(localizer, tmp_path):
+  for name in ("a.png", "b.png"):
+    Image.fromarray(_photo(64, 64)).save(tmp_path / name)
+    predict.predict_files(localizer, [tmp_path / name], tmp_path / "out", progress=None)
+  lines = (tmp_path / "out" / predict.PREDICTIONS_FILE).read_text().splitlines()
+  assert [pathlib.Path(json.loads(line)["image"]).name for line in lines] == ["a.png", "b.png"]
