@@ -170,6 +170,7 @@ def define_flags() -> None:
 
 def main(argv):
   del argv
+  cli.quiet_libraries()
   options = flags.FLAGS
   loaded = trained_model.load(options.checkpoint, step=runs.parse_step(options.step))
   provenance = {"checkpoint": str(loaded.step_dir), "note": options.note}
