@@ -40,7 +40,7 @@ RECIPE_NAMES = ("train", *(f"heldout_{step}" for step in implementations.HELD_OU
 
 def records(recipe: str, groups: int, size: int = 384) -> list[dict]:
   """The examples of `groups` test-scene crops made by `recipe`, as dataset records."""
-  config = builder_lib.Builder.BUILDER_CONFIGS[1]  # default: its shares and options
+  config = builder_lib.Builder.builder_configs["default"]  # its shares and options
   options = dataclasses.replace(config.options("test"), recipe=recipe)
   test_photos = photos.load_split("test")
   out = []

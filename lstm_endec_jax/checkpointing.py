@@ -109,6 +109,12 @@ def best_step(directory: pathlib.Path, metric: str, mode: str) -> int | None:
   return max(scored)[1] if scored else None
 
 
+def _move_aside(step_dir: pathlib.Path, quarantine_dir: pathlib.Path) -> None:
+  """Moves one step folder into `quarantine_dir`, so a later save can reuse its step number."""
+  quarantine_dir.mkdir(exist_ok=True)
+  shutil.move(step_dir, quarantine_dir / step_dir.name)
+
+
 def set_aside_damaged_metrics(directory: pathlib.Path, quarantine_dir: pathlib.Path) -> None:
   """Moves to `quarantine_dir` every step whose metrics file exists but is not JSON: Orbax reads
   them all when a manager opens, and one such file would stop the run from resuming at all."""
@@ -123,8 +129,7 @@ def set_aside_damaged_metrics(directory: pathlib.Path, quarantine_dir: pathlib.P
           path,
           quarantine_dir,
       )
-      quarantine_dir.mkdir(exist_ok=True)
-      shutil.move(directory / str(step), quarantine_dir / str(step))
+      _move_aside(directory / str(step), quarantine_dir)
 
 
 def _raise_write_error(error: OSError, directory: os.PathLike[str]) -> None:
@@ -202,8 +207,7 @@ def abstract_like(tree: Any, sharding: jax.sharding.Sharding) -> Any:
 def _quarantine(manager: ocp.CheckpointManager, step: int, quarantine_dir: pathlib.Path) -> None:
   """Moves an unreadable step aside so that later saves can reuse its step."""
   if jax.process_index() == 0:
-    quarantine_dir.mkdir(exist_ok=True)
-    shutil.move(pathlib.Path(manager.directory) / str(step), quarantine_dir / str(step))
+    _move_aside(pathlib.Path(manager.directory) / str(step), quarantine_dir)
   manager.reload()
 
 

@@ -132,7 +132,6 @@ def _guarded(main: Callable[[list[str]], int | None], argv: list[str]) -> int | 
     exit_with(str(error), error.exit_code)
   except OSError as error:
     exit_with(describe_os_error(error), 1)
-  return None
 
 
 def run(main: Callable[[list[str]], int | None]) -> None:

@@ -5,9 +5,9 @@ r"""Heat maps and masks of manipulated regions in users' images.
 
 For each image (folders are walked recursively) writes `<name>_heatmap.png` (P(manipulated) in a
 colour map), `<name>_mask.png` (white where P >= --threshold), `<name>_overlay.png`, and appends
-one JSON line to `DIR/predictions.jsonl` (an earlier run's lines into the same DIR stay). Images below a folder keep their relative path under DIR. A file
-that cannot be read gets a line with its "error" and is skipped; the exit code is 1 if any failed
-or no image was found.
+one JSON line to `DIR/predictions.jsonl` (an earlier run's lines into the same DIR stay). Images
+below a folder keep their relative path under DIR. A file that cannot be read gets a line with its
+"error" and is skipped; the exit code is 1 if any failed or no image was found.
 """
 
 from collections.abc import Iterable, Sequence

@@ -26,9 +26,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from lstm_endec_jax import evaluation
 from lstm_endec_jax import checkpointing
 from lstm_endec_jax import cli
+from lstm_endec_jax import evaluation
 from lstm_endec_jax import models
 from lstm_endec_jax import runs
 from lstm_endec_jax import trained_model

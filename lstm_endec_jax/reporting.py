@@ -57,8 +57,9 @@ class MetricWriter:
     if not self._enabled or not self._jsonl_path.exists():
       return
     lines = self._jsonl_path.read_text(errors="replace").splitlines()
-    records = [(line, _parse_record(line)) for line in lines if line.strip()]
-    torn = [line for line, record in records if record is None]
+    parsed = [(line, _parse_record(line)) for line in lines if line.strip()]
+    records = [(line, record) for line, record in parsed if record is not None]
+    torn = [line for line, record in parsed if record is None]
     if torn:
       logging.warning(
           "%s: dropping %d record(s) cut short by an earlier crash: %.80s",
@@ -66,13 +67,13 @@ class MetricWriter:
           len(torn),
           torn[-1],
       )
-    kept = [line for line, record in records if record is not None and record["step"] <= step]
+    kept = [line for line, record in records if record["step"] <= step]
     if len(kept) == len(lines):
       return
-    if step == 0 and kept != [line for line, record in records if record is not None]:
+    if step == 0 and len(kept) < len(records):
       moved = self._previous_path
       with moved.open("a") as f:
-        f.write("\n".join(line for line, record in records if record is not None) + "\n")
+        f.write("\n".join(line for line, _ in records) + "\n")
       logging.warning(
           "Starting from step 0, but %s holds an earlier run's records (no readable "
           "checkpoint was found); they are moved to %s.",

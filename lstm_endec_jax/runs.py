@@ -233,8 +233,8 @@ def check_same_structure(run: Run, config: ml_collections.ConfigDict) -> None:
   if not run.config_path.exists():
     return
   try:
-    stored = _flat_fields(json.loads(run.config_path.read_text()))
-  except (json.JSONDecodeError, UnicodeDecodeError):
+    stored = _flat_fields(read_config(run).to_dict())
+  except (RunFileError, UnicodeDecodeError):
     logging.warning(
         "%s is not valid JSON; it is rewritten from this run's config.", run.config_path
     )
@@ -248,7 +248,7 @@ def check_same_structure(run: Run, config: ml_collections.ConfigDict) -> None:
       and stored[name] != wanted[name]
   )
   if differing:
-    changes = ", ".join(f"{n}: {stored.get(n)!r} -> {wanted.get(n)!r}" for n in differing)
+    changes = ", ".join(f"{n}: {stored[n]!r} -> {wanted[n]!r}" for n in differing)
     raise ConfigError(
         f"The workdir {run.workdir} holds checkpoints of another model ({changes}). Resume it "
         "with its own config, or give this config another --workdir; nothing was changed."

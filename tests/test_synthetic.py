@@ -11,7 +11,6 @@ import tensorflow_datasets as tfds
 
 from synthetic_data import TINY, tiny_data_dir  # noqa: F401  (session fixture)
 from tfds_builders import manual
-from tfds_builders.synthetic_splice import implementations
 from tfds_builders.synthetic_splice import photos
 from tfds_builders.synthetic_splice import splicing
 from tfds_builders.synthetic_splice import synthetic_splice_dataset_builder as builder_lib
@@ -20,11 +19,7 @@ NO_JPEG = splicing.SpliceOptions().without_jpeg()
 
 
 def _skimage_photos(split):
-  return {
-      key: photo
-      for key, photo in photos.load_split(split).items()
-      if photos.scene_of(key) in {s.name for s in photos.SCENES if s.source == "skimage"}
-  }
+  return photos.load_split(split, ("skimage",))
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import PIL.Image
@@ -139,10 +139,11 @@ def scenes_of_split(split: str) -> list[Scene]:
   return [scene for scene in SCENES if scene.split == split]
 
 
-def load_split(split: str) -> dict[str, np.ndarray]:
-  """Every photograph of a split's scenes, keyed `scene:file`."""
+def load_split(split: str, sources: Sequence[str] = tuple(SOURCES)) -> dict[str, np.ndarray]:
+  """Every photograph of a split's scenes from `sources`, keyed `scene:file`."""
   return {
       photo_key(scene, file): load_photo(source_dir(scene.source) / file)
       for scene in scenes_of_split(split)
+      if scene.source in sources
       for file in scene.files
   }

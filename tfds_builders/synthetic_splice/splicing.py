@@ -154,7 +154,7 @@ def _segment_mask(rng: np.random.Generator, crop: np.ndarray) -> np.ndarray:
 def random_shape_mask(rng: np.random.Generator, crop: np.ndarray) -> tuple[np.ndarray, str]:
   """A random object shape for the box `crop`; an ellipse when one fills under 10% or over 90%."""
   height, width = crop.shape[:2]
-  shape = SHAPES[int(rng.integers(len(SHAPES)))]
+  shape = implementations.choose(rng, SHAPES)
   if shape == "ellipse":
     mask = _ellipse_mask(rng, height, width)
   elif shape == "polygon":
@@ -366,7 +366,7 @@ def splice(
     options: SpliceOptions = SpliceOptions(),
 ) -> Forgery:
   """Pastes one object cut from a random donor photograph onto `background`."""
-  name = sorted(donors)[int(rng.integers(len(donors)))]
+  name = implementations.choose(rng, sorted(donors))
   min_side, max_side = _object_sides(background, options)
   obj = cut_random_object(donors[name], rng, min_side=min_side, max_side=max_side, source=name)
   return splice_object(background, obj, rng, options)
@@ -443,9 +443,8 @@ def random_pristine_crop(
   if not names:
     raise ValueError(f"no photograph among {sorted(photos)} is at least {size}x{size}")
   scenes = sorted({photos_lib.scene_of(name) for name in names})
-  scene = scenes[int(rng.integers(len(scenes)))]
-  in_scene = [name for name in names if photos_lib.scene_of(name) == scene]
-  name = in_scene[int(rng.integers(len(in_scene)))]
+  scene = implementations.choose(rng, scenes)
+  name = implementations.choose(rng, [name for name in names if photos_lib.scene_of(name) == scene])
   photo = photos[name]
   top = int(rng.integers(0, photo.shape[0] - size + 1))
   left = int(rng.integers(0, photo.shape[1] - size + 1))
@@ -479,7 +478,7 @@ def generate_forgery(
   if draw < copy_move_prob:
     if copy_move_from_background:
       return copy_move(background, rng, options)
-    name = sorted(donors)[int(rng.integers(len(donors)))]
+    name = implementations.choose(rng, sorted(donors))
     obj = cut_copy_move_object(donors[name], background, rng, options, name)
     return copy_move(background, rng, options, obj=obj)
   if draw < copy_move_prob + removal_prob:
