@@ -24,6 +24,12 @@ from typing import Any
 import jax
 import numpy as np
 
+from lstm_endec_jax import xla_flags
+
+# Benchmarks measure what the commands run: the package's XLA settings, set before any backend
+# starts (every benchmark imports this module first).
+xla_flags.apply_defaults()
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 
@@ -98,16 +104,19 @@ def flops_of(compiled: Any) -> float | None:
   return float(flops) if flops and flops > 0 else None
 
 
-def matmul_flops_per_second(size: int, *, warmup: int = 1, repeats: int = 5) -> dict[str, Any]:
-  """FLOP/s of a jitted (size x size) float32 matmul on the default device: the practical peak
-  the other numbers are compared with (measured in the same run, under the same load)."""
+def matmul_flops_per_second(
+    size: int, *, warmup: int = 1, repeats: int = 5, dtype: str = "float32"
+) -> dict[str, Any]:
+  """FLOP/s of a jitted (size x size) matmul on the default device: the practical peak the other
+  numbers are compared with (measured in the same run, under the same load)."""
   key_a, key_b = jax.random.split(jax.random.key(0))
-  a = jax.random.normal(key_a, (size, size), jax.numpy.float32)
-  b = jax.random.normal(key_b, (size, size), jax.numpy.float32)
+  a = jax.random.normal(key_a, (size, size), dtype)
+  b = jax.random.normal(key_b, (size, size), dtype)
   matmul = jax.jit(jax.numpy.matmul)
   timing = time_calls(lambda: matmul(a, b), warmup=warmup, repeats=repeats)
   return {
       "size": size,
+      "dtype": dtype,
       "flops": 2.0 * size**3,
       "timing": timing.to_json(),
       "flops_per_second": timing.rate(2.0 * size**3),
@@ -124,6 +133,24 @@ def _cpu_model() -> str:
   return platform.processor() or platform.machine()
 
 
+# CPU features that decide which convolution and matmul kernels can run: AMX tiles and
+# AVX512-BF16 are the bfloat16 units.
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_fp16")
+
+
+def cpu_isa() -> list[str]:
+  """Which of `ISA_FLAGS` this CPU has (Linux /proc/cpuinfo; empty elsewhere)."""
+  try:
+    text = pathlib.Path("/proc/cpuinfo").read_text()
+  except OSError:
+    return []
+  for line in text.splitlines():
+    if line.startswith("flags"):
+      present = set(line.split(":", 1)[1].split())
+      return [flag for flag in ISA_FLAGS if flag in present]
+  return []
+
+
 def environment() -> dict[str, Any]:
   """Machine, date, software versions and load: what a number needs to be comparable."""
   import flax  # pylint: disable=g-import-not-at-top
@@ -136,6 +163,7 @@ def environment() -> dict[str, Any]:
           f"{_cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}"
       ),
       "cpu_count": os.cpu_count(),
+      "cpu_isa": cpu_isa(),
       "load_average": [round(load, 2) for load in os.getloadavg()],
       "python": sys.version.split()[0],
       "jax": jax.__version__,

@@ -36,6 +36,7 @@ import skimage.transform
 
 from benchmarks import common
 from lstm_endec_jax import features
+from lstm_endec_jax import huge_pages
 
 RESULT_PATH = common.RESULTS_DIR / "feature_extraction.json"
 
@@ -331,4 +332,5 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+  huge_pages.relaunch_with_huge_pages()  # as the commands run
   main()

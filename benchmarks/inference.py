@@ -30,6 +30,7 @@ import PIL.Image
 import skimage.data
 
 from benchmarks import common
+from lstm_endec_jax import huge_pages
 from lstm_endec_jax import localizer as localizer_lib
 from lstm_endec_jax import models
 from lstm_endec_jax import predict
@@ -184,4 +185,5 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+  huge_pages.relaunch_with_huge_pages()  # as the commands run
   main()

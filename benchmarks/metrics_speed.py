@@ -11,6 +11,7 @@ import time
 import numpy as np
 import scipy.ndimage
 
+from lstm_endec_jax import huge_pages
 from lstm_endec_jax import metrics
 
 
@@ -48,4 +49,5 @@ def main():
 
 
 if __name__ == "__main__":
+  huge_pages.relaunch_with_huge_pages()  # as the commands run
   main()

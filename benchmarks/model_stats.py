@@ -20,6 +20,7 @@ import numpy as np
 from clu import parameter_overview
 
 from benchmarks import flop_count
+from lstm_endec_jax import huge_pages
 from lstm_endec_jax import models
 
 RESULTS = pathlib.Path(__file__).parent / "results" / "model_stats.json"
@@ -70,4 +71,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+  huge_pages.relaunch_with_huge_pages()  # as the commands run
   main()

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks import common
+from lstm_endec_jax import huge_pages
 
 FULL = {"height": 6000, "width": 8000}
 SMALL = {"height": 900, "width": 1200}
@@ -88,4 +89,5 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+  huge_pages.relaunch_with_huge_pages()  # as the commands run
   main()

@@ -20,6 +20,7 @@ import jax
 import numpy as np
 
 from benchmarks import common
+from lstm_endec_jax import huge_pages
 from lstm_endec_jax import localizer as localizer_lib
 from lstm_endec_jax import models
 from lstm_endec_jax import tiling
@@ -106,4 +107,5 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+  huge_pages.relaunch_with_huge_pages()  # as the commands run
   main()

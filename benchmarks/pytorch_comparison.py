@@ -32,14 +32,18 @@ from absl import flags
 import numpy as np
 
 from benchmarks import common
+from lstm_endec_jax import cli
 
-CONTENDERS = (
+_FLOAT32_CONTENDERS = (
     "jax",
     "torch_eager_channels_last",
     "torch_compile_channels_last",
     "torch_eager_nchw",
     "torch_compile_nchw",
 )
+# The same contenders in bfloat16: ours with `model.dtype=bfloat16`, PyTorch under autocast.
+BFLOAT16_SUFFIX = "_bf16"
+CONTENDERS = _FLOAT32_CONTENDERS + tuple(name + BFLOAT16_SUFFIX for name in _FLOAT32_CONTENDERS)
 OPERATIONS = ("train", "forward")
 
 
@@ -65,16 +69,232 @@ def define_flags() -> None:
       "largest difference of probabilities and relative difference of the "
       "loss between the implementations before anything is timed",
   )
+  flags.DEFINE_float(
+      "bf16_tolerance",
+      0.05,
+      "the same for the bfloat16 contenders (against float32 jax where it runs)",
+  )
   flags.DEFINE_string(
       "output", str(common.RESULTS_DIR / "pytorch_comparison.json"), "JSON result path"
   )
 
 
+def class_weights_of(masks: np.ndarray) -> np.ndarray:
+  from lstm_endec_jax import losses  # pylint: disable=g-import-not-at-top
+
+  return losses.inverse_frequency_weights(losses.class_frequencies([masks]))
+
+
+def shipped_variables() -> dict[str, Any]:
+  """The shipped `base` weights as float32 numpy arrays (trained values make the equality check
+  meaningful: at initialisation every probability is close to 0.5)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from lstm_endec_jax import pretrained  # pylint: disable=g-import-not-at-top
+
+  return jax.tree.map(lambda x: np.asarray(x, np.float32), pretrained.read_variables("base"))
+
+
+class JaxRunner:
+  """The package's own train step and forward pass on every local device."""
+
+  def __init__(self, settings: dict[str, Any], *, dtype: str):
+    import jax  # pylint: disable=g-import-not-at-top
+    from lstm_endec_jax import evaluation, models, optimizers, parallel, train  # pylint: disable=g-import-not-at-top
+
+    config = settings["config"].copy_and_resolve_references()
+    config.model.dtype = dtype
+    mesh = parallel.create_mesh()
+    batch = common.synthetic_batch(config.batch_size, config.dataset.image_size)
+    learning_rate_fn = optimizers.create_learning_rate_schedule(config)
+    state = train.create_train_state(
+        config,
+        settings["variables"],
+        jax.random.key(0),
+        class_weights_of(batch["mask"]),
+        learning_rate_fn,
+    )
+    self._state = jax.device_put(state, parallel.replicated(mesh))
+    self._batch = parallel.global_batch(
+        {"image": batch["image"], "mask": batch["mask"].astype(np.int32)}, mesh
+    )
+    self._images = self._batch["image"]
+    train_step, train_compile_s = common.compile_seconds(
+        train.make_parallel_train_step(config, mesh, learning_rate_fn), self._state, self._batch
+    )
+    forward, forward_compile_s = common.compile_seconds(
+        evaluation.make_parallel_probabilities(models.create_model(config.model), mesh),
+        self._variables(),
+        self._images,
+    )
+    self._train_step = train_step
+    probabilities = np.asarray(forward(self._variables(), self._images))
+    self.calls = {"train": self.train, "forward": lambda: forward(self._variables(), self._images)}
+    loss = float(self.train()["loss"])
+    self.info = {
+        "framework": f"jax {jax.__version__}, {dtype}",
+        "probabilities": probabilities,
+        "loss": loss,
+        "compile_seconds": {"train": train_compile_s, "forward": forward_compile_s},
+        "flops": {"train": common.flops_of(train_step), "forward": common.flops_of(forward)},
+        "matmul": common.matmul_flops_per_second(settings["matmul_size"], dtype=dtype),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+
+  def train(self):
+    self._state, metrics = self._train_step(self._state, self._batch)
+    return metrics
+
+  def _variables(self):
+    """The current weights (each train step donates the previous state's buffers)."""
+    return {"params": self._state.params, "batch_stats": self._state.batch_stats}
+
+
+class TorchRunner:
+  """`pytorch_model.LSTMEnDec` with Adam, eager or compiled, in one memory format."""
+
+  def __init__(
+      self, settings: dict[str, Any], *, compiled: bool, channels_last: bool, dtype: str
+  ):
+    import torch  # pylint: disable=g-import-not-at-top
+    from benchmarks import pytorch_model  # pylint: disable=g-import-not-at-top
+
+    torch.set_num_threads(settings["threads"] or os.cpu_count())
+    config = settings["config"]
+    self._device = torch.device(settings.get("torch_device", "cpu"))
+    # bfloat16 as a PyTorch user trains in it: fp32 weights and Adam, the network under autocast.
+    self._autocast_dtype = torch.bfloat16 if dtype == "bfloat16" else None
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = pytorch_model.load_flax_variables(pytorch_model.LSTMEnDec(), settings["variables"])
+    model = model.to(self._device, memory_format=memory_format)
+    batch = common.synthetic_batch(config.batch_size, config.dataset.image_size)
+    self._images = (
+        torch.from_numpy(batch["image"])
+        .permute(0, 3, 1, 2)
+        .float()
+        .to(self._device)
+        .contiguous(memory_format=memory_format)
+    )
+    self._masks = torch.from_numpy(batch["mask"].astype(np.int64)).to(self._device)
+    self._weights = torch.from_numpy(class_weights_of(batch["mask"])).to(self._device)
+    self._model, self._torch = model, torch
+    # As a PyTorch user would: the loss and the softmax are compiled with the network.
+    self._loss = self._compiled(pytorch_model.weighted_cross_entropy, compiled, model)
+    self._probabilities = self._compiled(
+        lambda logits: torch.softmax(logits, dim=1)[:, 1], compiled, model
+    )
+    self._optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=config.learning_rate,
+        betas=(config.adam_b1, config.adam_b2),
+        eps=config.adam_eps,
+    )
+    start = time.perf_counter()
+    probabilities = self.forward().float().cpu().numpy()
+    forward_compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    loss = float(self.train())
+    train_compile_s = time.perf_counter() - start
+    self.calls = {"train": self.train, "forward": self.forward}
+    self.info = {
+        "framework": f"torch {torch.__version__}, {dtype}",
+        "probabilities": probabilities,
+        "loss": loss,
+        "compile_seconds": {"train": train_compile_s, "forward": forward_compile_s},
+        "flops": self._count_flops(pytorch_model),
+        "matmul": self._matmul_rate(settings["matmul_size"]),
+        "threads": torch.get_num_threads(),
+    }
+
+  def _compiled(self, head: Callable[..., Any], compiled: bool, model) -> Callable[..., Any]:
+    """`head(model(images), *rest)` (the head in float32), under torch.compile when `compiled`."""
+
+    def function(images, *rest):
+      with self._autocast():
+        logits = model(images)
+      return head(logits.float(), *rest)
+
+    return self._torch.compile(function) if compiled else function
+
+  def _autocast(self):
+    enabled = self._autocast_dtype is not None
+    return self._torch.autocast(self._device.type, dtype=self._autocast_dtype, enabled=enabled)
+
+  def _synchronized(self, result):
+    """`result` once the device has computed it (CUDA calls return before the work is done)."""
+    if self._device.type == "cuda":
+      self._torch.cuda.synchronize()
+    return result
+
+  def forward(self):
+    self._model.eval()
+    with self._torch.inference_mode():
+      return self._synchronized(self._probabilities(self._images))
+
+  def train(self):
+    self._model.train()
+    self._optimizer.zero_grad(set_to_none=True)
+    loss = self._loss(self._images, self._masks, self._weights)
+    loss.backward()
+    self._optimizer.step()
+    return self._synchronized(loss.detach())
+
+  def _count_flops(self, pytorch_model) -> dict[str, float]:
+    """Multiply-add FLOPs (x2) of convolutions and matmuls, as FlopCounterMode counts them, on the
+    eager model (the LSTM's recurrences included: it counts the matmuls inside nn.LSTM)."""
+    from torch.utils import flop_counter  # pylint: disable=g-import-not-at-top
+
+    counts = {}
+    self._model.eval()
+    with flop_counter.FlopCounterMode(display=False) as counter, self._torch.inference_mode():
+      with self._autocast():
+        self._model(self._images)
+    counts["forward"] = float(counter.get_total_flops())
+    self._model.train()
+    with flop_counter.FlopCounterMode(display=False) as counter:
+      with self._autocast():
+        logits = self._model(self._images)
+      pytorch_model.weighted_cross_entropy(logits.float(), self._masks, self._weights).backward()
+    self._model.zero_grad(set_to_none=True)
+    counts["train"] = float(counter.get_total_flops())
+    return counts
+
+  def _matmul_rate(self, size: int) -> dict[str, Any]:
+    """FLOP/s of a (size x size) matmul in the contender's dtype on its device."""
+    dtype = self._autocast_dtype or self._torch.float32
+    a = self._torch.randn(size, size, device=self._device, dtype=dtype)
+    b = self._torch.randn(size, size, device=self._device, dtype=dtype)
+    seconds = []
+    for index in range(6):
+      start = time.perf_counter()
+      self._synchronized(self._torch.matmul(a, b))
+      if index:
+        seconds.append(time.perf_counter() - start)
+    timing = common.Timing(tuple(seconds))
+    return {
+        "size": size,
+        "timing": timing.to_json(),
+        "flops_per_second": timing.rate(2.0 * size**3),
+    }
+
+
+def dtype_of(contender: str) -> str:
+  return "bfloat16" if contender.endswith(BFLOAT16_SUFFIX) else "float32"
+
+
+def jax_reference(contender: str) -> str:
+  """The jax contender that `contender` is compared with: the one of its own dtype."""
+  return "jax" + (BFLOAT16_SUFFIX if dtype_of(contender) == "bfloat16" else "")
+
+
 def make_runner(contender: str, settings: dict[str, Any]):
-  if contender == "jax":
-    return JaxRunner(settings)
-  _, mode, layout = contender.split("_", 2)
-  return TorchRunner(settings, compiled=mode == "compile", channels_last=layout == "channels_last")
+  dtype = dtype_of(contender)
+  name = contender.removesuffix(BFLOAT16_SUFFIX)
+  if name == "jax":
+    return JaxRunner(settings, dtype=dtype)
+  _, mode, layout = name.split("_", 2)
+  return TorchRunner(
+      settings, compiled=mode == "compile", channels_last=layout == "channels_last", dtype=dtype
+  )
 
 
 def worker(connection, contender: str, settings: dict[str, Any]) -> None:
@@ -103,20 +323,25 @@ def _wait(result: Any) -> None:
     jax.block_until_ready(result)
 
 
-def check_agreement(infos: dict[str, dict[str, Any]], tolerance: float) -> dict[str, Any]:
-  """Largest probability difference and relative loss difference of every contender vs jax."""
-  reference = infos["jax"]
+def check_agreement(
+    infos: dict[str, dict[str, Any]], tolerances: dict[str, float]
+) -> dict[str, Any]:
+  """Largest probability difference and relative loss difference of every contender against our
+  float32 step (our bfloat16 one where only that runs), within the tolerance of its dtype."""
+  reference_name = "jax" if "jax" in infos else "jax" + BFLOAT16_SUFFIX
+  reference = infos[reference_name]
   agreement = {}
   for name, info in infos.items():
-    if name == "jax":
+    if name == reference_name:
       continue
+    tolerance = tolerances[dtype_of(name)]
     difference = float(np.abs(info["probabilities"] - reference["probabilities"]).max())
     loss = abs(info["loss"] - reference["loss"]) / abs(reference["loss"])
     agreement[name] = {"max_probability_difference": difference, "relative_loss_difference": loss}
     if difference > tolerance or loss > tolerance:
       raise SystemExit(
-          f"error: {name} disagrees with jax (probabilities differ by up to "
-          f"{difference:.2e}, loss by {loss:.2e} relative; --tolerance={tolerance})"
+          f"error: {name} disagrees with {reference_name} (probabilities differ by up to "
+          f"{difference:.2e}, loss by {loss:.2e} relative; tolerance {tolerance})"
       )
   return agreement
 
@@ -159,9 +384,10 @@ def summarise(infos, samples, batch_size: int) -> dict[str, Any]:
     table[name] = rows
   ratios = {}
   for name in infos:
-    if name != "jax":
+    reference = jax_reference(name)
+    if name != reference and reference in table:
       ratios[name] = {
-          op: table["jax"][op]["images_per_second"]["median"]
+          op: table[reference][op]["images_per_second"]["median"]
           / table[name][op]["images_per_second"]["median"]
           for op in OPERATIONS
       }
@@ -191,7 +417,7 @@ def print_table(summary: dict[str, Any], loads: Sequence[float]) -> None:
               "images/s (min-max)",
               "cores busy",
               "of own matmul rate",
-              "jax / this",
+              "jax (same dtype) / this",
           ],
           rows,
       )
@@ -200,7 +426,10 @@ def print_table(summary: dict[str, Any], loads: Sequence[float]) -> None:
 
 
 def run(
-    contenders: Sequence[str], settings: dict[str, Any], rounds: int, tolerance: float
+    contenders: Sequence[str],
+    settings: dict[str, Any],
+    rounds: int,
+    tolerances: dict[str, float],
 ) -> dict[str, Any]:
   context = multiprocessing.get_context("spawn")
   connections, processes, infos = {}, [], {}
@@ -219,7 +448,7 @@ def run(
           f"{info['compile_seconds']['train']:.0f} s + {info['compile_seconds']['forward']:.0f} s)",
           flush=True,
       )
-    agreement = check_agreement(infos, tolerance)
+    agreement = check_agreement(infos, tolerances)
     measured = timed_rounds(connections, rounds)
   finally:
     for connection in connections.values():
@@ -249,8 +478,8 @@ def main(argv: Sequence[str]) -> None:
   del argv
   options = flags.FLAGS
   unknown = set(options.contenders) - set(CONTENDERS)
-  if unknown or "jax" not in options.contenders:
-    raise app.UsageError(f"--contenders must include jax and name only {CONTENDERS}")
+  if unknown or not {"jax", "jax" + BFLOAT16_SUFFIX} & set(options.contenders):
+    raise app.UsageError(f"--contenders must include jax or jax_bf16 and name only {CONTENDERS}")
   config = common.load_config(options.config)
   if config.model.variant != "paper":
     raise app.UsageError("the PyTorch model is the `paper` variant; use a config with it")
@@ -263,11 +492,12 @@ def main(argv: Sequence[str]) -> None:
       "threads": options.threads,
       "matmul_size": options.matmul_size,
   }
-  result = run(options.contenders, settings, options.rounds, options.tolerance)
+  tolerances = {"float32": options.tolerance, "bfloat16": options.bf16_tolerance}
+  result = run(options.contenders, settings, options.rounds, tolerances)
   print_table(result, result["load_per_round"])
   print(f"wrote {common.write_result(options.output, 'pytorch_comparison', result)}")
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main, huge_pages=True)

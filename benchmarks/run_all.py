@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmarks import common
+from lstm_endec_jax import huge_pages
 
 Rows = list[list[str]]
 
@@ -294,4 +295,5 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+  huge_pages.relaunch_with_huge_pages()  # as the commands run
   main()

@@ -44,6 +44,7 @@ import numpy as np
 
 from benchmarks import common
 from benchmarks import flop_count
+from lstm_endec_jax import huge_pages
 from lstm_endec_jax import models
 from lstm_endec_jax import optimizers
 from lstm_endec_jax import parallel
@@ -649,4 +650,5 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+  huge_pages.relaunch_with_huge_pages()  # as the commands run
   main()

@@ -7,9 +7,9 @@ accuracy: LSTM-EnDec-Base, trained on synthetic data, 91.36%; Encoder-Decoder 82
   python -m experiments.architecture --scale=cpu
 """
 
-from absl import app
 
 from experiments import common
+from lstm_endec_jax import cli
 
 STUDY = common.Study(
     name="architecture",
@@ -32,4 +32,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, huge_pages=True)

@@ -14,7 +14,6 @@ import dataclasses
 import json
 import pathlib
 
-from absl import app
 from absl import flags
 import numpy as np
 
@@ -102,4 +101,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main, huge_pages=True)

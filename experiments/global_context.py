@@ -23,11 +23,11 @@ are whole images there: that scale only checks that the study runs.)
 
 import pathlib
 
-from absl import app
 import ml_collections
 import numpy as np
 
 from experiments import common
+from lstm_endec_jax import cli
 from lstm_endec_jax import image_io
 from lstm_endec_jax import input_pipeline
 from lstm_endec_jax import localizer as localizer_lib
@@ -125,4 +125,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, huge_pages=True)

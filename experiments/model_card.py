@@ -20,7 +20,6 @@ from collections.abc import Sequence
 import json
 import pathlib
 
-from absl import app
 from absl import flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -184,4 +183,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main, huge_pages=True)

@@ -8,9 +8,9 @@ vertical (horizontal) neighbours by a whole row (column) of patches. Arms: LSTM-
   python -m experiments.patch_order --scale=cpu
 """
 
-from absl import app
 
 from experiments import common
+from lstm_endec_jax import cli
 
 STUDY = common.Study(
     name="patch_order",
@@ -31,4 +31,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, huge_pages=True)

@@ -16,7 +16,9 @@ from absl import logging
 import jax
 
 from lstm_endec_jax import errors
+from lstm_endec_jax import huge_pages as huge_pages_lib
 from lstm_endec_jax import interrupts
+from lstm_endec_jax import xla_flags
 
 # Libraries whose INFO lines (one per checkpoint file, dataset read, ...) would break the
 # progress bar; their warnings still show.
@@ -134,8 +136,16 @@ def _guarded(main: Callable[[list[str]], int | None], argv: list[str]) -> int | 
     exit_with(describe_os_error(error), 1)
 
 
-def run(main: Callable[[list[str]], int | None]) -> None:
-  """`app.run(main)` for every command: the one map from failures to exit codes (`errors`)."""
+def run(main: Callable[[list[str]], int | None], *, huge_pages: bool = False) -> None:
+  """`app.run(main)` for every command: the package's XLA settings (`xla_flags`), then the one
+  map from failures to exit codes (`errors`).
+
+  `huge_pages`: for the commands that run long XLA computations, start again once with huge
+  pages for XLA's buffers (`huge_pages`), before anything else.
+  """
+  xla_flags.apply_defaults()
+  if huge_pages:
+    huge_pages_lib.relaunch_with_huge_pages()
   app.run(functools.partial(_guarded, main))
 
 

@@ -167,4 +167,4 @@ def main(argv: Sequence[str]) -> None:
 if __name__ == "__main__":
   define_flags()
   cli.check_config_file_flag(sys.argv)
-  cli.run(main)
+  cli.run(main, huge_pages=True)

@@ -18,7 +18,7 @@ from benchmarks import inference
 from benchmarks import predict_large
 from benchmarks import run_all
 from benchmarks import train_step
-from benchmarks import xla_cpu_flags
+from benchmarks import cpu_settings
 from lstm_endec_jax import models
 
 
@@ -199,22 +199,25 @@ def test_flop_count_counts_an_upsampled_conv_at_its_input_resolution():
   assert set(parts) == {"encoder", "lstm", "decoder", "features"}
 
 
-def test_xla_cpu_settings_compute_the_same_step(tmp_path):
-  """The package's XLA CPU setting gives jaxlib's default loss (only speed may differ)."""
-  output = tmp_path / "xla_cpu_flags.json"
-  xla_cpu_flags.main(["--small", "--settings=package,ynnpack", f"--output={output}"])
-  settings = json.loads(output.read_text())["settings"]
-  assert set(settings) == {"package", "ynnpack"}
+def test_cpu_settings_compute_the_same_step(tmp_path):
+  """The package's CPU settings give jaxlib's default loss (only speed may differ), and huge
+  pages take most page faults away."""
+  output = tmp_path / "cpu_settings.json"
+  cpu_settings.main(["--small", "--settings=ynnpack,xla_flag,package", f"--output={output}"])
+  result = json.loads(output.read_text())
+  settings = result["settings"]
+  assert list(settings) == ["ynnpack", "xla_flag", "package"] and result["baseline"] == "ynnpack"
   losses = [values["loss"] for values in settings.values()]
   assert max(losses) - min(losses) < 1e-5 * abs(losses[0])
-  assert settings["ynnpack"]["speedup_over_jaxlib_default"] == 1.0
+  assert settings["ynnpack"]["speedup"] == 1.0
+  assert settings["package"]["glibc_tunables"] == "glibc.malloc.hugetlb=1"
   assert all(values["seconds_per_step"] > 0 for values in settings.values())
 
 
-@pytest.mark.parametrize("settings", ["package", "package,ynnpack,fast"])
-def test_xla_cpu_settings_need_the_baseline_and_known_names(settings, capsys):
+@pytest.mark.parametrize("settings", ["package,package", "package,ynnpack,fast"])
+def test_cpu_settings_need_distinct_known_names(settings, capsys):
   with pytest.raises(SystemExit) as exit_info:
-    xla_cpu_flags.main([f"--settings={settings}"])
+    cpu_settings.main([f"--settings={settings}"])
   assert exit_info.value.code == 2
   assert "--settings" in capsys.readouterr().err
 

@@ -192,8 +192,13 @@ def pytorch_comparison(small: bool, batch: int, dtype: str) -> dict[str, Any]:
       "matmul_size": 8192,
       "torch_device": "cuda",
   }
-  contenders = ["jax", "torch_eager_channels_last", "torch_compile_channels_last"]
-  return comparison.run(contenders, settings, rounds=5, tolerance=0.05)
+  suffix = comparison.BFLOAT16_SUFFIX if dtype == "bfloat16" else ""
+  contenders = [
+      name + suffix for name in ("jax", "torch_eager_channels_last", "torch_compile_channels_last")
+  ]
+  return comparison.run(
+      contenders, settings, rounds=5, tolerances={"float32": 0.05, "bfloat16": 0.05}
+  )
 
 
 def _subprocess_env() -> dict[str, str]:
