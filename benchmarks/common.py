@@ -24,7 +24,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from lstm_endec_jax import xla_flags
+from lstm_endec_jax.runtime import xla_flags
 
 # Benchmarks measure what the commands run: the package's XLA settings, set before any backend
 # starts (every benchmark imports this module first).

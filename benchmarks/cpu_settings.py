@@ -8,9 +8,9 @@ XLA reads XLA_FLAGS, and glibc its tunables, once per process, so every setting 
 process; the settings take turns round by round, so that a change in the machine's load hits them
 alike. Settings (each adds to the one before it, except `bfloat16`):
   ynnpack   jaxlib 0.10's default: every convolution in a YNNPACK fusion (on one core);
-  xla_flag  convolutions out of that fusion (lstm_endec_jax/xla_flags.py), small pages;
+  xla_flag  convolutions out of that fusion (lstm_endec_jax/runtime/xla_flags.py), small pages;
   package   what the commands run with: the XLA flag and transparent huge pages for XLA's buffers
-            (lstm_endec_jax/huge_pages.py);
+            (lstm_endec_jax/runtime/huge_pages.py);
   bfloat16  `package` with `model.dtype=bfloat16` (parameters and optimizer stay float32).
 Each child reports seconds per step (median of its timed steps, compile excluded), CPU seconds and
 minor page faults per step, and the loss after its steps: the float32 settings must agree (the
@@ -28,15 +28,19 @@ import jaxlib
 import numpy as np
 
 from benchmarks import common
-from lstm_endec_jax import huge_pages
-from lstm_endec_jax import xla_flags
+from lstm_endec_jax.runtime import huge_pages
+from lstm_endec_jax.runtime import xla_flags
 
 _PACKAGE_XLA_FLAGS = xla_flags.with_defaults("", xla_flags.defaults_for(jaxlib.__version__))
 _SMALL_PAGES = f"{huge_pages.TUNABLE}=0"
 _HUGE_PAGES = f"{huge_pages.TUNABLE}=1"
 # name -> (XLA_FLAGS, GLIBC_TUNABLES, model dtype)
 SETTINGS = {
-    "ynnpack": ("--xla_cpu_experimental_ynn_fusion_type=+individual_convolution", _SMALL_PAGES, "float32"),
+    "ynnpack": (
+        "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution",
+        _SMALL_PAGES,
+        "float32",
+    ),
     "xla_flag": (_PACKAGE_XLA_FLAGS, _SMALL_PAGES, "float32"),
     "package": (_PACKAGE_XLA_FLAGS, _HUGE_PAGES, "float32"),
     "bfloat16": (_PACKAGE_XLA_FLAGS, _HUGE_PAGES, "bfloat16"),
@@ -49,7 +53,9 @@ CHILD = r"""
 import json, resource, sys, time
 import jax, numpy as np
 from benchmarks import common
-from lstm_endec_jax import models, optimizers, parallel, train
+from lstm_endec_jax.model import models
+from lstm_endec_jax.runtime import parallel
+from lstm_endec_jax.training import optimizers, train
 config = common.load_config(sys.argv[1])
 small, steps = sys.argv[2] == "1", int(sys.argv[3])
 if small:

@@ -35,8 +35,8 @@ import skimage.data
 import skimage.transform
 
 from benchmarks import common
-from lstm_endec_jax import features
-from lstm_endec_jax import huge_pages
+from lstm_endec_jax.model import features
+from lstm_endec_jax.runtime import huge_pages
 
 RESULT_PATH = common.RESULTS_DIR / "feature_extraction.json"
 

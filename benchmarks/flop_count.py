@@ -13,8 +13,8 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from lstm_endec_jax import features
-from lstm_endec_jax import layers
+from lstm_endec_jax.model import features
+from lstm_endec_jax.model import layers
 
 # Layers whose products run at their output's positions, and the one that runs them at its input's.
 _AT_OUTPUT = (nn.Conv, nn.Dense, layers.PerPositionDense)

@@ -30,10 +30,10 @@ import PIL.Image
 import skimage.data
 
 from benchmarks import common
-from lstm_endec_jax import huge_pages
-from lstm_endec_jax import localizer as localizer_lib
-from lstm_endec_jax import models
 from lstm_endec_jax import predict
+from lstm_endec_jax.inference import localizer as localizer_lib
+from lstm_endec_jax.model import models
+from lstm_endec_jax.runtime import huge_pages
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # 512x512, 400x600, 300x451, 427x640
 FULL = {"batch_sizes": "1,16,64", "num_images": 16, "warmup": 1, "repeats": 3}

@@ -21,7 +21,7 @@ from absl import flags
 import ml_collections
 
 from benchmarks import common
-from lstm_endec_jax import input_pipeline
+from lstm_endec_jax.data import input_pipeline
 
 RESULTS = common.RESULTS_DIR
 

@@ -11,8 +11,8 @@ import time
 import numpy as np
 import scipy.ndimage
 
-from lstm_endec_jax import huge_pages
-from lstm_endec_jax import metrics
+from lstm_endec_jax.evaluation import metrics
+from lstm_endec_jax.runtime import huge_pages
 
 
 def smooth_batch(rng: np.random.Generator, batch: int, size: int):

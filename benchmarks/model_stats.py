@@ -20,8 +20,8 @@ import numpy as np
 from clu import parameter_overview
 
 from benchmarks import flop_count
-from lstm_endec_jax import huge_pages
-from lstm_endec_jax import models
+from lstm_endec_jax.model import models
+from lstm_endec_jax.runtime import huge_pages
 
 RESULTS = pathlib.Path(__file__).parent / "results" / "model_stats.json"
 

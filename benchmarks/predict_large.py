@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks import common
-from lstm_endec_jax import huge_pages
+from lstm_endec_jax.runtime import huge_pages
 
 FULL = {"height": 6000, "width": 8000}
 SMALL = {"height": 900, "width": 1200}

@@ -20,10 +20,10 @@ import jax
 import numpy as np
 
 from benchmarks import common
-from lstm_endec_jax import huge_pages
-from lstm_endec_jax import localizer as localizer_lib
-from lstm_endec_jax import models
-from lstm_endec_jax import tiling
+from lstm_endec_jax.inference import localizer as localizer_lib
+from lstm_endec_jax.inference import tiling
+from lstm_endec_jax.model import models
+from lstm_endec_jax.runtime import huge_pages
 
 FULL = {"height": 1536, "width": 2048, "batch_size": 8, "warmup": 1, "repeats": 5}
 SMALL = {"height": 384, "width": 512, "batch_size": 2, "warmup": 0, "repeats": 1}

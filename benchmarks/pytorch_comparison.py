@@ -32,7 +32,7 @@ from absl import flags
 import numpy as np
 
 from benchmarks import common
-from lstm_endec_jax import cli
+from lstm_endec_jax.runtime import cli
 
 _FLOAT32_CONTENDERS = (
     "jax",
@@ -69,6 +69,11 @@ def define_flags() -> None:
       "largest difference of probabilities and relative difference of the "
       "loss between the implementations before anything is timed",
   )
+  flags.DEFINE_bool(
+      "alone",
+      False,
+      "time one contender at a time, no other worker alive (default: all alive, interleaved)",
+  )
   flags.DEFINE_float(
       "bf16_tolerance",
       0.05,
@@ -80,7 +85,7 @@ def define_flags() -> None:
 
 
 def class_weights_of(masks: np.ndarray) -> np.ndarray:
-  from lstm_endec_jax import losses  # pylint: disable=g-import-not-at-top
+  from lstm_endec_jax.training import losses  # pylint: disable=g-import-not-at-top
 
   return losses.inverse_frequency_weights(losses.class_frequencies([masks]))
 
@@ -89,9 +94,9 @@ def shipped_variables() -> dict[str, Any]:
   """The shipped `base` weights as float32 numpy arrays (trained values make the equality check
   meaningful: at initialisation every probability is close to 0.5)."""
   import jax  # pylint: disable=g-import-not-at-top
-  from lstm_endec_jax import pretrained  # pylint: disable=g-import-not-at-top
+  from lstm_endec_jax.runs import shipped  # pylint: disable=g-import-not-at-top
 
-  return jax.tree.map(lambda x: np.asarray(x, np.float32), pretrained.read_variables("base"))
+  return jax.tree.map(lambda x: np.asarray(x, np.float32), shipped.read_variables("base"))
 
 
 class JaxRunner:
@@ -99,7 +104,10 @@ class JaxRunner:
 
   def __init__(self, settings: dict[str, Any], *, dtype: str):
     import jax  # pylint: disable=g-import-not-at-top
-    from lstm_endec_jax import evaluation, models, optimizers, parallel, train  # pylint: disable=g-import-not-at-top
+    from lstm_endec_jax.evaluation import evaluator  # pylint: disable=g-import-not-at-top
+    from lstm_endec_jax.model import models  # pylint: disable=g-import-not-at-top
+    from lstm_endec_jax.runtime import parallel  # pylint: disable=g-import-not-at-top
+    from lstm_endec_jax.training import optimizers, train  # pylint: disable=g-import-not-at-top
 
     config = settings["config"].copy_and_resolve_references()
     config.model.dtype = dtype
@@ -122,7 +130,7 @@ class JaxRunner:
         train.make_parallel_train_step(config, mesh, learning_rate_fn), self._state, self._batch
     )
     forward, forward_compile_s = common.compile_seconds(
-        evaluation.make_parallel_probabilities(models.create_model(config.model), mesh),
+        evaluator.make_parallel_probabilities(models.create_model(config.model), mesh),
         self._variables(),
         self._images,
     )
@@ -152,9 +160,7 @@ class JaxRunner:
 class TorchRunner:
   """`pytorch_model.LSTMEnDec` with Adam, eager or compiled, in one memory format."""
 
-  def __init__(
-      self, settings: dict[str, Any], *, compiled: bool, channels_last: bool, dtype: str
-  ):
+  def __init__(self, settings: dict[str, Any], *, compiled: bool, channels_last: bool, dtype: str):
     import torch  # pylint: disable=g-import-not-at-top
     from benchmarks import pytorch_model  # pylint: disable=g-import-not-at-top
 
@@ -425,36 +431,62 @@ def print_table(summary: dict[str, Any], loads: Sequence[float]) -> None:
   print(f"1-minute load per round: {list(loads)}")
 
 
+def _start(context, name: str, settings: dict[str, Any]):
+  """A ready worker for one contender: (connection, process, info)."""
+  parent, child = context.Pipe()
+  process = context.Process(target=worker, args=(child, name, settings), daemon=True)
+  process.start()
+  status, info = parent.recv()
+  if status != "ready":
+    raise SystemExit(f"error: contender {name} could not start: {info}")
+  print(
+      f"{name}: ready ({info['framework']}, compiled in "
+      f"{info['compile_seconds']['train']:.0f} s + {info['compile_seconds']['forward']:.0f} s)",
+      flush=True,
+  )
+  return parent, process, info
+
+
+def _stop(workers: dict[str, tuple[Any, Any]]) -> None:
+  for connection, _ in workers.values():
+    connection.send(None)
+  for _, process in workers.values():
+    process.join(timeout=60)
+
+
 def run(
     contenders: Sequence[str],
     settings: dict[str, Any],
     rounds: int,
     tolerances: dict[str, float],
+    *,
+    alone: bool = False,
 ) -> dict[str, Any]:
+  """Times every contender; interleaved (all workers alive, one call each in turn, round after
+  round) or, with `alone`, one contender at a time with no other worker alive."""
   context = multiprocessing.get_context("spawn")
-  connections, processes, infos = {}, [], {}
-  try:
+  infos = {}
+  if alone:
+    measured = {"samples": {}, "load_per_round": []}
     for name in contenders:
-      parent, child = context.Pipe()
-      process = context.Process(target=worker, args=(child, name, settings), daemon=True)
-      process.start()
-      processes.append(process)
-      status, info = parent.recv()
-      if status != "ready":
-        raise SystemExit(f"error: contender {name} could not start: {info}")
-      connections[name], infos[name] = parent, info
-      print(
-          f"{name}: ready ({info['framework']}, compiled in "
-          f"{info['compile_seconds']['train']:.0f} s + {info['compile_seconds']['forward']:.0f} s)",
-          flush=True,
-      )
+      connection, process, infos[name] = _start(context, name, settings)
+      try:
+        one = timed_rounds({name: connection}, rounds)
+      finally:
+        _stop({name: (connection, process)})
+      measured["samples"].update(one["samples"])
+      measured["load_per_round"] += one["load_per_round"]
     agreement = check_agreement(infos, tolerances)
-    measured = timed_rounds(connections, rounds)
-  finally:
-    for connection in connections.values():
-      connection.send(None)
-    for process in processes:
-      process.join(timeout=60)
+  else:
+    workers = {}
+    try:
+      for name in contenders:
+        connection, process, infos[name] = _start(context, name, settings)
+        workers[name] = (connection, process)
+      agreement = check_agreement(infos, tolerances)
+      measured = timed_rounds({name: worker[0] for name, worker in workers.items()}, rounds)
+    finally:
+      _stop(workers)
   for info in infos.values():
     del info["probabilities"]
   summary = summarise(infos, measured["samples"], settings["config"].batch_size)
@@ -463,8 +495,8 @@ def run(
           "batch_size": settings["config"].batch_size,
           "image_size": settings["config"].dataset.image_size,
           "rounds": rounds,
+          "one_contender_at_a_time": alone,
           "warmup": settings["warmup"],
-          "dtype": settings["config"].model.dtype,
           "torch_device": settings.get("torch_device", "cpu"),
       },
       "agreement": agreement,
@@ -493,7 +525,7 @@ def main(argv: Sequence[str]) -> None:
       "matmul_size": options.matmul_size,
   }
   tolerances = {"float32": options.tolerance, "bfloat16": options.bf16_tolerance}
-  result = run(options.contenders, settings, options.rounds, tolerances)
+  result = run(options.contenders, settings, options.rounds, tolerances, alone=options.alone)
   print_table(result, result["load_per_round"])
   print(f"wrote {common.write_result(options.output, 'pytorch_comparison', result)}")
 

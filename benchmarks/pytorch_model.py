@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lstm_endec_jax import features as features_lib
-from lstm_endec_jax import patch_order
+from lstm_endec_jax.model import features as features_lib
+from lstm_endec_jax.model import patch_order
 
 
 class ResamplingFeatures(nn.Module):

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmarks import common
-from lstm_endec_jax import huge_pages
+from lstm_endec_jax.runtime import huge_pages
 
 Rows = list[list[str]]
 

@@ -44,11 +44,11 @@ import numpy as np
 
 from benchmarks import common
 from benchmarks import flop_count
-from lstm_endec_jax import huge_pages
-from lstm_endec_jax import models
-from lstm_endec_jax import optimizers
-from lstm_endec_jax import parallel
-from lstm_endec_jax import train
+from lstm_endec_jax.model import models
+from lstm_endec_jax.runtime import huge_pages
+from lstm_endec_jax.runtime import parallel
+from lstm_endec_jax.training import optimizers
+from lstm_endec_jax.training import train
 
 # A base.py step takes seconds to tens of seconds on a 2-core CPU: few repeats by default.
 FULL = {

@@ -17,8 +17,8 @@ CPU demonstration:
 
 import ml_collections
 
-from lstm_endec_jax import input_pipeline
-from lstm_endec_jax import models
+from lstm_endec_jax.data import input_pipeline
+from lstm_endec_jax.model import models
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -4,7 +4,7 @@ resampling features), trained like configs/base.py."""
 import ml_collections
 
 from configs import base
-from lstm_endec_jax import models
+from lstm_endec_jax.model import models
 
 
 def get_config() -> ml_collections.ConfigDict:

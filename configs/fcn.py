@@ -3,7 +3,7 @@
 import ml_collections
 
 from configs import base
-from lstm_endec_jax import models
+from lstm_endec_jax.model import models
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -9,7 +9,7 @@ Unlike HLED, BatchNorm uses running averages at test time.
 import ml_collections
 
 from configs import base
-from lstm_endec_jax import models
+from lstm_endec_jax.model import models
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -7,9 +7,8 @@ accuracy: LSTM-EnDec-Base, trained on synthetic data, 91.36%; Encoder-Decoder 82
   python -m experiments.architecture --scale=cpu
 """
 
-
 from experiments import common
-from lstm_endec_jax import cli
+from lstm_endec_jax.runtime import cli
 
 STUDY = common.Study(
     name="architecture",

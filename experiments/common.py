@@ -34,8 +34,8 @@ from matplotlib.figure import Figure
 import ml_collections
 import numpy as np
 
-from lstm_endec_jax import runs
-from lstm_endec_jax import train
+from lstm_endec_jax.runs import layout
+from lstm_endec_jax.training import train
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "docs" / "results"
@@ -304,7 +304,7 @@ def append_jsonl(path: pathlib.Path, record: Mapping[str, Any]) -> None:
 def training_curves(workdir: pathlib.Path) -> dict[str, list[list[float]]]:
   """[step, value] pairs of the training loss and the validation pixel AUC from metrics.jsonl."""
   curves = {"train/loss": [], "validation/pooled/pixel_auc": []}
-  for record in read_jsonl(runs.Run(workdir).metrics_path):
+  for record in read_jsonl(layout.Run(workdir).metrics_path):
     for name in curves:
       split, metric = name.split("/", 1)
       if record.get("split") == split and record.get(metric) is not None:
@@ -317,11 +317,11 @@ def eval_json_metrics(
 ) -> dict[str, float]:
   """The default `ArmMetrics`: the test metrics `train_and_evaluate` wrote."""
   del arm, config
-  return json.loads(runs.Run(workdir).eval_path.read_text())["metrics"]
+  return json.loads(layout.Run(workdir).eval_path.read_text())["metrics"]
 
 
 def is_finished(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> bool:
-  path = runs.Run(workdir).eval_path
+  path = layout.Run(workdir).eval_path
   return path.exists() and json.loads(path.read_text())["step"] == config.num_train_steps
 
 
@@ -334,7 +334,7 @@ def train_run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> float
 
   The time of a run trained earlier (by this or another study) is read back from `wall_time.json`.
   """
-  timing = runs.Run(workdir).wall_time_path
+  timing = layout.Run(workdir).wall_time_path
   if is_finished(workdir, config) and timing.exists():
     return json.loads(timing.read_text())["seconds"]
   start = time.perf_counter()

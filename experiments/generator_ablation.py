@@ -18,7 +18,7 @@ from absl import flags
 import numpy as np
 
 from experiments import model_card
-from lstm_endec_jax import cli
+from lstm_endec_jax.runtime import cli
 from tfds_builders import schema
 from tfds_builders.synthetic_splice import implementations
 from tfds_builders.synthetic_splice import photos

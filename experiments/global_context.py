@@ -27,11 +27,11 @@ import ml_collections
 import numpy as np
 
 from experiments import common
-from lstm_endec_jax import cli
-from lstm_endec_jax import image_io
-from lstm_endec_jax import input_pipeline
-from lstm_endec_jax import localizer as localizer_lib
-from lstm_endec_jax import metrics as metrics_lib
+from lstm_endec_jax.data import image_io
+from lstm_endec_jax.data import input_pipeline
+from lstm_endec_jax.evaluation import metrics as metrics_lib
+from lstm_endec_jax.inference import localizer as localizer_lib
+from lstm_endec_jax.runtime import cli
 
 PATCH_GRID = 2  # patches per side of a test image
 PATCH_CROP = 384 // PATCH_GRID  # training patches of the 384 px synthetic_splice images

@@ -25,12 +25,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
 
-from lstm_endec_jax import cli
-from lstm_endec_jax import input_pipeline
-from lstm_endec_jax import localizer as localizer_lib
-from lstm_endec_jax import metrics as metrics_lib
-from lstm_endec_jax import runs
-from lstm_endec_jax import visualize
+from lstm_endec_jax.data import input_pipeline
+from lstm_endec_jax.evaluation import metrics as metrics_lib
+from lstm_endec_jax.evaluation import visualize
+from lstm_endec_jax.inference import localizer as localizer_lib
+from lstm_endec_jax.runs import layout
+from lstm_endec_jax.runtime import cli
 from tfds_builders import schema
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -141,7 +141,7 @@ def localizer_of(checkpoint: str | None, step: str, batch_size: int) -> localize
   """A run's checkpoint (`--checkpoint`, `--step`), or the shipped weights when none is named."""
   if checkpoint:
     return localizer_lib.Localizer.from_checkpoint(
-        checkpoint, step=runs.parse_step(step), batch_size=batch_size
+        checkpoint, step=layout.parse_step(step), batch_size=batch_size
     )
   return localizer_lib.Localizer.from_pretrained(batch_size=batch_size)
 
@@ -171,8 +171,8 @@ def main(argv: Sequence[str]) -> None:
             output / f"{prefix}_{name}.png", images, masks, probs, max_images=len(rows)
         )
   if options.run:
-    run = runs.Run(pathlib.Path(options.run))
-    run_config = runs.read_config(run)
+    run = layout.Run(pathlib.Path(options.run))
+    run_config = layout.read_config(run)
     summary["learning_curve"] = learning_curve(
         run.metrics_path, run_config.batch_size, output / "learning_curve.png"
     )

@@ -8,9 +8,8 @@ vertical (horizontal) neighbours by a whole row (column) of patches. Arms: LSTM-
   python -m experiments.patch_order --scale=cpu
 """
 
-
 from experiments import common
-from lstm_endec_jax import cli
+from lstm_endec_jax.runtime import cli
 
 STUDY = common.Study(
     name="patch_order",

@@ -10,9 +10,9 @@ Exit codes: 0 built or already there; 1 a dataset could not be built; 2 a bad fl
 
 from absl import flags
 
-from lstm_endec_jax import cli
-from lstm_endec_jax import config_checks
-from lstm_endec_jax import input_pipeline
+from lstm_endec_jax.data import input_pipeline
+from lstm_endec_jax.runtime import cli
+from lstm_endec_jax.training import config_checks
 
 _NAMES = flags.DEFINE_list("name", ["synthetic_splice/default"], "TFDS names (with config).")
 _DATA_DIR = flags.DEFINE_string("data_dir", input_pipeline.default_data_dir(), "TFDS data dir.")

@@ -3,7 +3,7 @@ r"""Evaluates a trained checkpoint on a TFDS split, optionally under distortions
   python -m lstm_endec_jax.evaluate --config=configs/base.py [--checkpoint=WORKDIR] \
       [--split=test] [--config.dataset.name=coverage] [--robustness] [--output=DIR]
 
-Without --checkpoint it evaluates the weights shipped with the package (`pretrained.py`).
+Without --checkpoint it evaluates the weights shipped with the package (`shipped.py`).
 
 Writes `eval.json` (the metrics of `metrics.MetricAccumulator`), `roc.png` and `samples.png` to
 `--output` (default `<workdir>/evaluate/<dataset>_<split>_step<N>/`). `--robustness` evaluates the
@@ -27,16 +27,16 @@ from ml_collections import config_flags
 import ml_collections
 import numpy as np
 
-from lstm_endec_jax import cli
-from lstm_endec_jax import distortions
-from lstm_endec_jax import evaluation
-from lstm_endec_jax import input_pipeline
-from lstm_endec_jax import pretrained
-from lstm_endec_jax import reporting
-from lstm_endec_jax import runs
-from lstm_endec_jax import trained_model
-from lstm_endec_jax import visualize
-from lstm_endec_jax.errors import ConfigError
+from lstm_endec_jax.data import distortions
+from lstm_endec_jax.data import input_pipeline
+from lstm_endec_jax.evaluation import evaluator as evaluator_lib
+from lstm_endec_jax.evaluation import visualize
+from lstm_endec_jax.runs import layout
+from lstm_endec_jax.runs import reporting
+from lstm_endec_jax.runs import shipped
+from lstm_endec_jax.runs import trained_model
+from lstm_endec_jax.runtime import cli
+from lstm_endec_jax.runtime.errors import ConfigError
 
 FLAGS = flags.FLAGS
 # Columns of the Markdown robustness table (every metric is in robustness.json).
@@ -85,7 +85,7 @@ def define_flags() -> None:
 
 
 def distorted(
-    batches: evaluation.Batches, name: str, strength: float, *, seed: int
+    batches: evaluator_lib.Batches, name: str, strength: float, *, seed: int
 ) -> Iterator[dict[str, np.ndarray]]:
   """The batches with their images distorted; image i of the split always gets the same noise."""
   start_index = 0
@@ -98,8 +98,8 @@ def distorted(
 
 
 def robustness_results(
-    evaluator: evaluation.Evaluator,
-    variables: evaluation.Variables,
+    evaluator: evaluator_lib.Evaluator,
+    variables: evaluator_lib.Variables,
     split: str,
     max_batches: int,
     *,
@@ -157,8 +157,8 @@ def write_robustness(
     description: Mapping[str, Any],
 ) -> None:
   """The robustness sweep's JSON (every metric), Markdown table and plot."""
-  runs.write_json(
-      output_dir / runs.ROBUSTNESS_JSON,
+  layout.write_json(
+      output_dir / layout.ROBUSTNESS_JSON,
       {
           **description,
           "clean": clean,
@@ -172,8 +172,8 @@ def write_robustness(
           },
       },
   )
-  (output_dir / runs.ROBUSTNESS_TABLE).write_text(robustness_table(results, clean))
-  visualize.write_robustness_plot(output_dir / runs.ROBUSTNESS_PLOT, results, clean=clean)
+  (output_dir / layout.ROBUSTNESS_TABLE).write_text(robustness_table(results, clean))
+  visualize.write_robustness_plot(output_dir / layout.ROBUSTNESS_PLOT, results, clean=clean)
 
 
 def default_output_dir(
@@ -181,10 +181,10 @@ def default_output_dir(
 ) -> pathlib.Path:
   """<workdir>/evaluate/<dataset>_<split>_step<N>; ./evaluate/pretrained_<name>/... for shipped
   weights (the package folder is no place for results)."""
-  name = runs.folder_name(f"{dataset}_{split}_step{loaded.step}")
+  name = layout.folder_name(f"{dataset}_{split}_step{loaded.step}")
   if loaded.step_dir.suffix == ".npz":
-    return pathlib.Path(runs.EVALUATE_DIR) / f"pretrained_{loaded.step_dir.stem}" / name
-  run, _ = runs.locate(loaded.step_dir)
+    return pathlib.Path(layout.EVALUATE_DIR) / f"pretrained_{loaded.step_dir.stem}" / name
+  run, _ = layout.locate(loaded.step_dir)
   return run.evaluate_dir(name)
 
 
@@ -195,7 +195,7 @@ def load_model(
   the variant `config.model` names."""
   if checkpoint:
     return trained_model.load(checkpoint, step=step, model_config=config.model)
-  loaded = pretrained.load()
+  loaded = shipped.load()
   trained_model.check_variant(loaded.run_config, config.model.variant, loaded.step_dir)
   return loaded
 
@@ -220,13 +220,13 @@ def evaluate_checkpoint(
   loaded = load_model(config, checkpoint, step)
   input_pipeline.ensure_dataset_built(config)
   output_dir = pathlib.Path(output_dir or default_output_dir(loaded, config.dataset.name, split))
-  output_dir = runs.prepare_directory(output_dir, "--output")
+  output_dir = layout.prepare_directory(output_dir, "--output")
 
-  evaluator = evaluation.Evaluator(loaded.model, config)
+  evaluator = evaluator_lib.Evaluator(loaded.model, config)
   variables = evaluator.replicate(loaded.variables)
   accumulator, samples = evaluator.run(variables, evaluator.batches(split), config.num_test_batches)
   clean = accumulator.result()
-  record = evaluation.record(
+  record = evaluator_lib.record(
       checkpoint=str(loaded.step_dir),
       step=loaded.step,
       variant=loaded.variant,
@@ -238,14 +238,14 @@ def evaluate_checkpoint(
   description = {name: value for name, value in record.items() if name != "metrics"}
   logging.info("%s %s: %s", config.dataset.name, split, reporting.format_metrics(clean))
   is_writer = jax.process_index() == 0
-  runs.write_json(output_dir / runs.EVAL_FILE, record)
-  evaluation.write_figures(
+  layout.write_json(output_dir / layout.EVAL_FILE, record)
+  evaluator_lib.write_figures(
       output_dir,
       accumulator,
       samples,
       auc=clean["pooled/pixel_auc"],
       title=f"{config.dataset.name} {split}, step {loaded.step}",
-      samples_name=runs.SAMPLES_FILE,
+      samples_name=layout.SAMPLES_FILE,
   )
   if robustness:
     results = robustness_results(

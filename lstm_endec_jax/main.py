@@ -20,10 +20,10 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
-from lstm_endec_jax import cli
-from lstm_endec_jax import reporting
-from lstm_endec_jax import runs
-from lstm_endec_jax import train
+from lstm_endec_jax.runs import layout
+from lstm_endec_jax.runs import reporting
+from lstm_endec_jax.runtime import cli
+from lstm_endec_jax.training import train
 
 FLAGS = flags.FLAGS
 
@@ -59,7 +59,7 @@ def main(argv: list[str]) -> None:
   )
   logging.info("Workdir: %s", workdir)
   train.train_and_evaluate(FLAGS.config, workdir)
-  reporting.announce(runs.Run(pathlib.Path(workdir).absolute()).summary())
+  reporting.announce(layout.Run(pathlib.Path(workdir).absolute()).summary())
 
 
 if __name__ == "__main__":

@@ -24,11 +24,11 @@ from absl import flags
 import numpy as np
 import tqdm
 
-from lstm_endec_jax import cli
-from lstm_endec_jax import image_io
-from lstm_endec_jax import localizer as localizer_lib
-from lstm_endec_jax import visualize
-from lstm_endec_jax.errors import UserError
+from lstm_endec_jax.data import image_io
+from lstm_endec_jax.evaluation import visualize
+from lstm_endec_jax.inference import localizer as localizer_lib
+from lstm_endec_jax.runtime import cli
+from lstm_endec_jax.runtime.errors import UserError
 
 FLAGS = flags.FLAGS
 PREDICTIONS_FILE = "predictions.jsonl"

@@ -25,11 +25,11 @@ import ml_collections
 import numpy as np
 from ml_collections import config_flags
 
-from lstm_endec_jax import cli
-from lstm_endec_jax import config_checks
 from lstm_endec_jax import evaluate
-from lstm_endec_jax import runs
-from lstm_endec_jax.errors import ConfigError
+from lstm_endec_jax.runs import layout
+from lstm_endec_jax.runtime import cli
+from lstm_endec_jax.runtime.errors import ConfigError
+from lstm_endec_jax.training import config_checks
 
 TABLE_METRICS = (
     "pooled/pixel_auc",
@@ -87,7 +87,7 @@ def score_test_sets(
         checkpoint,
         step=step,
         split=split,
-        output_dir=output_dir / runs.folder_name(f"{name}_{split}"),
+        output_dir=output_dir / layout.folder_name(f"{name}_{split}"),
         robustness=robustness,
     )
     rows.append({"dataset": name, "split": split, **metrics})
@@ -128,7 +128,7 @@ def write_table(output_dir: pathlib.Path, rows: Sequence[Mapping[str, Any]], tit
   """protocol.md (the table), protocol.json (every metric of every row), protocol.csv."""
   table, json_file, csv_file = (output_dir / name for name in TABLE_FILES)
   table.write_text(markdown(rows, title))
-  runs.write_json(json_file, {"title": title, "metrics": list(TABLE_METRICS), "rows": list(rows)})
+  layout.write_json(json_file, {"title": title, "metrics": list(TABLE_METRICS), "rows": list(rows)})
   csv_file.write_text(csv_text(rows))
 
 
@@ -141,7 +141,7 @@ def run_protocol(
     robustness: bool = False,
 ) -> list[dict[str, Any]]:
   """Scores every test set and writes the table; returns its rows, the mean last."""
-  output_dir = runs.prepare_directory(output_dir, "--output")
+  output_dir = layout.prepare_directory(output_dir, "--output")
   rows = with_mean(
       score_test_sets(config, checkpoint, output_dir, step=step, robustness=robustness)
   )

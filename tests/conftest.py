@@ -13,7 +13,7 @@ os.environ.setdefault("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")
 
 import pytest  # noqa: E402
 
-from lstm_endec_jax import xla_flags  # noqa: E402
+from lstm_endec_jax.runtime import xla_flags  # noqa: E402
 
 xla_flags.apply_defaults()
 

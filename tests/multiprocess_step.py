@@ -11,10 +11,10 @@ import jax
 import numpy as np
 
 from configs import smoke
-from lstm_endec_jax import models
-from lstm_endec_jax import optimizers
-from lstm_endec_jax import parallel
-from lstm_endec_jax import train
+from lstm_endec_jax.model import models
+from lstm_endec_jax.runtime import parallel
+from lstm_endec_jax.training import optimizers
+from lstm_endec_jax.training import train
 
 
 def take_step() -> dict:

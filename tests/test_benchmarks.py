@@ -19,7 +19,7 @@ from benchmarks import predict_large
 from benchmarks import run_all
 from benchmarks import train_step
 from benchmarks import cpu_settings
-from lstm_endec_jax import models
+from lstm_endec_jax.model import models
 
 
 def test_timing_rates_are_median_and_spread_over_repeats():

@@ -8,7 +8,7 @@ from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
-from lstm_endec_jax import image_io
+from lstm_endec_jax.data import image_io
 import tfds_builders  # noqa: F401  (registers the builders)
 from tfds_builders import manual
 import fixture_trees

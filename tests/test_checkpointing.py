@@ -11,10 +11,10 @@ import ml_collections
 import numpy as np
 import pytest
 
-from lstm_endec_jax import checkpointing
-from lstm_endec_jax import parallel
-from lstm_endec_jax import runs
-from lstm_endec_jax import train
+from lstm_endec_jax.runs import checkpointing
+from lstm_endec_jax.runs import layout
+from lstm_endec_jax.runtime import parallel
+from lstm_endec_jax.training import train
 
 
 def _config(**overrides):
@@ -26,7 +26,7 @@ def _config(**overrides):
 
 
 def _manager(workdir):
-  return train.create_checkpoint_manager(_config(), runs.Run(workdir))
+  return train.create_checkpoint_manager(_config(), layout.Run(workdir))
 
 
 def _loader():
@@ -77,7 +77,7 @@ def _restore(workdir, mesh):
   return (
       manager,
       checkpointing.restore_latest(
-          manager, abstract, iterator, quarantine_dir=runs.Run(workdir).quarantine_dir
+          manager, abstract, iterator, quarantine_dir=layout.Run(workdir).quarantine_dir
       ),
       iterator,
   )
@@ -113,7 +113,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_previous(saved_run, tmp_path, c
     manager, state, _ = _restore(workdir, mesh)
   assert int(state["step"]) == 5
   assert "Checkpoint step 6" in caplog.text and "unreadable" in caplog.text
-  assert (workdir / runs.QUARANTINE_DIR / "6").is_dir()
+  assert (workdir / layout.QUARANTINE_DIR / "6").is_dir()
   # The step number is free again for the resumed run.
   checkpointing.save(manager, 6, _state(6, mesh), iter(_loader()))
   checkpointing.wait_until_finished(manager)
@@ -131,7 +131,7 @@ def test_load_variables_for_fine_tuning(saved_run, where):
   mesh = parallel.create_mesh(1)
   fresh = _state(0, mesh)
   loaded = checkpointing.load_variables(
-      runs.resolve(path).step_dir,
+      layout.resolve(path).step_dir,
       {"params": fresh["params"], "batch_stats": fresh["batch_stats"]},
       parallel.replicated(mesh),
   )
@@ -146,11 +146,11 @@ def test_load_variables_names_a_mismatching_model(saved_run):
   other = {"params": {"w": jnp.zeros((5, 3)), "b": jnp.zeros(3)}}
   with pytest.raises(ValueError, match=r"\['params'\]\['w'\] is \(4, 3\)"):
     checkpointing.load_variables(
-        runs.resolve(saved_run[0]).step_dir, other, parallel.replicated(mesh)
+        layout.resolve(saved_run[0]).step_dir, other, parallel.replicated(mesh)
     )
   with pytest.raises(FileNotFoundError, match="No checkpoint found"):
     checkpointing.load_variables(
-        runs.resolve(saved_run[0] / "nothing").step_dir, other, parallel.replicated(mesh)
+        layout.resolve(saved_run[0] / "nothing").step_dir, other, parallel.replicated(mesh)
     )
 
 
@@ -159,6 +159,8 @@ def test_full_disk_and_unwritable_workdir_give_clear_errors(tmp_path):
     checkpointing.check_free_space(tmp_path, 2**62)
   blocker = tmp_path / "a_file"
   blocker.write_text("not a directory")
-  with pytest.raises(runs.WorkdirError, match=f"Cannot write to {blocker}/run.*--workdir"):
-    runs.prepare_directory(blocker / "run")
-  assert runs.prepare_directory(tmp_path / "new" / "run") == pathlib.Path(tmp_path / "new" / "run")
+  with pytest.raises(layout.WorkdirError, match=f"Cannot write to {blocker}/run.*--workdir"):
+    layout.prepare_directory(blocker / "run")
+  assert layout.prepare_directory(tmp_path / "new" / "run") == pathlib.Path(
+      tmp_path / "new" / "run"
+  )

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from configs import smoke
-from lstm_endec_jax import train
-from lstm_endec_jax.errors import ConfigError
+from lstm_endec_jax.runtime.errors import ConfigError
+from lstm_endec_jax.training import train
 from tfds_builders.synthetic_splice import synthetic_splice_dataset_builder as builder_lib
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -153,7 +153,7 @@ def test_build_dataset_twice_says_it_is_built_and_force_rebuilds(tmp_path):
 
 
 def test_no_command_turns_errors_into_exit_codes_by_hand():
-  """`cli.run` is the one map from errors to exit codes (lstm_endec_jax/errors.py)."""
+  """`cli.run` is the one map from errors to exit codes (lstm_endec_jax/runtime/errors.py)."""
   commands = []
   for path in sorted((REPO_ROOT / "lstm_endec_jax").glob("*.py")):
     text = path.read_text()

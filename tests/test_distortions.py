@@ -5,7 +5,7 @@ import pytest
 import skimage.data
 from skimage.metrics import peak_signal_noise_ratio
 
-from lstm_endec_jax import distortions
+from lstm_endec_jax.data import distortions
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from lstm_endec_jax import distortions
 from lstm_endec_jax import evaluate
-from lstm_endec_jax import runs
+from lstm_endec_jax.data import distortions
+from lstm_endec_jax.runs import layout
 import trained_run
 
 
@@ -93,7 +93,7 @@ def test_table_rows_and_nan_as_null(tmp_path):
       "| blur (Gaussian blur kernel size) | 3 | 0.4000 | 0.1000 |",
       "| blur (Gaussian blur kernel size) | 7 | 0.3000 | 0.2000 |",
   ]
-  runs.write_json(tmp_path / "x.json", {"clean": clean})
+  layout.write_json(tmp_path / "x.json", {"clean": clean})
   assert json.loads((tmp_path / "x.json").read_text()) == {"clean": {"a": 0.5, "b": None}}
 
 

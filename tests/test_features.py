@@ -17,7 +17,7 @@ import skimage.transform
 from hypothesis import strategies as st
 from jax.sharding import PartitionSpec
 
-from lstm_endec_jax import features
+from lstm_endec_jax.model import features
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 BENCHMARK = REPO_ROOT / "benchmarks" / "feature_extraction.py"
@@ -194,7 +194,7 @@ def test_jit_vmap_and_shard_map():
   stacked = images.reshape(2, 2, *images.shape[1:])
   vmapped = jax.vmap(extract)(jnp.asarray(stacked))
   # vmap changes the batch shape of the reductions, and with convolutions out of YNNPACK
-  # (lstm_endec_jax/xla_flags.py) XLA:CPU sums them in a shape-dependent order: a few 1e-6.
+  # (lstm_endec_jax/runtime/xla_flags.py) XLA:CPU sums them in a shape-dependent order: a few 1e-6.
   np.testing.assert_allclose(vmapped.reshape(expected.shape), expected, rtol=0, atol=1e-5)
 
   assert jax.device_count() >= 2, "tests/conftest.py simulates 2 CPU devices"

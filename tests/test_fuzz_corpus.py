@@ -15,7 +15,7 @@ from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
-from lstm_endec_jax import input_pipeline
+from lstm_endec_jax.data import input_pipeline
 import trained_run
 
 RNG = np.random.default_rng(0)

@@ -5,7 +5,7 @@ from PIL import Image
 import pytest
 import tifffile
 
-from lstm_endec_jax import image_io
+from lstm_endec_jax.data import image_io
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (12, 17, 3), dtype=np.uint8)

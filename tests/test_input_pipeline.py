@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from lstm_endec_jax import input_pipeline
+from lstm_endec_jax.data import input_pipeline
 from synthetic_data import TINY, tiny_data_dir  # noqa: F401  (session fixture)
 
 

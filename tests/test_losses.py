@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lstm_endec_jax import losses
+from lstm_endec_jax.training import losses
 
 
 def _softmax(logits):

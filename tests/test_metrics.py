@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from lstm_endec_jax import metrics
+from lstm_endec_jax.evaluation import metrics
 
 SIZE = 24
 

@@ -1,4 +1,4 @@
-"""Tests of the LSTM-EnDec network and its baselines (lstm_endec_jax/models.py, layers.py).
+"""Tests of the LSTM-EnDec network and its baselines (lstm_endec_jax/model/models.py, layers.py).
 
 Inputs are 256x256 (fixed by the resampling features); widths are tiny so that every variant
 compiles and runs in about a second on a CPU core.
@@ -15,7 +15,7 @@ import pytest
 from clu import parameter_overview
 from jax.sharding import Mesh, PartitionSpec as P
 
-from lstm_endec_jax import layers, models, patch_order
+from lstm_endec_jax.model import layers, models, patch_order
 
 IMAGE_SHAPE = (2, 256, 256, 3)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lstm_endec_jax import patch_order
+from lstm_endec_jax.model import patch_order
 
 # HLED `Codes/hilbert.py` order for the 8x8 grid, as given in docs/method.md section 3.
 HLED_ORDER_3_START = [0, 1, 9, 8, 16, 24, 25, 17, 18, 26, 27, 19, 11, 10, 2, 3, 4, 12]

@@ -12,14 +12,14 @@ from PIL import Image
 import pytest
 import tifffile
 
-from lstm_endec_jax import image_io
-from lstm_endec_jax import input_pipeline
-from lstm_endec_jax import localizer as localizer_lib
-from lstm_endec_jax import models
 from lstm_endec_jax import predict
-from lstm_endec_jax import runs
-from lstm_endec_jax import trained_model
-from lstm_endec_jax import visualize
+from lstm_endec_jax.data import image_io
+from lstm_endec_jax.data import input_pipeline
+from lstm_endec_jax.evaluation import visualize
+from lstm_endec_jax.inference import localizer as localizer_lib
+from lstm_endec_jax.model import models
+from lstm_endec_jax.runs import layout
+from lstm_endec_jax.runs import trained_model
 import trained_run
 
 RNG = np.random.default_rng(0)
@@ -214,20 +214,20 @@ def test_checkpoint_paths_and_steps(workdir, tmp_path):
   )
   metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   auc = {m["step"]: m["pooled/pixel_auc"] for m in metrics if m["split"] == "validation"}
-  assert runs.resolve(workdir / "checkpoints", "best").step == max(auc, key=auc.get)
-  assert runs.resolve(workdir / "checkpoints", 1).step == 1
-  with pytest.raises(runs.CheckpointNotFoundError, match="has no step 7"):
+  assert layout.resolve(workdir / "checkpoints", "best").step == max(auc, key=auc.get)
+  assert layout.resolve(workdir / "checkpoints", 1).step == 1
+  with pytest.raises(layout.CheckpointNotFoundError, match="has no step 7"):
     trained_model.load(workdir, step=7)
-  with pytest.raises(runs.CheckpointNotFoundError, match="No checkpoint found at"):
+  with pytest.raises(layout.CheckpointNotFoundError, match="No checkpoint found at"):
     trained_model.load(tmp_path)
   lonely_step = tmp_path / "copied" / "checkpoints" / "2"
   shutil.copytree(workdir / "checkpoints" / "2", lonely_step)
-  with pytest.raises(runs.CheckpointNotFoundError, match="config.json is missing"):
+  with pytest.raises(layout.CheckpointNotFoundError, match="config.json is missing"):
     trained_model.load(lonely_step)
 
 
 def test_model_fields_added_after_the_run_keep_their_defaults(workdir):
-  run_config = runs.read_config(runs.Run(workdir))
+  run_config = layout.read_config(layout.Run(workdir))
   del run_config.model["patch_order"]
   model_config = models.saved_model_config(run_config.model)
   assert model_config.patch_order == models.model_config("paper").patch_order

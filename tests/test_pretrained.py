@@ -1,4 +1,4 @@
-"""The weights shipped with the package (lstm_endec_jax/pretrained/, docs/model_card.md)."""
+"""The weights shipped with the package (lstm_endec_jax/runs/shipped_weights/, docs/model_card.md)."""
 
 import os
 import subprocess
@@ -9,32 +9,32 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from lstm_endec_jax import localizer as localizer_lib
-from lstm_endec_jax import models
-from lstm_endec_jax import pretrained
-from lstm_endec_jax import runs
+from lstm_endec_jax.inference import localizer as localizer_lib
+from lstm_endec_jax.model import models
+from lstm_endec_jax.runs import layout
+from lstm_endec_jax.runs import shipped as shipped_lib
 import trained_run
 
 
 @pytest.fixture(scope="module")
 def shipped():
-  return pretrained.load("base")
+  return shipped_lib.load("base")
 
 
 def test_the_package_ships_the_base_model_as_plain_arrays():
-  assert "base" in pretrained.available()
-  path = pretrained.WEIGHTS_DIR / "base.npz"
+  assert "base" in shipped_lib.available()
+  path = shipped_lib.WEIGHTS_DIR / "base.npz"
   assert path.stat().st_size <= 12 * 2**20
   with np.load(path, allow_pickle=False) as arrays:  # no pickle: loading runs no code
     assert all(arrays[key].dtype.kind == "f" for key in arrays)
-  record = pretrained.description("base")
+  record = shipped_lib.description("base")
   assert record["run_config"]["model"]["variant"] == "paper"
 
 
 def test_a_fixed_input_gives_the_recorded_output(shipped):
   """Fails when a change of the model code silently changes what the shipped weights compute."""
-  recorded = np.asarray(pretrained.description("base")["reference_output"])
-  computed = np.asarray(pretrained.reference_output(shipped.model, shipped.variables))
+  recorded = np.asarray(shipped_lib.description("base")["reference_output"])
+  computed = np.asarray(shipped_lib.reference_output(shipped.model, shipped.variables))
   np.testing.assert_allclose(computed, recorded, rtol=0, atol=1e-4)
   assert recorded.std() > 0  # a map, not a constant
 
@@ -57,7 +57,7 @@ def test_usable_as_init_from_for_the_paper_model_only(shipped):
       )
   )
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  variables = pretrained.variables_like("base", like, device)
+  variables = shipped_lib.variables_like("base", like, device)
   jax.tree.map(np.testing.assert_array_equal, variables, shipped.variables)
   smaller = trained_run.smoke_config(trained_run.REPO_ROOT).model
   tiny_like = dict(
@@ -68,12 +68,12 @@ def test_usable_as_init_from_for_the_paper_model_only(shipped):
       )
   )
   with pytest.raises(ValueError, match="does not fit this config's model"):
-    pretrained.variables_like("base", tiny_like, device)
+    shipped_lib.variables_like("base", tiny_like, device)
 
 
 def test_unknown_name_is_a_clear_error():
-  with pytest.raises(runs.CheckpointNotFoundError, match="ships \\['base'"):
-    pretrained.load("large")
+  with pytest.raises(layout.CheckpointNotFoundError, match="ships \\['base'"):
+    shipped_lib.load("large")
 
 
 def test_predict_without_a_checkpoint_uses_the_shipped_weights(tmp_path):

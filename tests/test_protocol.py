@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lstm_endec_jax import protocol
-from lstm_endec_jax.errors import ConfigError
+from lstm_endec_jax.runtime.errors import ConfigError
 import fixture_trees
 import trained_run
 

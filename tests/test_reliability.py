@@ -13,11 +13,11 @@ import time
 
 import pytest
 
-from lstm_endec_jax import checkpointing
-from lstm_endec_jax import reporting
-from lstm_endec_jax import runs
-from lstm_endec_jax import train
-from lstm_endec_jax.errors import ConfigError
+from lstm_endec_jax.runs import checkpointing
+from lstm_endec_jax.runs import layout
+from lstm_endec_jax.runs import reporting
+from lstm_endec_jax.runtime.errors import ConfigError
+from lstm_endec_jax.training import train
 import trained_run
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -100,7 +100,7 @@ def test_a_second_run_on_a_busy_workdir_stops_in_one_line(workdir):
   holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
   try:
     record = {"pid": holder.pid, "host": socket.gethostname(), "since": time.time()}
-    (workdir / runs.LOCK_FILE).write_text(json.dumps(record))
+    (workdir / layout.LOCK_FILE).write_text(json.dumps(record))
     before = (workdir / "metrics.jsonl").read_text()
     result = _main(workdir, "num_train_steps=3")
     assert result.returncode == 1
@@ -117,12 +117,12 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_and_released(workdir):
   )
   dead_pid = int(finished.stdout)
   record = {"pid": dead_pid, "host": socket.gethostname(), "since": time.time()}
-  run = runs.Run(workdir)
+  run = layout.Run(workdir)
   run.lock_path.write_text(json.dumps(record))
-  with runs.exclusive(run):
+  with layout.exclusive(run):
     assert json.loads(run.lock_path.read_text())["pid"] == os.getpid()
-    with pytest.raises(runs.WorkdirError, match=f"in use by process {os.getpid()}"):
-      with runs.exclusive(run):
+    with pytest.raises(layout.WorkdirError, match=f"in use by process {os.getpid()}"):
+      with layout.exclusive(run):
         pass
   assert not run.lock_path.exists()
 
@@ -140,7 +140,7 @@ def test_a_damaged_metrics_file_in_the_latest_step_falls_back_to_the_previous_st
 
 
 def test_history_rewrites_survive_a_torn_line_anywhere(tmp_path):
-  writer = reporting.MetricWriter(runs.Run(tmp_path))
+  writer = reporting.MetricWriter(layout.Run(tmp_path))
   for step in (1, 2, 3):
     writer.write_scalars(step, "train", {"loss": 1.0})
   lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
@@ -158,10 +158,10 @@ def test_history_rewrites_survive_a_torn_line_anywhere(tmp_path):
 def test_changing_only_how_the_arrays_are_used_still_resumes(tmp_path):
   """dtype, dropout and BatchNorm momentum may change on resume; shapes may not."""
   config = trained_run.smoke_config(tmp_path)
-  run = runs.Run(tmp_path)
-  runs.write_config(run, config)
+  run = layout.Run(tmp_path)
+  layout.write_config(run, config)
   config.model.dtype = "bfloat16"
-  runs.check_same_structure(run, config)
+  layout.check_same_structure(run, config)
   config.model.lstm_hidden_size = config.model.lstm_hidden_size * 2
   with pytest.raises(ConfigError, match="model.lstm_hidden_size"):
-    runs.check_same_structure(run, config)
+    layout.check_same_structure(run, config)

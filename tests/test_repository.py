@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from lstm_endec_jax import runs
+from lstm_endec_jax.runs import layout
 from tests import conftest
 
 # A path that climbs out of the checkout to a sibling folder such as the "shared" one beside it.
@@ -57,16 +57,16 @@ def _string_constants(path: pathlib.Path) -> set[str]:
 def test_only_runs_names_the_files_of_a_working_directory():
   names = {
       value
-      for name, value in vars(runs).items()
+      for name, value in vars(layout).items()
       if name.endswith(("_FILE", "_DIR", "_JSON", "_TABLE", "_PLOT")) and isinstance(value, str)
   }
   assert {"config.json", "eval.json", "metrics.jsonl", "checkpoints"} <= names
   offenders = {}
   for folder in ("lstm_endec_jax", "experiments", "benchmarks"):
     for path in (conftest.REPO_ROOT / folder).rglob("*.py"):
-      if path.name != "runs.py" and (found := names & _string_constants(path)):
+      if path.name != "layout.py" and (found := names & _string_constants(path)):
         offenders[str(path.relative_to(conftest.REPO_ROOT))] = sorted(found)
-  assert not offenders, f"workdir file names outside runs.py: {offenders}"
+  assert not offenders, f"workdir file names outside layout.py: {offenders}"
 
 
 def _imported_modules(path: pathlib.Path) -> set[str]:
@@ -82,8 +82,34 @@ def _imported_modules(path: pathlib.Path) -> set[str]:
 def test_evaluation_and_inference_do_not_reach_into_training():
   package = conftest.REPO_ROOT / "lstm_endec_jax"
   for module, forbidden in (
-      ("evaluate", {"lstm_endec_jax.train", "lstm_endec_jax.localizer"}),
-      ("localizer", {"lstm_endec_jax.train", "lstm_endec_jax.evaluate"}),
-      ("evaluation", {"lstm_endec_jax.train", "lstm_endec_jax.evaluate"}),
+      ("evaluate.py", {"lstm_endec_jax.training.train", "lstm_endec_jax.inference.localizer"}),
+      ("inference/localizer.py", {"lstm_endec_jax.training.train", "lstm_endec_jax.evaluate"}),
+      ("evaluation/evaluator.py", {"lstm_endec_jax.training.train", "lstm_endec_jax.evaluate"}),
   ):
-    assert not _imported_modules(package / f"{module}.py") & forbidden, module
+    assert not _imported_modules(package / module) & forbidden, module
+
+
+def test_the_builders_import_only_a_leaf_of_the_package():
+  """tfds_builders may use the image decoder, which imports nothing of ours, so that no import
+  climbs back from the builders into the package that imports them."""
+  leaf = conftest.REPO_ROOT / "lstm_endec_jax" / "data" / "image_io.py"
+  assert not {name for name in _imported_modules(leaf) if name.startswith("lstm_endec_jax")}
+  used = set()
+  for path in (conftest.REPO_ROOT / "tfds_builders").rglob("*.py"):
+    used |= {name for name in _imported_modules(path) if name.startswith("lstm_endec_jax")}
+  assert used <= {"lstm_endec_jax.data", "lstm_endec_jax.data.image_io"}, used
+
+
+def test_prediction_imports_neither_tfds_nor_grain():
+  """The inference API predicts with the shipped weights without the data stack."""
+  script = (
+      "import sys\n"
+      "import numpy as np\n"
+      "from lstm_endec_jax.inference import localizer\n"
+      "heatmap = localizer.Localizer.from_pretrained().predict(np.zeros((64, 80, 3), np.uint8))\n"
+      "assert heatmap.shape == (64, 80), heatmap.shape\n"
+      "loaded = {m for m in sys.modules if m.split('.')[0] in "
+      "('tensorflow_datasets', 'grain', 'tensorflow', 'tfds_builders')}\n"
+      "assert not loaded, sorted(loaded)[:5]\n"
+  )
+  subprocess.run([sys.executable, "-c", script], check=True, timeout=300, cwd=conftest.REPO_ROOT)

@@ -6,8 +6,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from lstm_endec_jax import image_io
-from lstm_endec_jax import tiling
+from lstm_endec_jax.data import image_io
+from lstm_endec_jax.inference import tiling
 
 
 @pytest.mark.parametrize("length", [1, 255, 256, 257, 300, 1536, 2048, 5000])

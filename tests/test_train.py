@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 
 from configs import smoke
-from lstm_endec_jax import checkpointing
-from lstm_endec_jax import input_pipeline
-from lstm_endec_jax import models
-from lstm_endec_jax import optimizers
-from lstm_endec_jax import parallel
-from lstm_endec_jax import reporting
-from lstm_endec_jax import runs
-from lstm_endec_jax import train
+from lstm_endec_jax.data import input_pipeline
+from lstm_endec_jax.model import models
+from lstm_endec_jax.runs import checkpointing
+from lstm_endec_jax.runs import layout
+from lstm_endec_jax.runs import reporting
+from lstm_endec_jax.runtime import parallel
+from lstm_endec_jax.training import optimizers
+from lstm_endec_jax.training import train
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -375,7 +375,7 @@ def test_a_diverging_run_stops_in_one_line_and_saves_nothing_non_finite(
 
 
 def test_metric_history_keeps_one_line_per_step_when_a_run_restarts(tmp_path):
-  writer = reporting.MetricWriter(runs.Run(tmp_path))
+  writer = reporting.MetricWriter(layout.Run(tmp_path))
   for step in (2, 4, 6):
     writer.write_scalars(step, "train", {"loss": 1.0 / step})
   writer.keep_history_until(4)  # resumed from the step-4 checkpoint

@@ -5,9 +5,9 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from lstm_endec_jax import distortions
-from lstm_endec_jax import metrics
-from lstm_endec_jax import visualize
+from lstm_endec_jax.data import distortions
+from lstm_endec_jax.evaluation import metrics
+from lstm_endec_jax.evaluation import visualize
 
 
 def _read_png(path) -> np.ndarray:

@@ -4,8 +4,8 @@ import os
 import subprocess
 import sys
 
-from lstm_endec_jax import huge_pages
-from lstm_endec_jax import xla_flags
+from lstm_endec_jax.runtime import huge_pages
+from lstm_endec_jax.runtime import xla_flags
 
 
 def test_defaults_are_added_to_other_flags():
@@ -29,7 +29,7 @@ def test_importing_the_package_changes_no_environment_variable():
   script = (
       "import os, cv2, jax, orbax.checkpoint, tensorboardX, tensorflow_datasets; "
       "before = dict(os.environ); "
-      "import lstm_endec_jax, lstm_endec_jax.main, lstm_endec_jax.predict, lstm_endec_jax.localizer; "
+      "import lstm_endec_jax, lstm_endec_jax.main, lstm_endec_jax.predict, lstm_endec_jax.inference.localizer; "
       "assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items())"
   )
   subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
@@ -39,7 +39,7 @@ def test_a_command_sets_the_flags_before_the_backend_starts():
   """`cli.run` (every command's start) adds the defaults before any computation."""
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   script = (
-      "import jax, jaxlib, os; from lstm_endec_jax import cli, xla_flags as f\n"
+      "import jax, jaxlib, os; from lstm_endec_jax.runtime import cli, xla_flags as f\n"
       "def main(argv):\n"
       "  jax.numpy.ones(2).block_until_ready()\n"
       "  assert os.environ['XLA_FLAGS'].split() == [f'--{k}={v}' for k, v in "
@@ -69,15 +69,19 @@ def test_a_long_running_command_starts_again_with_huge_pages(tmp_path):
   script = tmp_path / "command.py"
   script.write_text(
       "import os, sys\n"
-      "from lstm_endec_jax import cli\n"
+      "from lstm_endec_jax.runtime import cli\n"
       "print('started', os.getpid(), flush=True)\n"
       "def main(argv):\n"
       "  print('ran', os.getpid(), os.environ['GLIBC_TUNABLES'], argv[1:])\n"
       "cli.run(main, huge_pages=True)\n"
   )
   result = subprocess.run(
-      [sys.executable, str(script), "a", "b c"], env=env, capture_output=True, text=True,
-      check=True, timeout=120,
+      [sys.executable, str(script), "a", "b c"],
+      env=env,
+      capture_output=True,
+      text=True,
+      check=True,
+      timeout=120,
   )
   lines = result.stdout.splitlines()
   (first_pid,), (second_pid,) = [line.split()[1:] for line in lines if line.startswith("started")]

@@ -11,7 +11,7 @@ import pathlib
 import pytest
 
 from configs import smoke
-from lstm_endec_jax import train
+from lstm_endec_jax.training import train
 
 NUM_TRAIN_STEPS = 2
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
-from lstm_endec_jax import image_io
+from lstm_endec_jax.data import image_io
 from tfds_builders import schema
 
 SPLIT_FRACTIONS = (("train", 0.70), ("validation", 0.05), ("test", 0.25))

@@ -147,7 +147,9 @@ def forward_and_features(small: bool, batch: int, dtype: str) -> dict[str, Any]:
   import jax  # pylint: disable=g-import-not-at-top
 
   from benchmarks import common  # pylint: disable=g-import-not-at-top
-  from lstm_endec_jax import evaluation, features, models, parallel  # pylint: disable=g-import-not-at-top
+  from lstm_endec_jax.evaluation import evaluator  # pylint: disable=g-import-not-at-top
+  from lstm_endec_jax.model import features, models  # pylint: disable=g-import-not-at-top
+  from lstm_endec_jax.runtime import parallel  # pylint: disable=g-import-not-at-top
 
   config = _config(small, dtype, batch)
   mesh = parallel.create_mesh()
@@ -158,7 +160,7 @@ def forward_and_features(small: bool, batch: int, dtype: str) -> dict[str, Any]:
       {"image": common.synthetic_batch(batch, config.dataset.image_size)["image"]}, mesh
   )["image"]
   forward, compile_s = common.compile_seconds(
-      evaluation.make_parallel_probabilities(models.create_model(config.model), mesh),
+      evaluator.make_parallel_probabilities(models.create_model(config.model), mesh),
       variables,
       images,
   )
@@ -286,9 +288,9 @@ def _best_rate(rows: list[dict[str, Any]], dtype: str) -> dict[str, Any] | None:
 
 def collect_outputs(output: pathlib.Path, workdir: pathlib.Path) -> list[str]:
   """Copies the training's results into `output` (the device tool brings back 8 files)."""
-  from lstm_endec_jax import runs  # pylint: disable=g-import-not-at-top
+  from lstm_endec_jax.runs import layout  # pylint: disable=g-import-not-at-top
 
-  run = runs.Run(workdir)
+  run = layout.Run(workdir)
   weights = workdir / "export"
   sources = [
       run.metrics_path,

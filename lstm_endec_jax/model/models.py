@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from lstm_endec_jax import features as features_lib
-from lstm_endec_jax import layers
+from lstm_endec_jax.model import features as features_lib
+from lstm_endec_jax.model import layers
 
 VARIANTS = ("paper", "hled", "endec", "endec_x4", "fcn")
 # The input side every variant is built for: an 8x8 grid of 32x32 patches for the resampling
@@ -272,3 +272,10 @@ def variable_shapes(model: nn.Module) -> dict[str, Any]:
 def _blank_images(size: int) -> jax.Array:
   """One black (1, size, size, 3) uint8 image: the input that fixes a model's variable shapes."""
   return jnp.zeros((1, size, size, 3), jnp.uint8)
+
+
+def probabilities(model: nn.Module, variables: dict[str, Any], images: jax.Array) -> jax.Array:
+  """P(manipulated) per pixel, (B, H, W) float32, with BatchNorm's running averages: class 1 of
+  the softmax over the model's two logits. The one forward pass of evaluation and inference."""
+  logits = model.apply(variables, images, train=False)
+  return jax.nn.softmax(logits.astype(jnp.float32), axis=-1)[..., 1]

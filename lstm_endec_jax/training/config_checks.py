@@ -15,13 +15,13 @@ from typing import Any
 
 import ml_collections
 
-from lstm_endec_jax import layers
-from lstm_endec_jax import losses
-from lstm_endec_jax import models
-from lstm_endec_jax import optimizers
-from lstm_endec_jax import patch_order
-from lstm_endec_jax import pretrained
-from lstm_endec_jax.errors import ConfigError
+from lstm_endec_jax.model import layers
+from lstm_endec_jax.model import models
+from lstm_endec_jax.model import patch_order
+from lstm_endec_jax.runs import shipped
+from lstm_endec_jax.runtime.errors import ConfigError
+from lstm_endec_jax.training import losses
+from lstm_endec_jax.training import optimizers
 
 
 def project_datasets() -> dict[str, tuple[str, ...]]:
@@ -135,7 +135,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     value = _lookup(config, field)
     _require(isinstance(value, str) and bool(value), field, value, "a split name, e.g. 'test'")
   check_dataset_name(config.dataset.name, "config.dataset.name")
-  from lstm_endec_jax import input_pipeline  # pylint: disable=g-import-not-at-top
+  from lstm_endec_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
 
   try:
     mixture = input_pipeline.training_mixture(config.dataset)
@@ -143,13 +143,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"config.dataset.mixture={config.dataset.mixture!r}: {error}") from None
   for name, _ in mixture:
     check_dataset_name(name, "config.dataset.mixture")
-  shipped = pretrained.name_of(config.init_from)
-  if shipped is not None:
+  shipped_name = shipped.name_of(config.init_from)
+  if shipped_name is not None:
     _require(
-        shipped in pretrained.available(),
+        shipped_name in shipped.available(),
         "init_from",
         config.init_from,
-        f"shipped models: {', '.join(pretrained.available()) or 'none'}",
+        f"shipped models: {', '.join(shipped.available()) or 'none'}",
     )
   elif config.init_from:
     _require(
@@ -157,5 +157,5 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "init_from",
         config.init_from,
         "an existing workdir, checkpoints folder or checkpoint step folder, or "
-        f"{pretrained.INIT_FROM_PREFIX}<name> of a shipped model",
+        f"{shipped.INIT_FROM_PREFIX}<name> of a shipped model",
     )

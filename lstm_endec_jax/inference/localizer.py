@@ -18,12 +18,11 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from lstm_endec_jax import evaluation
-from lstm_endec_jax import image_io
-from lstm_endec_jax import models
-from lstm_endec_jax import pretrained
-from lstm_endec_jax import tiling
-from lstm_endec_jax import trained_model
+from lstm_endec_jax.data import image_io
+from lstm_endec_jax.inference import tiling
+from lstm_endec_jax.model import models
+from lstm_endec_jax.runs import shipped
+from lstm_endec_jax.runs import trained_model
 
 IMAGE_SIZE = models.IMAGE_SIZE
 
@@ -45,7 +44,7 @@ class Localizer:
     self.batch_size = batch_size
     self.variant = variant
     self.source = source  # where the weights came from, for messages
-    self._probabilities = jax.jit(functools.partial(evaluation.probabilities, model))
+    self._probabilities = jax.jit(functools.partial(models.probabilities, model))
 
   @classmethod
   def _from_loaded(
@@ -56,14 +55,12 @@ class Localizer:
     )
 
   @classmethod
-  def from_pretrained(
-      cls, name: str = pretrained.DEFAULT_NAME, *, batch_size: int = 8
-  ) -> "Localizer":
-    """The weights shipped with the package (`pretrained.available()`; docs/model_card.md)."""
+  def from_pretrained(cls, name: str = shipped.DEFAULT_NAME, *, batch_size: int = 8) -> "Localizer":
+    """The weights shipped with the package (`shipped.available()`; docs/model_card.md)."""
     return cls._from_loaded(
-        pretrained.load(name),
+        shipped.load(name),
         batch_size,
-        f"the shipped {name!r} weights ({pretrained.WEIGHTS_DIR / name}.npz)",
+        f"the shipped {name!r} weights ({shipped.WEIGHTS_DIR / name}.npz)",
     )
 
   @classmethod

@@ -39,9 +39,9 @@ from absl import logging
 import jax
 import ml_collections
 
-from lstm_endec_jax import checkpointing
-from lstm_endec_jax.errors import ConfigError
-from lstm_endec_jax.errors import UserError
+from lstm_endec_jax.runs import checkpointing
+from lstm_endec_jax.runtime.errors import ConfigError
+from lstm_endec_jax.runtime.errors import UserError
 
 CONFIG_FILE = "config.json"
 CLASS_WEIGHTS_FILE = "class_weights.json"

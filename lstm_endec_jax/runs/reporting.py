@@ -17,7 +17,7 @@ import numpy as np
 import tensorboardX
 import tqdm
 
-from lstm_endec_jax import runs
+from lstm_endec_jax.runs import layout
 
 
 def _json_value(value: Any) -> Any:
@@ -38,7 +38,7 @@ def _parse_record(line: str) -> dict[str, Any] | None:
 class MetricWriter:
   """Appends scalars to `metrics.jsonl` and to TensorBoard event files."""
 
-  def __init__(self, run: runs.Run):
+  def __init__(self, run: layout.Run):
     self._enabled = jax.process_index() == 0
     self._jsonl_path = run.metrics_path
     self._previous_path = run.previous_metrics_path
@@ -80,7 +80,7 @@ class MetricWriter:
           self._jsonl_path,
           moved,
       )
-    runs.write_text_atomically(self._jsonl_path, "".join(line + "\n" for line in kept))
+    layout.write_text_atomically(self._jsonl_path, "".join(line + "\n" for line in kept))
 
   def write_scalars(self, step: int, split: str, scalars: dict[str, float]) -> None:
     if not self._enabled:

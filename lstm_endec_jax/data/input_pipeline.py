@@ -25,7 +25,7 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
-from lstm_endec_jax import image_io
+from lstm_endec_jax.data import image_io
 import tfds_builders  # noqa: F401  (registers the project's TFDS builders)
 
 # The paper's 5 training crops: corners and centre, as fractions of the free room (top, left).

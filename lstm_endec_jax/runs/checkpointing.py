@@ -19,13 +19,12 @@ import shutil
 from typing import Any
 
 from absl import logging
-import grain.python as grain
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
-from lstm_endec_jax.errors import UserError
+from lstm_endec_jax.runtime.errors import UserError
 
 STATE = "state"
 TRAIN_ITER = "train_iter"
@@ -65,9 +64,17 @@ def create_checkpoint_manager(
       options=options,
       item_handlers={
           STATE: ocp.StandardCheckpointHandler(),
-          TRAIN_ITER: grain.PyGrainCheckpointHandler(),
+          TRAIN_ITER: _grain().PyGrainCheckpointHandler(),
       },
   )
+
+
+def _grain():
+  """grain, imported by the training side only (saving and restoring the input iterator), so
+  that loading weights for inference does not bring in the data stack."""
+  import grain.python as grain  # pylint: disable=g-import-not-at-top
+
+  return grain
 
 
 def is_step_dir(path: pathlib.Path) -> bool:
@@ -181,7 +188,7 @@ def save(
         args=ocp.args.Composite(
             **{
                 STATE: ocp.args.StandardSave(state),
-                TRAIN_ITER: grain.PyGrainCheckpointSave(train_iter),
+                TRAIN_ITER: _grain().PyGrainCheckpointSave(train_iter),
             }
         ),
         metrics=metrics,
@@ -231,7 +238,7 @@ def restore_latest(
           args=ocp.args.Composite(
               **{
                   STATE: ocp.args.StandardRestore(abstract_state),
-                  TRAIN_ITER: grain.PyGrainCheckpointRestore(train_iter),
+                  TRAIN_ITER: _grain().PyGrainCheckpointRestore(train_iter),
               }
           ),
       )

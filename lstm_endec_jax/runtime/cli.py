@@ -15,10 +15,10 @@ from absl import flags
 from absl import logging
 import jax
 
-from lstm_endec_jax import errors
-from lstm_endec_jax import huge_pages as huge_pages_lib
-from lstm_endec_jax import interrupts
-from lstm_endec_jax import xla_flags
+from lstm_endec_jax.runtime import errors
+from lstm_endec_jax.runtime import huge_pages as huge_pages_lib
+from lstm_endec_jax.runtime import xla_flags
+from lstm_endec_jax.training import interrupts
 
 # Libraries whose INFO lines (one per checkpoint file, dataset read, ...) would break the
 # progress bar; their warnings still show.
@@ -88,17 +88,17 @@ def start_command(*, distributed: bool = True) -> None:
   quiet_libraries()
   use_compilation_cache()
   if distributed:
-    from lstm_endec_jax import parallel  # pylint: disable=g-import-not-at-top
+    from lstm_endec_jax.runtime import parallel  # pylint: disable=g-import-not-at-top
 
     parallel.maybe_initialize_distributed()
 
 
 def parse_step_flag(text: str) -> str | int:
   """`--step` ("latest", "best" or a number), or a usage error naming the flag."""
-  from lstm_endec_jax import runs  # pylint: disable=g-import-not-at-top
+  from lstm_endec_jax.runs import layout  # pylint: disable=g-import-not-at-top
 
   try:
-    return runs.parse_step(text)
+    return layout.parse_step(text)
   except ValueError as error:
     raise app.UsageError(str(error)) from error
 

@@ -15,7 +15,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 import numpy as np
 
-from lstm_endec_jax.errors import ConfigError
+from lstm_endec_jax.runtime.errors import ConfigError
 
 DATA_AXIS = "data"
 

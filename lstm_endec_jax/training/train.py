@@ -21,19 +21,19 @@ import ml_collections
 import numpy as np
 import optax
 
-from lstm_endec_jax import checkpointing
-from lstm_endec_jax import config_checks
-from lstm_endec_jax import evaluation
-from lstm_endec_jax import input_pipeline
-from lstm_endec_jax import interrupts
-from lstm_endec_jax import losses
-from lstm_endec_jax import models
-from lstm_endec_jax import optimizers
-from lstm_endec_jax import parallel
-from lstm_endec_jax import pretrained
-from lstm_endec_jax import reporting
-from lstm_endec_jax import runs
-from lstm_endec_jax.errors import UserError
+from lstm_endec_jax.data import input_pipeline
+from lstm_endec_jax.evaluation import evaluator
+from lstm_endec_jax.model import models
+from lstm_endec_jax.runs import checkpointing
+from lstm_endec_jax.runs import layout
+from lstm_endec_jax.runs import reporting
+from lstm_endec_jax.runs import shipped
+from lstm_endec_jax.runtime import parallel
+from lstm_endec_jax.runtime.errors import UserError
+from lstm_endec_jax.training import config_checks
+from lstm_endec_jax.training import interrupts
+from lstm_endec_jax.training import losses
+from lstm_endec_jax.training import optimizers
 
 DATA_AXIS = parallel.DATA_AXIS
 
@@ -207,7 +207,7 @@ class Start(enum.Enum):
   EVALUATE_ONLY = "evaluate_only"  # no training steps: score the workdir's or init_from's weights
 
 
-def choose_start(config: ml_collections.ConfigDict, run: runs.Run) -> Start:
+def choose_start(config: ml_collections.ConfigDict, run: layout.Run) -> Start:
   if config.num_train_steps == 0:
     return Start.EVALUATE_ONLY
   if run.steps():
@@ -215,7 +215,7 @@ def choose_start(config: ml_collections.ConfigDict, run: runs.Run) -> Start:
   return Start.INIT_FROM if config.init_from else Start.FRESH
 
 
-def create_checkpoint_manager(config: ml_collections.ConfigDict, run: runs.Run):
+def create_checkpoint_manager(config: ml_collections.ConfigDict, run: layout.Run):
   checkpointing.set_aside_damaged_metrics(run.checkpoints_dir, run.quarantine_dir)
   return checkpointing.create_checkpoint_manager(
       run.checkpoints_dir,
@@ -237,13 +237,15 @@ def _with_weights_of(state: TrainState, source: str, sharding) -> TrainState:
   """`state` with the params and batch statistics of `source`: "pretrained:<name>", or a run's
   workdir, checkpoints folder or step folder (its latest step)."""
   like = {"params": state.params, "batch_stats": state.batch_stats}
-  if pretrained.name_of(source):
-    return state.replace(**pretrained.variables_like(pretrained.name_of(source), like, sharding))
-  step_dir = runs.resolve(source).step_dir
+  if shipped.name_of(source):
+    return state.replace(**shipped.variables_like(shipped.name_of(source), like, sharding))
+  step_dir = layout.resolve(source).step_dir
   return state.replace(**checkpointing.load_variables(step_dir, like, sharding))
 
 
-def _with_measured_class_weights(state: TrainState, config, run: runs.Run, sharding) -> TrainState:
+def _with_measured_class_weights(
+    state: TrainState, config, run: layout.Run, sharding
+) -> TrainState:
   frequencies, weights = measure_class_weights(config)
   logging.info(
       "Pixel class frequencies (pristine, manipulated) over %d training batches: %s "
@@ -252,7 +254,7 @@ def _with_measured_class_weights(state: TrainState, config, run: runs.Run, shard
       frequencies.tolist(),
       weights.tolist(),
   )
-  runs.write_json(
+  layout.write_json(
       run.class_weights_path,
       {
           "frequencies": frequencies.tolist(),
@@ -266,7 +268,7 @@ def _with_measured_class_weights(state: TrainState, config, run: runs.Run, shard
 def starting_state(
     start: Start,
     config: ml_collections.ConfigDict,
-    run: runs.Run,
+    run: layout.Run,
     mesh,
     manager,
     train_iter,
@@ -300,7 +302,7 @@ class TrainingEvaluation:
 
   def __init__(self, config: ml_collections.ConfigDict, mesh, writer: reporting.MetricWriter):
     self._config, self._writer = config, writer
-    self._evaluator = evaluation.Evaluator(models.create_model(config.model), config, mesh=mesh)
+    self._evaluator = evaluator.Evaluator(models.create_model(config.model), config, mesh=mesh)
 
   def __call__(
       self, state: TrainState, split: str, max_batches: int, output_dir
@@ -311,7 +313,7 @@ class TrainingEvaluation:
       accumulator, samples = self._evaluator.run(
           variables, self._evaluator.batches(split), max_batches
       )
-    except evaluation.NonFinitePredictionsError as error:
+    except evaluator.NonFinitePredictionsError as error:
       raise TrainingDivergedError(
           f"On the {split} split at step {step}, {error}. Likely cause: the learning rate "
           f"(config.learning_rate={self._config.learning_rate}) is far too high. This step is "
@@ -321,13 +323,13 @@ class TrainingEvaluation:
     logging.info("%s at step %d: %s", split, step, reporting.format_metrics(results))
     reporting.announce(f"{split} at step {step}: {reporting.headline(results)}")
     self._writer.write_scalars(step, split, results)
-    grid = evaluation.write_figures(
+    grid = evaluator.write_figures(
         output_dir,
         accumulator,
         samples,
         auc=results["pooled/pixel_auc"],
         title=f"{split}, step {step}",
-        samples_name=runs.samples_file(step),
+        samples_name=layout.samples_file(step),
     )
     if grid is not None:
       self._writer.write_image(step, f"{split}/samples", grid)
@@ -339,27 +341,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
 
   Args:
     config: the run's configuration (see `configs/base.py`).
-    workdir: the run's working directory (`runs` lists what goes there). A
+    workdir: the run's working directory (`runs.layout` lists what goes there). A
       run resumes from its checkpoints.
 
   Returns:
     The final train state.
   """
   config_checks.validate(config)
-  run = runs.prepare(workdir)
-  with runs.exclusive(run):
+  run = layout.prepare(workdir)
+  with layout.exclusive(run):
     return _train_and_evaluate(config, run)
 
 
-def _train_and_evaluate(config: ml_collections.ConfigDict, run: runs.Run) -> TrainState:
+def _train_and_evaluate(config: ml_collections.ConfigDict, run: layout.Run) -> TrainState:
   start = choose_start(config, run)
   if start is Start.RESUME:
-    runs.check_same_structure(run, config)
-  if start is Start.EVALUATE_ONLY and not pretrained.name_of(config.init_from):
+    layout.check_same_structure(run, config)
+  if start is Start.EVALUATE_ONLY and not shipped.name_of(config.init_from):
     try:
-      runs.resolve(config.init_from or run.workdir)  # fail before any work
-    except runs.CheckpointNotFoundError as error:
-      raise runs.CheckpointNotFoundError(
+      layout.resolve(config.init_from or run.workdir)  # fail before any work
+    except layout.CheckpointNotFoundError as error:
+      raise layout.CheckpointNotFoundError(
           f"{error} (num_train_steps=0 evaluates an existing checkpoint: the workdir's, or "
           "config.init_from's)"
       ) from None
@@ -372,7 +374,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, run: runs.Run) -> Tra
       mesh.devices.ravel().tolist(),
       start.value,
   )
-  runs.write_config(run, config)
+  layout.write_config(run, config)
   input_pipeline.ensure_dataset_built(config)
 
   train_iter = (
@@ -400,9 +402,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, run: runs.Run) -> Tra
       )
     results = evaluate_split(state, config.test_split, config.num_test_batches, run.workdir)
     step = int(state.step)
-    runs.write_json(
+    layout.write_json(
         run.eval_path,
-        evaluation.record(
+        evaluator.record(
             checkpoint=str(run.step_dir(step)),
             step=step,
             variant=config.model.variant,
@@ -420,7 +422,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, run: runs.Run) -> Tra
 
 def _train(
     config: ml_collections.ConfigDict,
-    run: runs.Run,
+    run: layout.Run,
     state: TrainState,
     train_iter,
     *,

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lstm_endec_jax import patch_order
+from lstm_endec_jax.model import patch_order
 
 ModuleDef = Any
 

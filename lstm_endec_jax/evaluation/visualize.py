@@ -14,8 +14,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
 
-from lstm_endec_jax import distortions
-from lstm_endec_jax import image_io
+from lstm_endec_jax.data import distortions
+from lstm_endec_jax.data import image_io
 
 # The paper's heat maps (Figs. 6, 7) run from blue (authentic) to red (manipulated).
 DEFAULT_COLORMAP = "jet"

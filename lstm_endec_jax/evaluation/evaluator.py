@@ -16,12 +16,13 @@ from jax.sharding import PartitionSpec as P
 import ml_collections
 import numpy as np
 
-from lstm_endec_jax import input_pipeline
-from lstm_endec_jax import metrics as metrics_lib
-from lstm_endec_jax import parallel
-from lstm_endec_jax import runs
-from lstm_endec_jax import visualize
-from lstm_endec_jax.errors import UserError
+from lstm_endec_jax.data import input_pipeline
+from lstm_endec_jax.evaluation import metrics as metrics_lib
+from lstm_endec_jax.evaluation import visualize
+from lstm_endec_jax.model import models
+from lstm_endec_jax.runs import layout
+from lstm_endec_jax.runtime import parallel
+from lstm_endec_jax.runtime.errors import UserError
 
 Batches = Iterable[dict[str, np.ndarray]]
 Variables = Mapping[str, Any]
@@ -29,13 +30,6 @@ Variables = Mapping[str, Any]
 
 class NonFinitePredictionsError(UserError, ValueError):
   """A model gave NaN or infinite probabilities."""
-
-
-def probabilities(model: nn.Module, variables: Variables, images: jax.Array) -> jax.Array:
-  """P(manipulated) per pixel, (B, H, W) float32, with BatchNorm's running averages: class 1 of
-  the softmax over the model's two logits."""
-  logits = model.apply(variables, images, train=False)
-  return jax.nn.softmax(logits.astype(np.float32), axis=-1)[..., 1]
 
 
 @functools.lru_cache(maxsize=8)
@@ -46,7 +40,7 @@ def make_parallel_probabilities(model: nn.Module, mesh) -> Callable[[Variables, 
   model in a process (each test set of a protocol, each robustness level) reuses its compilation.
   """
   sharded = jax.shard_map(
-      lambda variables, images: probabilities(model, variables, images),
+      lambda variables, images: models.probabilities(model, variables, images),
       mesh=mesh,
       in_specs=(P(), P(parallel.DATA_AXIS)),
       out_specs=P(parallel.DATA_AXIS),
@@ -184,7 +178,7 @@ def write_figures(
     return None
   output_dir.mkdir(parents=True, exist_ok=True)
   fpr, tpr, _ = accumulator.roc_curve()
-  visualize.write_roc_png(output_dir / runs.ROC_FILE, fpr, tpr, auc=auc, title=title)
+  visualize.write_roc_png(output_dir / layout.ROC_FILE, fpr, tpr, auc=auc, title=title)
   if not samples:
     return None
   return visualize.write_sample_grid(

@@ -1,7 +1,7 @@
 """A trained model from a training run's directory, for inference and evaluation.
 
 A run's `config.json` names the model variant and its fields, and its Orbax checkpoints hold the
-weights (`runs` knows where both are). Loading reads JSON and array files only, no pickle, so
+weights (`layout` knows where both are). Loading reads JSON and array files only, no pickle, so
 opening a checkpoint never runs code from it.
 """
 
@@ -15,13 +15,13 @@ import flax.linen as nn
 import jax
 import ml_collections
 
-from lstm_endec_jax import checkpointing
-from lstm_endec_jax import models
-from lstm_endec_jax import runs
-from lstm_endec_jax.errors import UserError
+from lstm_endec_jax.model import models
+from lstm_endec_jax.runs import checkpointing
+from lstm_endec_jax.runs import layout
+from lstm_endec_jax.runtime.errors import UserError
 
 
-class CheckpointUnreadableError(runs.CheckpointNotFoundError):
+class CheckpointUnreadableError(layout.CheckpointNotFoundError):
   """The checkpoint the user asked for exists but cannot be read."""
 
 
@@ -68,8 +68,8 @@ def load(
     model_config: the model the caller expects (e.g. evaluate's `--config`); a checkpoint of
       another variant is refused, naming both. None: the model the run trained.
   """
-  resolved = runs.resolve(path, step)
-  run_config = runs.read_config(resolved.run)
+  resolved = layout.resolve(path, step)
+  run_config = layout.read_config(resolved.run)
   if model_config is not None:
     check_variant(run_config, model_config.variant, path)
   expected = "the --config" if model_config is not None else f"{resolved.run.config_path}"

@@ -1,0 +1,1 @@
+"""Model + weights + split -> metrics: the evaluator, the metrics, and the figures."""

@@ -1,0 +1,1 @@
+"""The network: its layers, the resampling features, the patch order, the variants, and the one forward pass to probabilities."""
