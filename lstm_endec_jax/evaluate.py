@@ -34,7 +34,7 @@ from lstm_endec_jax.evaluation import visualize
 from lstm_endec_jax.runs import layout
 from lstm_endec_jax.runs import reporting
 from lstm_endec_jax.runs import shipped
-from lstm_endec_jax.runs import trained_model
+from lstm_endec_jax.runs import weights
 from lstm_endec_jax.runtime import cli
 from lstm_endec_jax.runtime.errors import ConfigError
 
@@ -176,9 +176,7 @@ def write_robustness(
   visualize.write_robustness_plot(output_dir / layout.ROBUSTNESS_PLOT, results, clean=clean)
 
 
-def default_output_dir(
-    loaded: trained_model.TrainedModel, dataset: str, split: str
-) -> pathlib.Path:
+def default_output_dir(loaded: weights.TrainedModel, dataset: str, split: str) -> pathlib.Path:
   """<workdir>/evaluate/<dataset>_<split>_step<N>; ./evaluate/pretrained_<name>/... for shipped
   weights (the package folder is no place for results)."""
   name = layout.folder_name(f"{dataset}_{split}_step{loaded.step}")
@@ -190,14 +188,11 @@ def default_output_dir(
 
 def load_model(
     config: ml_collections.ConfigDict, checkpoint: str | os.PathLike[str] | None, step: str | int
-) -> trained_model.TrainedModel:
+) -> weights.TrainedModel:
   """The checkpoint's model, or the shipped weights when `checkpoint` is empty; either must be
   the variant `config.model` names."""
-  if checkpoint:
-    return trained_model.load(checkpoint, step=step, model_config=config.model)
-  loaded = shipped.load()
-  trained_model.check_variant(loaded.run_config, config.model.variant, loaded.step_dir)
-  return loaded
+  source = checkpoint or shipped.INIT_FROM_PREFIX + shipped.DEFAULT_NAME
+  return weights.load(source, step=step, model_config=config.model)
 
 
 def evaluate_checkpoint(

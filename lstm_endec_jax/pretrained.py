@@ -6,14 +6,53 @@ Writes `<name>.npz` and `<name>.json` into the package (or `--directory`); float
 the size.
 """
 
+import json
 import pathlib
+from typing import Any
 
 from absl import flags
+from flax import traverse_util
+import jax
+import numpy as np
 
 from lstm_endec_jax.runs import layout
 from lstm_endec_jax.runs import shipped
-from lstm_endec_jax.runs import trained_model
+from lstm_endec_jax.runs import weights
 from lstm_endec_jax.runtime import cli
+
+
+def export(
+    loaded: weights.TrainedModel,
+    name: str,
+    *,
+    storage_dtype: str,
+    provenance: dict[str, Any],
+    directory: pathlib.Path = shipped.WEIGHTS_DIR,
+) -> pathlib.Path:
+  """Writes `<name>.npz` and `<name>.json` for a loaded run; returns the npz path."""
+  dtype = shipped.STORAGE_DTYPES[storage_dtype]
+  flat = traverse_util.flatten_dict(jax.device_get(loaded.variables))
+  arrays = {shipped.SEPARATOR.join(key): np.asarray(value, dtype) for key, value in flat.items()}
+  directory.mkdir(parents=True, exist_ok=True)
+  npz_path = directory / f"{name}.npz"
+  np.savez_compressed(npz_path, **arrays)
+  stored = traverse_util.unflatten_dict(
+      {tuple(k.split(shipped.SEPARATOR)): np.asarray(v, np.float32) for k, v in arrays.items()}
+  )
+  record = {
+      "name": name,
+      "run_config": {
+          "model": loaded.run_config.model.to_dict(),
+          "best_metric": loaded.run_config.best_metric,
+          "best_mode": loaded.run_config.best_mode,
+      },
+      "step": loaded.step,
+      "storage_dtype": storage_dtype,
+      "provenance": provenance,
+      "reference_output": shipped.reference_output(loaded.model, stored),
+  }
+  (directory / f"{name}.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+  return npz_path
 
 
 def define_flags() -> None:
@@ -32,9 +71,9 @@ def main(argv):
   del argv
   cli.quiet_libraries()
   options = flags.FLAGS
-  loaded = trained_model.load(options.checkpoint, step=layout.parse_step(options.step))
+  loaded = weights.load(options.checkpoint, step=layout.parse_step(options.step))
   provenance = {"checkpoint": str(loaded.step_dir), "note": options.note}
-  path = shipped.export(
+  path = export(
       loaded,
       options.name,
       storage_dtype=options.storage_dtype,

@@ -19,7 +19,7 @@ from lstm_endec_jax.evaluation import visualize
 from lstm_endec_jax.inference import localizer as localizer_lib
 from lstm_endec_jax.model import models
 from lstm_endec_jax.runs import layout
-from lstm_endec_jax.runs import trained_model
+from lstm_endec_jax.runs import weights
 import trained_run
 
 RNG = np.random.default_rng(0)
@@ -204,9 +204,9 @@ def test_model_input_is_resized_like_the_training_pipeline():
 
 
 def test_checkpoint_paths_and_steps(workdir, tmp_path):
-  latest = trained_model.load(workdir)
+  latest = weights.load(workdir)
   assert latest.step == trained_run.NUM_TRAIN_STEPS and latest.variant == "paper"
-  first = trained_model.load(workdir / "checkpoints" / "1")
+  first = weights.load(workdir / "checkpoints" / "1")
   assert first.step == 1
   assert not np.allclose(
       first.variables["params"]["decoder"]["classifier"]["kernel"],
@@ -217,13 +217,13 @@ def test_checkpoint_paths_and_steps(workdir, tmp_path):
   assert layout.resolve(workdir / "checkpoints", "best").step == max(auc, key=auc.get)
   assert layout.resolve(workdir / "checkpoints", 1).step == 1
   with pytest.raises(layout.CheckpointNotFoundError, match="has no step 7"):
-    trained_model.load(workdir, step=7)
+    weights.load(workdir, step=7)
   with pytest.raises(layout.CheckpointNotFoundError, match="No checkpoint found at"):
-    trained_model.load(tmp_path)
+    weights.load(tmp_path)
   lonely_step = tmp_path / "copied" / "checkpoints" / "2"
   shutil.copytree(workdir / "checkpoints" / "2", lonely_step)
   with pytest.raises(layout.CheckpointNotFoundError, match="config.json is missing"):
-    trained_model.load(lonely_step)
+    weights.load(lonely_step)
 
 
 def test_model_fields_added_after_the_run_keep_their_defaults(workdir):
@@ -236,15 +236,15 @@ def test_model_fields_added_after_the_run_keep_their_defaults(workdir):
 
 def test_checkpoint_of_another_variant_or_size_is_refused(workdir):
   with pytest.raises(
-      trained_model.ModelVariantMismatchError,
+      weights.ModelVariantMismatchError,
       match="holds a 'paper' model.*asks for the 'hled' variant",
   ):
-    trained_model.load(workdir, model_config=models.model_config("hled"))
+    weights.load(workdir, model_config=models.model_config("hled"))
   with pytest.raises(
-      trained_model.ModelVariantMismatchError,
+      weights.ModelVariantMismatchError,
       match="do not fit the 'paper' model that the --config describes",
   ):
-    trained_model.load(workdir, model_config=models.model_config("paper"))  # Full widths.
+    weights.load(workdir, model_config=models.model_config("paper"))  # Full widths.
 
 
 def test_output_stems_never_collide():

@@ -13,12 +13,13 @@ from lstm_endec_jax.inference import localizer as localizer_lib
 from lstm_endec_jax.model import models
 from lstm_endec_jax.runs import layout
 from lstm_endec_jax.runs import shipped as shipped_lib
+from lstm_endec_jax.runs import weights
 import trained_run
 
 
 @pytest.fixture(scope="module")
 def shipped():
-  return shipped_lib.load("base")
+  return weights.load("pretrained:base")
 
 
 def test_the_package_ships_the_base_model_as_plain_arrays():
@@ -57,7 +58,7 @@ def test_usable_as_init_from_for_the_paper_model_only(shipped):
       )
   )
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  variables = shipped_lib.variables_like("base", like, device)
+  variables = weights.load("pretrained:base", like=like, sharding=device).variables
   jax.tree.map(np.testing.assert_array_equal, variables, shipped.variables)
   smaller = trained_run.smoke_config(trained_run.REPO_ROOT).model
   tiny_like = dict(
@@ -68,12 +69,12 @@ def test_usable_as_init_from_for_the_paper_model_only(shipped):
       )
   )
   with pytest.raises(ValueError, match="does not fit this config's model"):
-    shipped_lib.variables_like("base", tiny_like, device)
+    weights.load("pretrained:base", like=tiny_like, sharding=device)
 
 
 def test_unknown_name_is_a_clear_error():
   with pytest.raises(layout.CheckpointNotFoundError, match="ships \\['base'"):
-    shipped_lib.load("large")
+    weights.load("pretrained:large")
 
 
 def test_predict_without_a_checkpoint_uses_the_shipped_weights(tmp_path):

@@ -22,7 +22,7 @@ from lstm_endec_jax.data import image_io
 from lstm_endec_jax.inference import tiling
 from lstm_endec_jax.model import models
 from lstm_endec_jax.runs import shipped
-from lstm_endec_jax.runs import trained_model
+from lstm_endec_jax.runs import weights
 
 IMAGE_SIZE = models.IMAGE_SIZE
 
@@ -47,9 +47,7 @@ class Localizer:
     self._probabilities = jax.jit(functools.partial(models.probabilities, model))
 
   @classmethod
-  def _from_loaded(
-      cls, loaded: trained_model.TrainedModel, batch_size: int, source: str
-  ) -> "Localizer":
+  def _from_loaded(cls, loaded: weights.TrainedModel, batch_size: int, source: str) -> "Localizer":
     return cls(
         loaded.model, loaded.variables, batch_size=batch_size, variant=loaded.variant, source=source
     )
@@ -58,7 +56,7 @@ class Localizer:
   def from_pretrained(cls, name: str = shipped.DEFAULT_NAME, *, batch_size: int = 8) -> "Localizer":
     """The weights shipped with the package (`shipped.available()`; docs/model_card.md)."""
     return cls._from_loaded(
-        shipped.load(name),
+        weights.load(shipped.INIT_FROM_PREFIX + name),
         batch_size,
         f"the shipped {name!r} weights ({shipped.WEIGHTS_DIR / name}.npz)",
     )
@@ -71,7 +69,7 @@ class Localizer:
 
     `step` (for a workdir): "latest", "best" (by the run's validation metric) or a step number.
     """
-    loaded = trained_model.load(path, step=step)
+    loaded = weights.load(path, step=step)
     return cls._from_loaded(loaded, batch_size, f"step {loaded.step} of {loaded.step_dir.parent}")
 
   def predict_batch(self, images: np.ndarray) -> np.ndarray:

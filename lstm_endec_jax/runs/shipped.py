@@ -1,6 +1,6 @@
 r"""Weights that ship inside the package: LSTM-EnDec-Base trained by this project.
 
-  localizer = Localizer.from_pretrained()                    # "base"
+  localizer = Localizer.from_pretrained()                    # "base"; weights.load("pretrained:base")
   python -m lstm_endec_jax.predict photo.jpg                 # no --checkpoint: the same weights
   --config.init_from=pretrained:base                         # fine-tune from them
 
@@ -18,15 +18,10 @@ import pathlib
 from typing import Any
 
 from flax import traverse_util
-import jax
-import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from lstm_endec_jax.model import models
-from lstm_endec_jax.runs import checkpointing
 from lstm_endec_jax.runs import layout
-from lstm_endec_jax.runs import trained_model
 
 WEIGHTS_DIR = pathlib.Path(__file__).parent / "shipped_weights"
 INIT_FROM_PREFIX = "pretrained:"
@@ -48,6 +43,11 @@ def _paths(name: str) -> tuple[pathlib.Path, pathlib.Path]:
   return WEIGHTS_DIR / f"{name}.npz", WEIGHTS_DIR / f"{name}.json"
 
 
+def weights_path(name: str) -> pathlib.Path:
+  """The `.npz` file of a shipped model."""
+  return _paths(name)[0]
+
+
 def description(name: str = DEFAULT_NAME) -> dict[str, Any]:
   """The JSON record of a shipped model: config, provenance, reference output."""
   return json.loads(_paths(name)[1].read_text())
@@ -60,47 +60,10 @@ def read_variables(name: str = DEFAULT_NAME) -> dict[str, Any]:
   return traverse_util.unflatten_dict(flat)
 
 
-def load(name: str = DEFAULT_NAME) -> trained_model.TrainedModel:
-  """A shipped model, as a loaded training run would be."""
-  record = description(name)
-  run_config = ml_collections.ConfigDict(record["run_config"])
-  model = models.create_model(models.saved_model_config(run_config.model))
-  variables = jax.device_put(read_variables(name), jax.local_devices()[0])
-  return trained_model.TrainedModel(
-      model=model,
-      variables=variables,
-      run_config=run_config,
-      step_dir=_paths(name)[0],
-      step=int(record["step"]),
-  )
-
-
 def name_of(init_from: str) -> str | None:
   """The model name of `config.init_from` = "pretrained:<name>", else None."""
   return (
       init_from.removeprefix(INIT_FROM_PREFIX) if init_from.startswith(INIT_FROM_PREFIX) else None
-  )
-
-
-def variables_like(
-    name: str, like: dict[str, Any], sharding: jax.sharding.Sharding
-) -> dict[str, Any]:
-  """A shipped model's params and batch statistics shaped as `like` (fine-tuning's start)."""
-  loaded = read_variables(name)
-  expected = {k: np.shape(v) for k, v in traverse_util.flatten_dict(like).items()}
-  found = {k: np.shape(v) for k, v in traverse_util.flatten_dict(loaded).items()}
-  if expected != found:
-    differing = sorted(
-        SEPARATOR.join(k)
-        for k in set(expected) ^ set(found)
-        | {k for k in set(expected) & set(found) if expected[k] != found[k]}
-    )
-    raise checkpointing.CheckpointMismatchError(
-        f"the pretrained model {name!r} does not fit this config's model; "
-        f"differing arrays: {differing[:5]}"
-    )
-  return jax.tree.map(
-      lambda x, target: jax.device_put(jnp.asarray(x, target.dtype), sharding), loaded, like
   )
 
 
@@ -117,37 +80,3 @@ def reference_output(model, variables) -> list[list[float]]:
   """P(manipulated) of `reference_input()` averaged over 16x16 blocks (a 16x16 grid)."""
   probabilities = np.asarray(models.probabilities(model, variables, reference_input())[0])
   return probabilities.reshape(16, 16, 16, 16).mean(axis=(1, 3)).round(6).tolist()
-
-
-def export(
-    loaded: trained_model.TrainedModel,
-    name: str,
-    *,
-    storage_dtype: str,
-    provenance: dict[str, Any],
-    directory: pathlib.Path = WEIGHTS_DIR,
-) -> pathlib.Path:
-  """Writes `<name>.npz` and `<name>.json` for a loaded run; returns the npz path."""
-  dtype = STORAGE_DTYPES[storage_dtype]
-  flat = traverse_util.flatten_dict(jax.device_get(loaded.variables))
-  arrays = {SEPARATOR.join(key): np.asarray(value, dtype) for key, value in flat.items()}
-  directory.mkdir(parents=True, exist_ok=True)
-  npz_path = directory / f"{name}.npz"
-  np.savez_compressed(npz_path, **arrays)
-  stored = traverse_util.unflatten_dict(
-      {tuple(k.split(SEPARATOR)): np.asarray(v, np.float32) for k, v in arrays.items()}
-  )
-  record = {
-      "name": name,
-      "run_config": {
-          "model": loaded.run_config.model.to_dict(),
-          "best_metric": loaded.run_config.best_metric,
-          "best_mode": loaded.run_config.best_mode,
-      },
-      "step": loaded.step,
-      "storage_dtype": storage_dtype,
-      "provenance": provenance,
-      "reference_output": reference_output(loaded.model, stored),
-  }
-  (directory / f"{name}.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-  return npz_path

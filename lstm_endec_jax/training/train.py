@@ -28,6 +28,7 @@ from lstm_endec_jax.runs import checkpointing
 from lstm_endec_jax.runs import layout
 from lstm_endec_jax.runs import reporting
 from lstm_endec_jax.runs import shipped
+from lstm_endec_jax.runs import weights
 from lstm_endec_jax.runtime import parallel
 from lstm_endec_jax.runtime.errors import UserError
 from lstm_endec_jax.training import config_checks
@@ -237,10 +238,7 @@ def _with_weights_of(state: TrainState, source: str, sharding) -> TrainState:
   """`state` with the params and batch statistics of `source`: "pretrained:<name>", or a run's
   workdir, checkpoints folder or step folder (its latest step)."""
   like = {"params": state.params, "batch_stats": state.batch_stats}
-  if shipped.name_of(source):
-    return state.replace(**shipped.variables_like(shipped.name_of(source), like, sharding))
-  step_dir = layout.resolve(source).step_dir
-  return state.replace(**checkpointing.load_variables(step_dir, like, sharding))
+  return state.replace(**weights.load(source, like=like, sharding=sharding).variables)
 
 
 def _with_measured_class_weights(
