@@ -16,11 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 import dataclasses
 import datetime
 import hashlib
-import importlib
 import json
-import os
 import pathlib
-import platform
 import subprocess
 import time
 from typing import Any
@@ -34,6 +31,7 @@ from matplotlib.figure import Figure
 import ml_collections
 import numpy as np
 
+from benchmarks import common as bench_common
 from lstm_endec_jax.runs import layout
 from lstm_endec_jax.training import train
 
@@ -213,11 +211,6 @@ _REPORT_ONLY = flags.DEFINE_bool(
 )
 
 
-def load_config(name: str) -> ml_collections.ConfigDict:
-  """`configs/<name>.py`'s `get_config()`."""
-  return importlib.import_module(f"configs.{name}").get_config()
-
-
 def _scaled_width(width: int, multiplier: float) -> int:
   return 0 if width == 0 else max(2, round(width * multiplier))
 
@@ -248,7 +241,7 @@ def run_config(
     arm: Arm, scale: Scale, seed: int, data_dir: str = "", dataset: str = ""
 ) -> ml_collections.ConfigDict:
   """The arm's config at `scale` and `seed`: the arm's own settings, the scale's sizes."""
-  config = load_config(arm.config)
+  config = bench_common.load_config(REPO_ROOT / "configs" / f"{arm.config}.py")
   config.seed = seed
   scale_model_widths(config.model, scale.width_multiplier)
   config.learning_rate *= scale.learning_rate_factor
@@ -362,18 +355,6 @@ def git_commit() -> str:
     return "unknown"
 
 
-def machine() -> dict[str, Any]:
-  """What ran the study, including how busy the machine was (the load average at the start)."""
-  return {
-      "platform": platform.platform(),
-      "processor": platform.processor(),
-      "cpu_count": os.cpu_count(),
-      "load_average_1min": os.getloadavg()[0],
-      "jax_devices": [str(device) for device in jax.devices()],
-      "device_kind": jax.devices()[0].device_kind,
-  }
-
-
 def scale_label(scale: Scale, dataset: str = "") -> str:
   """How results name a scale: the scale, plus the dataset when `--dataset` replaced its own."""
   return f"{scale.name}+{dataset.replace('/', '_')}" if dataset else scale.name
@@ -446,7 +427,7 @@ def run_study(
           "wall_seconds": seconds,
           "metrics": metrics,
           "curves": training_curves(workdir),
-          "machine": machine(),
+          "machine": bench_common.environment(),
           "commit": git_commit(),
           "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
       }
