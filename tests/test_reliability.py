@@ -165,3 +165,40 @@ def test_changing_only_how_the_arrays_are_used_still_resumes(tmp_path):
   config.model.lstm_hidden_size = config.model.lstm_hidden_size * 2
   with pytest.raises(ConfigError, match="model.lstm_hidden_size"):
     layout.check_same_structure(run, config)
+
+
+@pytest.mark.parametrize(
+    "text, says, evaluate_too",
+    [
+        ("[1, 2]", "is not a config", True),
+        ("{}", "names no model", True),
+        # evaluate builds the model of its own --config: only predict reads these fields.
+        ('{"model": {"variant": "paper", "encoder_features": "x"}}', "is not a model this", False),
+        ('{"model": {"variant": "nope"}}', "unknown model variant 'nope'", False),
+    ],
+)
+def test_a_hand_edited_config_json_is_one_line(workdir, text, says, evaluate_too):
+  """The commands read the run's config.json first; nothing in the workdir changes."""
+  (workdir / "config.json").write_text(text)
+  before = _listing(workdir)
+  image = REPO_ROOT / "docs" / "images" / "predict_sample.png"
+  commands = [
+      ["lstm_endec_jax.predict", f"--checkpoint={workdir}", f"--output={workdir.parent / 'p'}"]
+      + [str(image)]
+  ]
+  if evaluate_too:
+    commands.append(
+        ["lstm_endec_jax.evaluate", "--config=configs/smoke.py", f"--checkpoint={workdir}"]
+    )
+  for command in commands:
+    result = subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    line = _one_error_line(result)
+    assert str(workdir / "config.json") in line and says in line, line
+  assert _listing(workdir) == before

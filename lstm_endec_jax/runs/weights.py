@@ -135,8 +135,14 @@ def _load_run(
   if model_config is not None:
     check_variant(run_config, model_config.variant, path)
   expected = "the --config" if model_config is not None else f"{resolved.run.config_path}"
-  model_config = model_config or models.saved_model_config(run_config.model)
-  model = models.create_model(model_config)
+  try:
+    model_config = model_config or models.saved_model_config(run_config.model)
+    model = models.create_model(model_config)
+  except (KeyError, TypeError, ValueError) as error:
+    raise layout.RunFileError(
+        f"{resolved.run.config_path}: its model section is not a model this package builds "
+        f"({error})"
+    ) from None
   like = like if like is not None else models.variable_shapes(model)
   # "latest" falls back to older steps when the newest is unreadable, as a resumed training does;
   # a step the user named is that step or an error.
