@@ -5,12 +5,15 @@ runs at once, a damaged checkpoint file. Each case runs on a copy of a real fini
 import json
 import os
 import pathlib
+import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 
+from PIL import Image
 import pytest
 
 from lstm_endec_jax.runs import checkpointing
@@ -202,3 +205,35 @@ def test_a_hand_edited_config_json_is_one_line(workdir, text, says, evaluate_too
     line = _one_error_line(result)
     assert str(workdir / "config.json") in line and says in line, line
   assert _listing(workdir) == before
+
+
+def _with_file_size_limit(limit_bytes: int):
+  """For subprocess: files may not grow beyond `limit_bytes` (writes fail as on a full disk)."""
+
+  def limit() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failing write raises instead of killing
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+  return limit
+
+
+def test_predict_on_a_full_disk_names_the_file_and_leaves_no_partial_file(tmp_path):
+  output = tmp_path / "out"
+  result = subprocess.run(
+      [sys.executable, "-m", "lstm_endec_jax.predict", f"--output={output}"]
+      + [str(REPO_ROOT / "docs" / "images" / "predict_sample.png")],
+      cwd=REPO_ROOT,
+      env={**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache")},
+      preexec_fn=_with_file_size_limit(30_000),
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
+  assert result.returncode == 1, result.stderr[-2000:]
+  line = _one_error_line(result)
+  assert str(output) in line and "File too large" in line, line
+  assert not list(output.glob(".*")), _listing(output)  # no temporary file left behind
+  for png in output.glob("*.png"):  # what was written is whole
+    with Image.open(png) as image:
+      image.load()
+  assert (output / "predictions.jsonl").read_text() == ""  # no line for an image without outputs

@@ -15,6 +15,8 @@ from absl import logging
 import numpy as np
 from PIL import Image
 
+from lstm_endec_jax.runtime import files
+
 # Lower-case suffixes a directory walk picks up. Files named explicitly are always tried.
 PNG_COMPRESS_LEVEL = 1
 IMAGE_EXTENSIONS = frozenset(
@@ -103,11 +105,11 @@ def find_images(root: str | os.PathLike[str]) -> list[pathlib.Path]:
   """All files below `root` (recursively) with an image suffix, in a stable sorted order."""
   root = pathlib.Path(root)
   found = []
-  for directory, subdirectories, files in os.walk(root):
+  for directory, subdirectories, names in os.walk(root):
     subdirectories.sort()
     found.extend(
         pathlib.Path(directory) / name
-        for name in sorted(files)
+        for name in sorted(names)
         if pathlib.Path(name).suffix.lower() in IMAGE_EXTENSIONS
     )
   return found
@@ -150,10 +152,10 @@ def write_png(path: str | os.PathLike[str], pixels: np.ndarray) -> None:
   """Writes uint8 `(H, W)` or `(H, W, 3)` pixels; a partial file is never left behind."""
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  partial = path.with_name(path.name + ".partial")
+  image = Image.fromarray(np.asarray(pixels, dtype=np.uint8))
   # zlib level 1: large heat maps are written several times faster than at Pillow's default 6,
   # and smooth maps compress nearly as well.
-  Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(
-      partial, format="PNG", compress_level=PNG_COMPRESS_LEVEL
+  files.replace_atomically(
+      path,
+      lambda temporary: image.save(temporary, format="PNG", compress_level=PNG_COMPRESS_LEVEL),
   )
-  os.replace(partial, path)

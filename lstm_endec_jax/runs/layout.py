@@ -40,6 +40,7 @@ import jax
 import ml_collections
 
 from lstm_endec_jax.runs import checkpointing
+from lstm_endec_jax.runtime import files
 from lstm_endec_jax.runtime.errors import ConfigError
 from lstm_endec_jax.runtime.errors import UserError
 
@@ -200,14 +201,7 @@ def json_safe(value: Any) -> Any:
 def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
   """Replaces `path` by `text` in one rename, so a crash or a full disk leaves the old file or
   the new one, never a torn one (a temporary file is removed when the write fails)."""
-  path = pathlib.Path(path)
-  temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-  try:
-    temporary.write_text(text)
-    os.replace(temporary, path)
-  except BaseException:
-    temporary.unlink(missing_ok=True)
-    raise
+  files.replace_atomically(path, lambda temporary: temporary.write_text(text))
 
 
 def write_json(path: str | os.PathLike[str], value: Any) -> None:
@@ -327,7 +321,10 @@ def read_config(run: Run) -> ml_collections.ConfigDict:
     raise RunFileError(f"{run.config_path} is not valid JSON: {error}") from None
   except (AttributeError, TypeError):  # JSON, but not an object of fields
     raise RunFileError(f"{run.config_path} is not a config (a JSON object of fields)") from None
-  if not isinstance(config.get("model"), ml_collections.ConfigDict) or "variant" not in config.model:
+  if (
+      not isinstance(config.get("model"), ml_collections.ConfigDict)
+      or "variant" not in config.model
+  ):
     raise RunFileError(
         f"{run.config_path} names no model (a 'model' section with a 'variant'): it was edited "
         "or written by another program; restore it from the run that wrote the checkpoints."
