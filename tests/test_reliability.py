@@ -5,9 +5,7 @@ runs at once, a damaged checkpoint file. Each case runs on a copy of a real fini
 import json
 import os
 import pathlib
-import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -207,24 +205,22 @@ def test_a_hand_edited_config_json_is_one_line(workdir, text, says, evaluate_too
   assert _listing(workdir) == before
 
 
-def _with_file_size_limit(limit_bytes: int):
-  """For subprocess: files may not grow beyond `limit_bytes` (writes fail as on a full disk)."""
-
-  def limit() -> None:
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failing write raises instead of killing
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-
-  return limit
-
-
 def test_predict_on_a_full_disk_names_the_file_and_leaves_no_partial_file(tmp_path):
+  """A file-size limit makes writes fail as on a full disk; the child sets it on itself (a
+  preexec_fn would fork this multithreaded process)."""
   output = tmp_path / "out"
+  limited = (
+      "import resource, runpy, signal, sys\n"
+      "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failing write raises, not kills\n"
+      "resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))\n"
+      "sys.argv = ['predict', *sys.argv[1:]]\n"
+      "runpy.run_module('lstm_endec_jax.predict', run_name='__main__')\n"
+  )
   result = subprocess.run(
-      [sys.executable, "-m", "lstm_endec_jax.predict", f"--output={output}"]
+      [sys.executable, "-c", limited, f"--output={output}"]
       + [str(REPO_ROOT / "docs" / "images" / "predict_sample.png")],
       cwd=REPO_ROOT,
       env={**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache")},
-      preexec_fn=_with_file_size_limit(30_000),
       capture_output=True,
       text=True,
       timeout=300,
