@@ -205,25 +205,33 @@ def test_a_hand_edited_config_json_is_one_line(workdir, text, says, evaluate_too
   assert _listing(workdir) == before
 
 
-def test_predict_on_a_full_disk_names_the_file_and_leaves_no_partial_file(tmp_path):
-  """A file-size limit makes writes fail as on a full disk; the child sets it on itself (a
-  preexec_fn would fork this multithreaded process)."""
-  output = tmp_path / "out"
+def _on_a_full_disk(module: str, *args: str, env=None) -> subprocess.CompletedProcess:
+  """`python -m module args` with files limited to 200 kB: writes beyond fail as on a full disk.
+  The child sets the limit on itself (a preexec_fn would fork this multithreaded process)."""
   limited = (
       "import resource, runpy, signal, sys\n"
       "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failing write raises, not kills\n"
-      "resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))\n"
-      "sys.argv = ['predict', *sys.argv[1:]]\n"
-      "runpy.run_module('lstm_endec_jax.predict', run_name='__main__')\n"
+      "resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))\n"
+      f"sys.argv = [{module!r}, *sys.argv[1:]]\n"
+      f"runpy.run_module({module!r}, run_name='__main__')\n"
   )
-  result = subprocess.run(
-      [sys.executable, "-c", limited, f"--output={output}"]
-      + [str(REPO_ROOT / "docs" / "images" / "predict_sample.png")],
+  return subprocess.run(
+      [sys.executable, "-c", limited, *args],
       cwd=REPO_ROOT,
-      env={**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache")},
+      env=env,
       capture_output=True,
       text=True,
       timeout=300,
+  )
+
+
+def test_predict_on_a_full_disk_names_the_file_and_leaves_no_partial_file(tmp_path):
+  output = tmp_path / "out"
+  result = _on_a_full_disk(
+      "lstm_endec_jax.predict",
+      f"--output={output}",
+      str(REPO_ROOT / "docs" / "images" / "predict_sample.png"),
+      env={**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache")},
   )
   assert result.returncode == 1, result.stderr[-2000:]
   line = _one_error_line(result)
@@ -233,3 +241,13 @@ def test_predict_on_a_full_disk_names_the_file_and_leaves_no_partial_file(tmp_pa
     with Image.open(png) as image:
       image.load()
   assert (output / "predictions.jsonl").read_text() == ""  # no line for an image without outputs
+
+
+def test_a_dataset_build_on_a_full_disk_is_one_line_and_leaves_no_partial_build(tmp_path):
+  result = _on_a_full_disk(
+      "lstm_endec_jax.build_dataset", "--name=synthetic_splice/tiny", f"--data_dir={tmp_path}"
+  )
+  assert result.returncode == 1, result.stderr[-2000:]
+  line = _one_error_line(result)
+  assert f"Cannot build synthetic_splice/tiny in {tmp_path}" in line and "File too large" in line
+  assert not list(tmp_path.glob("synthetic_splice/tiny/incomplete.*")), _listing(tmp_path)

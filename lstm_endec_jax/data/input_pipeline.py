@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from lstm_endec_jax.data import image_io
+from lstm_endec_jax.runtime.errors import UserError
 import tfds_builders  # noqa: F401  (registers the project's TFDS builders)
 
 # The paper's 5 training crops: corners and centre, as fractions of the free room (top, left).
@@ -293,6 +294,14 @@ def create_eval_loader(
   )
 
 
+# How a failed write reads in the errors of TFDS's record writers.
+_WRITE_FAILURES = ("write() failed", "No space left", "File too large", "Read-only file system")
+
+
+class DatasetWriteError(UserError, RuntimeError):
+  """A dataset could not be written to its data directory (full, read-only, size limit)."""
+
+
 def build_dataset(name: str, *, data_dir: str, manual_dir: str = "", force: bool = False) -> bool:
   """Builds the TFDS dataset `name` into `data_dir` unless it is there; True when it built now.
 
@@ -311,11 +320,21 @@ def build_dataset(name: str, *, data_dir: str, manual_dir: str = "", force: bool
     logging.warning("Removing %s, left by a build that did not finish.", leftover)
     shutil.rmtree(leftover, ignore_errors=True)
   logging.info("Building %s into %s", name, data_dir)
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(
-          manual_dir=manual_dir or None, try_download_gcs=False
-      )
-  )
+  try:
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(
+            manual_dir=manual_dir or None, try_download_gcs=False
+        )
+    )
+  except (OSError, RuntimeError) as error:
+    # TFDS's record writers report a failed write as a RuntimeError that quotes the OS error.
+    if not isinstance(error, OSError) and not any(s in str(error) for s in _WRITE_FAILURES):
+      raise
+    raise DatasetWriteError(
+        f"Cannot build {name} in {data_dir}: {str(error).splitlines()[0]}. Free space or choose "
+        "a writable data directory (--data_dir, config.dataset.data_dir), then run the same "
+        "command again; the unfinished build is removed."
+    ) from None
   return True
 
 
