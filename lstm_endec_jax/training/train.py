@@ -393,6 +393,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, run: layout.Run) -> T
           run,
           state,
           train_iter,
+          train_step=make_parallel_train_step(config, mesh, learning_rate_fn),
           mesh=mesh,
           manager=manager,
           writer=writer,
@@ -424,15 +425,13 @@ def _train(
     state: TrainState,
     train_iter,
     *,
+    train_step,
     mesh,
     manager,
     writer: reporting.MetricWriter,
     evaluate_split: TrainingEvaluation,
 ) -> TrainState:
   """The step loop: logs, evaluates, checkpoints; stops early on a signal."""
-  p_train_step = make_parallel_train_step(
-      config, mesh, optimizers.create_learning_rate_schedule(config)
-  )
   start_step = int(state.step)
   history = []
   progress = reporting.Progress(
@@ -445,7 +444,7 @@ def _train(
     skipped_in_a_row = 0
     for step in range(start_step + 1, config.num_train_steps + 1):
       batch = parallel.global_batch(next(train_iter), mesh)
-      state, metrics = p_train_step(state, batch)
+      state, metrics = train_step(state, batch)
       history.append(metrics)
       skipped_in_a_row = 0 if metrics["is_finite"] else skipped_in_a_row + 1
       if skipped_in_a_row >= config.max_consecutive_skipped_steps:
