@@ -11,6 +11,7 @@ per-record generator, so a loader is deterministic for its seed, and the iterato
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import pathlib
 import shutil
@@ -296,6 +297,15 @@ def create_eval_loader(
 
 # How a failed write reads in the errors of TFDS's record writers.
 _WRITE_FAILURES = ("write() failed", "No space left", "File too large", "Read-only file system")
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT)
+
+
+def _is_write_failure(error: Exception) -> bool:
+  """A failed write to the data directory, as the OS reports it or as TFDS's record writers quote
+  it in a RuntimeError; not the builders' own errors (a missing manual folder is an OSError too)."""
+  if isinstance(error, OSError):
+    return error.errno in _WRITE_ERRNOS
+  return any(text in str(error) for text in _WRITE_FAILURES)
 
 
 class DatasetWriteError(UserError, RuntimeError):
@@ -327,8 +337,7 @@ def build_dataset(name: str, *, data_dir: str, manual_dir: str = "", force: bool
         )
     )
   except (OSError, RuntimeError) as error:
-    # TFDS's record writers report a failed write as a RuntimeError that quotes the OS error.
-    if not isinstance(error, OSError) and not any(s in str(error) for s in _WRITE_FAILURES):
+    if not _is_write_failure(error):
       raise
     raise DatasetWriteError(
         f"Cannot build {name} in {data_dir}: {str(error).splitlines()[0]}. Free space or choose "
