@@ -286,12 +286,11 @@ def load_variables(
   missing = [name for name in names if name not in saved]
   if missing:
     raise CheckpointMismatchError(f"Checkpoint {state_dir} has no {missing}.")
-  expected = jax.tree.map(_describe, {name: like[name] for name in names})
-  found = jax.tree.map(_describe, {name: saved[name] for name in names})
-  if expected != found:
+  difference = first_difference({name: like[name] for name in names}, saved)
+  if difference:
     raise CheckpointMismatchError(
         f"Checkpoint {state_dir} does not fit this model (a different model "
-        f"variant or size?): {_first_difference(expected, found)}."
+        f"variant or size?): {difference}."
     )
   # The whole saved tree is restored (optimizer state included, a few MB)
   # and only the wanted parts are kept.
@@ -304,11 +303,18 @@ def _describe(x: Any) -> str:
   return f"{tuple(x.shape)} {np.dtype(x.dtype).name}"
 
 
-def _first_difference(expected: Any, found: Any) -> str:
+def first_difference(like: Any, found: Any) -> str | None:
+  """The first array whose shape or dtype differs between the variables a model wants (`like`)
+  and those found in stored weights (only `like`'s top-level entries are compared); None when
+  they fit."""
+  expected = jax.tree.map(_describe, like)
+  found = jax.tree.map(_describe, {name: found[name] for name in like if name in found})
+  if expected == found:
+    return None
   flat_expected = dict(jax.tree_util.tree_flatten_with_path(expected)[0])
   flat_found = dict(jax.tree_util.tree_flatten_with_path(found)[0])
   for key in sorted(set(flat_expected) | set(flat_found), key=str):
     want, got = flat_expected.get(key), flat_found.get(key)
     if want != got:
-      return f"{jax.tree_util.keystr(key)} is {got} in the checkpoint, {want} in this model"
+      return f"{jax.tree_util.keystr(key)} is {got} in the stored weights, {want} in this model"
   return "tree structures differ"

@@ -311,25 +311,22 @@ def write_config(run: Run, config: ml_collections.ConfigDict) -> None:
 def read_config(run: Run) -> ml_collections.ConfigDict:
   """The run's config.json as written, which says which model its checkpoints hold."""
   try:
-    config = ml_collections.ConfigDict(json.loads(run.config_path.read_text()))
+    fields = json.loads(run.config_path.read_text())
   except FileNotFoundError:
     raise CheckpointNotFoundError(
         f"{run.config_path} is missing: the training run writes it beside '{CHECKPOINTS_DIR}/' "
         "and it names the model variant; keep the step directory inside its workdir."
     ) from None
-  except (json.JSONDecodeError, ValueError) as error:
+  except json.JSONDecodeError as error:
     raise RunFileError(f"{run.config_path} is not valid JSON: {error}") from None
-  except (AttributeError, TypeError):  # JSON, but not an object of fields
-    raise RunFileError(f"{run.config_path} is not a config (a JSON object of fields)") from None
-  if (
-      not isinstance(config.get("model"), ml_collections.ConfigDict)
-      or "variant" not in config.model
-  ):
+  if not isinstance(fields, dict):
+    raise RunFileError(f"{run.config_path} is not a config (a JSON object of fields)")
+  if not isinstance(fields.get("model"), dict) or "variant" not in fields["model"]:
     raise RunFileError(
         f"{run.config_path} names no model (a 'model' section with a 'variant'): it was edited "
         "or written by another program; restore it from the run that wrote the checkpoints."
     )
-  return config
+  return ml_collections.ConfigDict(fields)
 
 
 def parse_step(text: str) -> str | int:

@@ -18,8 +18,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
-from flax import traverse_util
 
 from lstm_endec_jax.model import models
 from lstm_endec_jax.runs import checkpointing
@@ -99,17 +97,10 @@ def _load_shipped(
   model = models.create_model(models.saved_model_config(run_config.model))
   stored = shipped.read_variables(name)
   like = like if like is not None else models.variable_shapes(model)
-  expected = {k: tuple(v.shape) for k, v in traverse_util.flatten_dict(like).items()}
-  found = {k: np.shape(v) for k, v in traverse_util.flatten_dict(stored).items()}
-  if expected != found:
-    differing = sorted(
-        shipped.SEPARATOR.join(k)
-        for k in set(expected) ^ set(found)
-        | {k for k in set(expected) & set(found) if expected[k] != found[k]}
-    )
+  difference = checkpointing.first_difference(like, stored)
+  if difference:
     raise ModelVariantMismatchError(
-        f"The pretrained model {name!r} does not fit this config's model; "
-        f"differing arrays: {differing[:5]}"
+        f"The pretrained model {name!r} does not fit this config's model: {difference}."
     )
   variables = jax.tree.map(
       lambda x, target: jax.device_put(jnp.asarray(x, target.dtype), sharding), stored, like

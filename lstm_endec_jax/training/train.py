@@ -234,11 +234,14 @@ def _fresh_state(config, mesh, learning_rate_fn) -> TrainState:
   return jax.device_put(state, parallel.replicated(mesh))
 
 
-def _with_weights_of(state: TrainState, source: str, sharding) -> TrainState:
+def _with_weights_of(
+    state: TrainState, source: str, model_config: ml_collections.ConfigDict, sharding
+) -> TrainState:
   """`state` with the params and batch statistics of `source`: "pretrained:<name>", or a run's
-  workdir, checkpoints folder or step folder (its latest step)."""
+  workdir, checkpoints folder or step folder (its latest step); they must be `model_config`'s."""
   like = {"params": state.params, "batch_stats": state.batch_stats}
-  return state.replace(**weights.load(source, like=like, sharding=sharding).variables)
+  loaded = weights.load(source, model_config=model_config, like=like, sharding=sharding)
+  return state.replace(**loaded.variables)
 
 
 def _with_measured_class_weights(
@@ -288,9 +291,9 @@ def starting_state(
       return restored
     start = Start.INIT_FROM if config.init_from else Start.FRESH
   if start is Start.EVALUATE_ONLY:
-    return _with_weights_of(state, config.init_from or str(run.workdir), sharding)
+    return _with_weights_of(state, config.init_from or str(run.workdir), config.model, sharding)
   if start is Start.INIT_FROM:
-    state = _with_weights_of(state, config.init_from, sharding)
+    state = _with_weights_of(state, config.init_from, config.model, sharding)
   return _with_measured_class_weights(state, config, run, sharding)
 
 
