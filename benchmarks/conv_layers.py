@@ -30,13 +30,13 @@ SMALL = {"batch_size": 2, "warmup": 0, "repeats": 1, "matmul_size": 256}
 TOLERANCE = 1e-4
 
 
-def layer_shapes(image_size: int, widths: Sequence[int]) -> list[tuple[int, int, int]]:
-  """(spatial size, in, out) of each distinct encoder conv: per stage the width-setting conv and
-  the residual unit's (twice, so counted twice in the step's totals)."""
+def layer_shapes(image_size: int, widths: Sequence[int]) -> list[tuple[int, int, int, int]]:
+  """(spatial size, in, out, how many per step) of each distinct encoder conv: per stage the
+  width-setting conv once and the residual unit's conv twice."""
   shapes, channels, size = [], 3, image_size
   for width in widths:
-    shapes.append((size, channels, width))
-    shapes.append((size, width, width))
+    shapes.append((size, channels, width, 1))
+    shapes.append((size, width, width, 2))
     channels, size = width, size // 2
   return shapes
 
@@ -145,10 +145,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     result["matmul"][dtype] = matmul
     peak = matmul["flops_per_second"]["median"]
     totals = {}
-    for size_, c_in, c_out in shapes:
+    for size_, c_in, c_out, count in shapes:
       layer = measure_layer(size_, c_in, c_out, dtype, args)
       result["layers"].append(layer)
-      count = 1 if c_in != c_out else 2  # the residual unit's two convolutions
       row = [f"{size_}x{size_} {c_in}->{c_out}"]
       for name, values in layer.items():
         if isinstance(values, dict) and "timing" in values:

@@ -12,7 +12,6 @@ import numpy as np
 import scipy.ndimage
 
 from lstm_endec_jax.evaluation import metrics
-from lstm_endec_jax.runtime import huge_pages
 
 
 def smooth_batch(rng: np.random.Generator, batch: int, size: int):
@@ -49,5 +48,4 @@ def main():
 
 
 if __name__ == "__main__":
-  huge_pages.relaunch_with_huge_pages()  # as the commands run
   main()

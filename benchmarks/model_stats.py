@@ -21,7 +21,6 @@ from clu import parameter_overview
 
 from benchmarks import flop_count
 from lstm_endec_jax.model import models
-from lstm_endec_jax.runtime import huge_pages
 
 RESULTS = pathlib.Path(__file__).parent / "results" / "model_stats.json"
 
@@ -71,5 +70,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-  huge_pages.relaunch_with_huge_pages()  # as the commands run
   main()

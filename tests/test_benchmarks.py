@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 from benchmarks import common
+from benchmarks import conv_layers
+from benchmarks import cpu_settings
 from benchmarks import flop_count
 from benchmarks import inference
 from benchmarks import predict_large
 from benchmarks import run_all
 from benchmarks import train_step
-from benchmarks import cpu_settings
 from lstm_endec_jax.model import models
 
 
@@ -248,3 +249,21 @@ def test_photographs_carried_to_the_gpu_machine_decode_to_the_same_pixels(tmp_pa
     original = photos.load_photo(photos.source_dir("mvtb") / file)
     restored = photos.load_photo(tmp_path / "root" / "mvtbdata" / "images" / file)
     np.testing.assert_array_equal(restored, original)
+
+
+def test_conv_layers_times_every_direction_and_checks_the_rewrites(tmp_path):
+  output = tmp_path / "conv_layers.json"
+  conv_layers.main(["--small", "--dtypes=float32,bfloat16", f"--output={output}"])
+  result = json.loads(output.read_text())
+  config = common.load_config(common.REPO_ROOT / "configs" / "base.py")
+  common.shrink_model(config.model)
+  for dtype in ("float32", "bfloat16"):  # two distinct convolutions per encoder stage
+    layers = [layer for layer in result["layers"] if layer["dtype"] == dtype]
+    assert len(layers) == 2 * len(config.model.encoder_features)
+  for layer in result["layers"]:
+    for direction in ("forward", "input_gradient", "weight_gradient"):
+      assert layer[direction]["flops_per_second"]["median"] > 0
+    rewrites = [name for name in layer if name.startswith("weight_gradient_")]
+    assert len(rewrites) == (2 if layer["dtype"] == "float32" else 0)
+    assert all(layer[name]["relative_error"] <= conv_layers.TOLERANCE for name in rewrites)
+  assert set(result["totals"]) == {"float32", "bfloat16"} and "cpu_isa" in result["environment"]
