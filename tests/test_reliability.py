@@ -2,9 +2,12 @@
 runs at once, a damaged checkpoint file. Each case runs on a copy of a real finished run
 (`trained_run.py`); the command-line cases are real processes (docs/reliability.md)."""
 
+import errno
+import functools
 import json
 import os
 import pathlib
+import shlex
 import shutil
 import socket
 import subprocess
@@ -17,6 +20,7 @@ import pytest
 from lstm_endec_jax.runs import checkpointing
 from lstm_endec_jax.runs import layout
 from lstm_endec_jax.runs import reporting
+from lstm_endec_jax.runtime import files
 from lstm_endec_jax.runtime.errors import ConfigError
 from lstm_endec_jax.training import train
 import trained_run
@@ -251,3 +255,176 @@ def test_a_dataset_build_on_a_full_disk_is_one_line_and_leaves_no_partial_build(
   line = _one_error_line(result)
   assert f"Cannot build synthetic_splice/tiny in {tmp_path}" in line and "File too large" in line
   assert not list(tmp_path.glob("synthetic_splice/tiny/incomplete.*")), _listing(tmp_path)
+
+
+@functools.cache
+def _mount_namespaces_work() -> bool:
+  try:
+    probe = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "mount", "-t", "tmpfs", "t", "/mnt"],
+        capture_output=True,
+        timeout=60,
+    )
+  except FileNotFoundError:
+    return False
+  return probe.returncode == 0
+
+
+def _in_a_mount_namespace(script: str) -> subprocess.CompletedProcess:
+  """Runs the bash `script` as root of new user and mount namespaces, where it may mount a small
+  or a read-only filesystem that only it sees: a real full disk and a real read-only folder, with
+  no privileges (on kernels that allow user namespaces; elsewhere the test says it cannot run)."""
+  if not _mount_namespaces_work():
+    pytest.skip("this kernel lets no unprivileged process mount a filesystem (`unshare -rm`)")
+  result = subprocess.run(
+      ["unshare", "--user", "--map-root-user", "--mount", "bash", "-c", "set -eu\n" + script],
+      cwd=REPO_ROOT,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result
+
+
+def _command(module: str, *args: str) -> str:
+  """A shell line that runs `python -m module args`, its stderr into `err` and its exit status
+  into `rc` (files named by the caller's placeholders)."""
+  line = shlex.join([sys.executable, "-m", module, *args])
+  return f"{line} > /dev/null 2> {{err}} && echo 0 > {{rc}} || echo $? > {{rc}}"
+
+
+def _outcome(folder: pathlib.Path, name: str) -> tuple[int, str]:
+  return int((folder / f"{name}.rc").read_text()), (folder / f"{name}.err").read_text()
+
+
+def _one_line(stderr: str) -> str:
+  return _one_error_line(subprocess.CompletedProcess([], 1, "", stderr))
+
+
+def test_a_checkpoint_on_a_full_disk_is_one_line_and_the_same_command_resumes(workdir, tmp_path):
+  """A real full disk (a small tmpfs) while Orbax writes a checkpoint in the background: one line,
+  the complete checkpoints kept; once space is freed, the same command finishes the run."""
+  small, out = tmp_path / "small", tmp_path / "out"
+  small.mkdir()
+  out.mkdir()
+  run = small / "run"
+  data_dir = json.loads((workdir / "config.json").read_text())["dataset"]["data_dir"]
+  train_again = _command(
+      "lstm_endec_jax.main",
+      "--config=configs/smoke.py",
+      f"--workdir={run}",
+      f"--config.dataset.data_dir={data_dir}",
+      f"--config.num_train_steps={trained_run.NUM_TRAIN_STEPS + 1}",
+      "--config.class_weight_batches=1",
+      "--config.checkpoint_every_steps=1",
+      "--config.eval_every_steps=100",  # only the last step evaluates
+      "--config.num_sample_images=0",
+      "--config.async_checkpointing=True",
+  )
+  _in_a_mount_namespace(f"""
+mount -t tmpfs -o size=4m tmpfs {small}
+cp -r {workdir} {run}
+# Leave 400 kB: more than the free-space check asks (twice the state's 0.1 MB), less than the
+# checkpoint takes on disk (about 0.5 MB), so the write itself fails.
+free_kb=$(df -k --output=avail {small} | tail -1)
+head -c $(( (free_kb - 400) * 1024 )) /dev/zero > {small}/filler
+{train_again.format(err=out / "full.err", rc=out / "full.rc")}
+ls {run}/checkpoints > {out}/full.ls
+rm {small}/filler
+{train_again.format(err=out / "freed.err", rc=out / "freed.rc")}
+ls {run}/checkpoints > {out}/freed.ls
+cp {run}/metrics.jsonl {out}/
+""")
+  code, stderr = _outcome(out, "full")
+  assert code == 1, stderr[-3000:]
+  line = _one_line(stderr)
+  assert f"Cannot write a checkpoint to {run}/checkpoints: the disk is full" in line, line
+  assert len(stderr.splitlines()) < 10, stderr[-3000:]
+  finished = (out / "full.ls").read_text().split()
+  assert str(trained_run.NUM_TRAIN_STEPS) in finished and "3" not in finished
+
+  code, stderr = _outcome(out, "freed")
+  assert code == 0 and "Traceback" not in stderr, stderr[-3000:]
+  assert f"Resuming from step {trained_run.NUM_TRAIN_STEPS}" in stderr
+  assert "3" in (out / "freed.ls").read_text().split()
+  assert "orbax-checkpoint-tmp" not in (out / "freed.ls").read_text()  # the torn save is gone
+  records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+  train_steps = [r["step"] for r in records if r["split"] == "train"]
+  assert train_steps == sorted(set(train_steps)) and train_steps[-1] == 3
+
+
+def test_a_damaged_state_file_is_one_warning_naming_it_and_the_run_goes_on(workdir):
+  """Every array file of the latest step garbled: one warning naming the step's state folder,
+  the previous step is used, and none of the restore's abandoned reads reach the console."""
+  latest = max(checkpointing.finished_steps(workdir / "checkpoints"))
+  state_dir = workdir / "checkpoints" / str(latest) / checkpointing.STATE
+  array_files = [p for p in state_dir.rglob("*") if p.parent.name == "d" and p.is_file()]
+  assert array_files
+  for path in array_files:
+    path.write_bytes(b"garbage")
+  data_dir = json.loads((workdir / "config.json").read_text())["dataset"]["data_dir"]
+  result = _main(
+      workdir,
+      f"dataset.data_dir={data_dir}",
+      f"num_train_steps={latest}",
+      "class_weight_batches=1",
+      "eval_every_steps=1",
+      "checkpoint_every_steps=1",
+  )
+  assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+  warnings = [line for line in result.stderr.splitlines() if "is unreadable" in line]
+  assert len(warnings) == 1 and f'"{state_dir}/"' in warnings[0], result.stderr[-3000:]
+  assert f"Resuming from step {latest - 1}" in result.stderr
+  assert len(result.stderr.splitlines()) < 15, result.stderr[-3000:]
+
+
+def test_a_read_only_data_or_output_folder_is_one_line(tmp_path):
+  """A real read-only filesystem (root may write anywhere else): a dataset build and predict's
+  outputs each end in one line naming the place, and write nothing."""
+  read_only, out = tmp_path / "read_only", tmp_path / "out"
+  read_only.mkdir()
+  out.mkdir()
+  build = _command(
+      "lstm_endec_jax.build_dataset", "--name=synthetic_splice/tiny", f"--data_dir={read_only}"
+  )
+  predict = _command(
+      "lstm_endec_jax.predict",
+      f"--output={read_only}/maps",
+      str(REPO_ROOT / "docs" / "images" / "predict_sample.png"),
+  )
+  _in_a_mount_namespace(f"""
+mount --bind {read_only} {read_only}
+mount -o remount,bind,ro {read_only}
+{build.format(err=out / "build.err", rc=out / "build.rc")}
+{predict.format(err=out / "predict.err", rc=out / "predict.rc")}
+""")
+  code, stderr = _outcome(out, "build")
+  assert code == 1, stderr[-3000:]
+  line = _one_line(stderr)
+  assert f"Cannot build synthetic_splice/tiny in {read_only}" in line, line
+  assert "read-only" in line, line
+  code, stderr = _outcome(out, "predict")
+  assert code == 1, stderr[-3000:]
+  line = _one_line(stderr)
+  assert f"{read_only}/maps" in line and "read-only" in line, line
+  assert not list(read_only.iterdir())
+
+
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "the disk is full"),
+        (OSError(errno.EROFS, "Read-only file system"), "the file system is read-only"),
+        (OSError(errno.ENOENT, "No such file or directory"), None),  # not a failed write
+        (ValueError("RESOURCE_EXHAUSTED: Failed writing [os_error_code='28']"), "the disk is full"),
+        (ValueError("Failed writing [os_error_code='2']"), None),
+        (RuntimeError("TFRecord write() failed: File too large"), "a file-size limit was reached"),
+        (RuntimeError("record writer: write() failed"), "a write failed"),
+        (ValueError("Requested shape (64,) is not compatible"), None),
+    ],
+)
+def test_failed_writes_are_told_apart_from_other_errors(error, reason):
+  """One classification for every command: the OS's errors and the text TensorStore (Orbax) and
+  TFDS's writers quote them in."""
+  assert files.write_failure(error) == reason

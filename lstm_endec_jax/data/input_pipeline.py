@@ -11,7 +11,6 @@ per-record generator, so a loader is deterministic for its seed, and the iterato
 from __future__ import annotations
 
 import dataclasses
-import errno
 import os
 import pathlib
 import shutil
@@ -27,6 +26,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from lstm_endec_jax.data import image_io
+from lstm_endec_jax.runtime import files
 from lstm_endec_jax.runtime.errors import UserError
 import tfds_builders  # noqa: F401  (registers the project's TFDS builders)
 
@@ -295,19 +295,6 @@ def create_eval_loader(
   )
 
 
-# How a failed write reads in the errors of TFDS's record writers.
-_WRITE_FAILURES = ("write() failed", "No space left", "File too large", "Read-only file system")
-_WRITE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT)
-
-
-def _is_write_failure(error: Exception) -> bool:
-  """A failed write to the data directory, as the OS reports it or as TFDS's record writers quote
-  it in a RuntimeError; not the builders' own errors (a missing manual folder is an OSError too)."""
-  if isinstance(error, OSError):
-    return error.errno in _WRITE_ERRNOS
-  return any(text in str(error) for text in _WRITE_FAILURES)
-
-
 class DatasetWriteError(UserError, RuntimeError):
   """A dataset could not be written to its data directory (full, read-only, size limit)."""
 
@@ -337,12 +324,13 @@ def build_dataset(name: str, *, data_dir: str, manual_dir: str = "", force: bool
         )
     )
   except (OSError, RuntimeError) as error:
-    if not _is_write_failure(error):
+    reason = files.write_failure(error)
+    if reason is None:
       raise
     raise DatasetWriteError(
-        f"Cannot build {name} in {data_dir}: {str(error).splitlines()[0]}. Free space or choose "
-        "a writable data directory (--data_dir, config.dataset.data_dir), then run the same "
-        "command again; the unfinished build is removed."
+        f"Cannot build {name} in {data_dir}: {reason} ({str(error).splitlines()[0]}). Free space "
+        "or choose a writable data directory (--data_dir, config.dataset.data_dir), then run the "
+        "same command again; the unfinished build is removed."
     ) from None
   return True
 

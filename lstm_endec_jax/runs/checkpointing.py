@@ -11,11 +11,13 @@ This module is Orbax only: it is given directories (a run's checkpoints folder,
 one step folder) that `runs` has resolved from what the user typed.
 """
 
-import errno
+import contextlib
 import json
 import os
 import pathlib
+import re
 import shutil
+from collections.abc import Iterator
 from typing import Any
 
 from absl import logging
@@ -24,6 +26,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
+from lstm_endec_jax.runtime import files
 from lstm_endec_jax.runtime.errors import UserError
 
 STATE = "state"
@@ -139,18 +142,25 @@ def set_aside_damaged_metrics(directory: pathlib.Path, quarantine_dir: pathlib.P
       _move_aside(directory / str(step), quarantine_dir)
 
 
-def _raise_write_error(error: OSError, directory: os.PathLike[str]) -> None:
-  if error.errno == errno.ENOSPC:
-    reason = "the disk is full"
-  elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-    reason = "the directory is not writable"
-  else:
-    reason = str(error)
-  raise CheckpointWriteError(
-      f"Cannot write a checkpoint to {directory}: {reason} ({error}). Free "
-      "space or choose another --workdir; the last complete checkpoint is "
-      "kept."
-  ) from error
+@contextlib.contextmanager
+def _write_errors_reported(directory: os.PathLike[str]) -> Iterator[None]:
+  """Turns a failed checkpoint write (an OSError, or TensorStore's error that quotes one, raised
+  by a save or by the wait for a save running in the background) into one
+  `CheckpointWriteError`; any other error passes unchanged."""
+  try:
+    yield
+  except Exception as error:  # pylint: disable=broad-except
+    reason = files.write_failure(error)
+    if reason is None:
+      raise
+    quoted_files = re.findall(r'"([^"]+)"', str(error))  # TensorStore names the file it wrote
+    where = getattr(error, "filename", None) or (quoted_files[-1] if quoted_files else None)
+    raise CheckpointWriteError(
+        f"Cannot write a checkpoint to {directory}: {reason}"
+        + (f" (writing {where})" if where else "")
+        + ". Free space or choose another --workdir, then run the same command again; the last "
+        "complete checkpoint is kept."
+    ) from None
 
 
 def check_free_space(directory: os.PathLike[str], needed_bytes: int) -> None:
@@ -159,8 +169,9 @@ def check_free_space(directory: os.PathLike[str], needed_bytes: int) -> None:
   if free < needed_bytes:
     raise CheckpointWriteError(
         f"Cannot write a checkpoint to {directory}: the disk is full "
-        f"({free / 2**20:.1f} MiB free, about {needed_bytes / 2**20:.1f} MiB "
-        "needed). Free space or choose another --workdir."
+        f"({free / 2**20:.1f} MiB free, about {needed_bytes / 2**20:.1f} MiB needed). Free space "
+        "or choose another --workdir, then run the same command again; the last complete "
+        "checkpoint is kept."
     )
 
 
@@ -182,7 +193,7 @@ def save(
   step for keeping the best one.
   """
   check_free_space(manager.directory, 2 * tree_nbytes(state))
-  try:
+  with _write_errors_reported(manager.directory):
     manager.save(
         step,
         args=ocp.args.Composite(
@@ -194,16 +205,27 @@ def save(
         metrics=metrics,
         force=True,
     )
-  except OSError as error:
-    _raise_write_error(error, manager.directory)
 
 
 def wait_until_finished(manager: ocp.CheckpointManager) -> None:
-  """Waits for async saves; turns disk errors into a clear message."""
-  try:
+  """Waits for async saves; a failed one is a `CheckpointWriteError`."""
+  with _write_errors_reported(manager.directory):
     manager.wait_until_finished()
-  except OSError as error:
-    _raise_write_error(error, manager.directory)
+
+
+def close(manager: ocp.CheckpointManager, *, failing: bool = False) -> None:
+  """Waits for async saves and closes `manager`.
+
+  `failing`: the run is already stopping on an error, the one to report; a save that failed in
+  the background as well is then only logged (at INFO: `--verbosity=0` shows it).
+  """
+  try:
+    with _write_errors_reported(manager.directory):
+      manager.close()
+  except Exception as error:  # pylint: disable=broad-except
+    if not failing:
+      raise
+    logging.info("%s", error)
 
 
 def abstract_like(tree: Any, sharding: jax.sharding.Sharding) -> Any:
@@ -216,6 +238,18 @@ def _quarantine(manager: ocp.CheckpointManager, step: int, quarantine_dir: pathl
   if jax.process_index() == 0:
     _move_aside(pathlib.Path(manager.directory) / str(step), quarantine_dir)
   manager.reload()
+
+
+def describe_read_error(error: BaseException) -> str:
+  """One line for a failed checkpoint read, naming the file where the error says it.
+
+  Orbax wraps TensorStore's error (which names the file and what is wrong with it) in one that
+  prints TensorStore's whole spec; the innermost cause is the line a user needs.
+  """
+  while error.__cause__ is not None:
+    error = error.__cause__
+  text = str(error).strip()
+  return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
 def restore_latest(
@@ -244,12 +278,11 @@ def restore_latest(
       )
     except Exception as error:  # pylint: disable=broad-except
       logging.warning(
-          "Checkpoint step %d in %s is unreadable (%s: %s); moving it to %s "
+          "Checkpoint step %d in %s is unreadable (%s); moving it to %s "
           "and falling back to the previous checkpoint.",
           step,
           manager.directory,
-          type(error).__name__,
-          error,
+          describe_read_error(error),
           quarantine_dir,
       )
       _quarantine(manager, step, quarantine_dir)

@@ -146,7 +146,7 @@ def _load_run(
           f"that {expected} describes: {error}"
       ) from error
     except Exception as error:  # pylint: disable=broad-except
-      problem = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+      problem = checkpointing.describe_read_error(error)
       if not resolved.fallbacks:
         raise CheckpointUnreadableError(
             f"Checkpoint {resolved.step_dir} is unreadable ({problem}). Pick another step with "

@@ -2,7 +2,6 @@
 and a failure reported as one `error:` line with a non-zero exit code (`run`).
 """
 
-import errno
 import functools
 import logging as std_logging
 import os
@@ -16,6 +15,7 @@ from absl import logging
 import jax
 
 from lstm_endec_jax.runtime import errors
+from lstm_endec_jax.runtime import files
 from lstm_endec_jax.runtime import huge_pages as huge_pages_lib
 from lstm_endec_jax.runtime import xla_flags
 from lstm_endec_jax.training import interrupts
@@ -27,13 +27,16 @@ CHATTY_LOGGERS = ("orbax", "absl", "tensorflow_datasets", "grain", "jax")
 
 # Library warnings that say nothing to a user of this project: Orbax's for every checkpoint saved
 # between evaluations (only evaluated steps carry the metric that ranks the best one) and for
-# every checkpoint it reads (read-only manager; a per-item metadata file it does not write), and
-# grain's suggestion to install OpenCV (Pillow decodes our PNGs).
+# every checkpoint it reads (read-only manager; a per-item metadata file it does not write),
+# grain's suggestion to install OpenCV (Pillow decodes our PNGs), and the warning for a metric
+# that is undefined on an evaluation (an AUC over one class: NaN, as metrics.jsonl says), from
+# tensorboardX.
 HARMLESS_WARNINGS = (
     "Requested `tracked_metric`; did not provide metrics",
     "Given directory is read only",
     "Metadata file does not exist",
     "OpenCV is not installed",
+    "NaN or Inf found in input tensor",
 )
 
 
@@ -69,7 +72,27 @@ def use_compilation_cache() -> pathlib.Path | None:
 class _DropHarmless(std_logging.Filter):
 
   def filter(self, record: std_logging.LogRecord) -> bool:
-    return not record.getMessage().startswith(HARMLESS_WARNINGS)
+    message = record.getMessage()
+    if "orbax" in record.pathname and record.exc_info:
+      # Orbax's own report, with its traceback, of a save that failed in a background thread:
+      # the same error is raised again in the main thread, where `run` reports it in one line.
+      return False
+    if record.name == "asyncio" and "orbax" in message:
+      # The other reads of a checkpoint restore abandoned at its first failure, which
+      # `checkpointing` reports in one line.
+      return False
+    return not message.startswith(HARMLESS_WARNINGS)
+
+
+def _drop_abandoned_restore_noise(unraisable) -> None:
+  """A checkpoint restore that fails (reported in one line by `checkpointing`) abandons its other
+  reads: Python then prints, for each, the error of its Orbax coroutine and TensorStore's
+  "Event loop is closed" for the loop Orbax has closed by then. Other unraisable errors print."""
+  value, where = unraisable.exc_value, unraisable.object
+  closed_loop = isinstance(value, RuntimeError) and str(value) == "Event loop is closed"
+  orbax_coroutine = "orbax" in getattr(getattr(where, "cr_code", None), "co_filename", "")
+  if not (closed_loop or orbax_coroutine):
+    sys.__unraisablehook__(unraisable)
 
 
 def quiet_libraries() -> None:
@@ -78,6 +101,7 @@ def quiet_libraries() -> None:
     return
   logging.set_verbosity(logging.WARNING)
   logging.get_absl_handler().addFilter(_DropHarmless())
+  sys.unraisablehook = _drop_abandoned_restore_noise
   for name in CHATTY_LOGGERS:
     std_logging.getLogger(name).setLevel(std_logging.WARNING)
 
@@ -112,10 +136,12 @@ def exit_with(message: str, code: int = 1) -> None:
 def describe_os_error(error: OSError) -> str:
   """One line for a failed file operation, naming the file."""
   where = error.filename or "a file"
-  if error.errno == errno.ENOSPC:
-    return f"The disk is full: cannot write {where}. Free space, then run the same command again."
-  if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-    return f"Cannot write {where}: {error.strerror}. Choose a writable place."
+  reason = files.write_failure(error)
+  if reason:
+    return (
+        f"Cannot write {where}: {reason} ({error.strerror}). Free space or choose a writable "
+        "place, then run the same command again."
+    )
   if error.strerror and error.filename:
     return f"{error.filename}: {error.strerror}"
   return str(error)

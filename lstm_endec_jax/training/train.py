@@ -9,6 +9,7 @@ on CPU) and finally evaluates the test split into `eval.json` (through
 
 import enum
 import functools
+import sys
 from typing import Any
 
 from absl import logging
@@ -418,8 +419,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, run: layout.Run) -> T
     )
     return state
   finally:
+    failing = sys.exc_info()[0] is not None  # then that error is the one to report
     writer.close()
-    manager.close()
+    checkpointing.close(manager, failing=failing)
 
 
 def _train(
