@@ -7,13 +7,15 @@ r"""Every encoder convolution of the train step, alone: forward, input and weigh
 The encoder's 3x3 convolutions are most of the step's arithmetic. Each layer shape is jitted alone
 in its three directions (all do the same FLOPs), and its rate is compared with a large matmul of
 the same dtype measured in the same run, on the CPU whose model and bfloat16 units (AMX,
-AVX512-BF16) the result records. It also times rewrites of the weight gradient as matrix products
-(`FORMULATIONS`), each checked against `lax.conv_general_dilated`'s gradient before it is timed:
-where XLA's CPU weight-gradient convolution is slow, these are the obvious alternatives, and this
-says whether they win.
+AVX512-BF16) the result records. It also times rewrites (`FORMULATIONS`), each checked against
+`lax.conv_general_dilated` in the same direction before it is timed: the weight gradient as matrix
+products (where XLA's CPU weight-gradient convolution is slow), and Winograd's F(2x2, 3x3) and
+F(4x4, 3x3) for the forward convolution and the input gradient (fewer multiplies, more memory
+traffic). Rates count the direct convolution's FLOPs, so fewer multiplies show as a higher rate.
 """
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,7 +28,8 @@ from lstm_endec_jax.runtime import huge_pages
 
 FULL = {"batch_size": 16, "warmup": 1, "repeats": 3, "matmul_size": 4096}
 SMALL = {"batch_size": 2, "warmup": 0, "repeats": 1, "matmul_size": 256}
-# Relative tolerance of a rewritten float32 weight gradient against XLA's.
+# Largest difference of a float32 rewrite from XLA's result, relative to the result's largest
+# magnitude (Winograd F(4x4, 3x3) rounds to about 1e-5).
 TOLERANCE = 1e-4
 
 
@@ -59,21 +62,104 @@ def _padded_windows(x: jax.Array) -> list[jax.Array]:
   return [padded[:, i : i + height, j : j + width] for i in range(3) for j in range(3)]
 
 
-def weight_gradient_per_tap(x: jax.Array, dy: jax.Array) -> jax.Array:
+def weight_gradient_per_tap(x: jax.Array, w: jax.Array, dy: jax.Array) -> jax.Array:
   """dW[i, j] = window(i, j)^T dy: nine (C x BHW) @ (BHW x D) matmuls."""
+  del w
   taps = [jnp.einsum("bhwc,bhwd->cd", window, dy) for window in _padded_windows(x)]
   return jnp.stack(taps).reshape(3, 3, x.shape[-1], dy.shape[-1])
 
 
-def weight_gradient_im2col(x: jax.Array, dy: jax.Array) -> jax.Array:
+def weight_gradient_im2col(x: jax.Array, w: jax.Array, dy: jax.Array) -> jax.Array:
   """dW = patches^T dy, one (9C x BHW) @ (BHW x D) matmul over the im2col matrix."""
+  del w
   patches = jnp.concatenate(_padded_windows(x), axis=-1)
   return jnp.einsum("bhwk,bhwd->kd", patches, dy).reshape(3, 3, x.shape[-1], dy.shape[-1])
 
 
-FORMULATIONS: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
-    "per_tap_matmuls": weight_gradient_per_tap,
-    "im2col_matmul": weight_gradient_im2col,
+# Winograd's minimal filtering F(m x m, 3 x 3) (Lavin and Gray, "Fast Algorithms for Convolutional
+# Neural Networks", CVPR 2016, whose transform matrices these are): output tiles of m x m from
+# (m + 2)^2 products per channel pair instead of 9 m^2, 2.25x fewer for m = 2 and 4x for m = 4.
+WINOGRAD = {
+    2: {
+        "BT": ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
+        "G": ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1)),
+        "AT": ((1, 1, 1, 0), (0, 1, -1, -1)),
+    },
+    4: {
+        "BT": (
+            (4, 0, -5, 0, 1, 0),
+            (0, -4, -4, 1, 1, 0),
+            (0, 4, -4, -1, 1, 0),
+            (0, -2, -1, 2, 1, 0),
+            (0, 2, -1, -2, 1, 0),
+            (0, 4, 0, -5, 0, 1),
+        ),
+        "G": (
+            (1 / 4, 0, 0),
+            (-1 / 6, -1 / 6, -1 / 6),
+            (-1 / 6, 1 / 6, -1 / 6),
+            (1 / 24, 1 / 12, 1 / 6),
+            (1 / 24, -1 / 12, 1 / 6),
+            (0, 0, 1),
+        ),
+        "AT": ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1)),
+    },
+}
+
+
+def _combine(matrix: Sequence[Sequence[float]], items: Sequence[jax.Array]) -> list[jax.Array]:
+  """`matrix @ items` with the coefficients known in Python: sums of scaled arrays that XLA
+  fuses into one elementwise pass, instead of a dot with a contraction of 4 or 6."""
+  rows = []
+  for coefficients in matrix:
+    terms = [c * item for c, item in zip(coefficients, items) if c != 0]
+    rows.append(functools.reduce(jnp.add, terms))
+  return rows
+
+
+def winograd_convolution(x: jax.Array, w: jax.Array, tile: int) -> jax.Array:
+  """`convolution(x, w)` (3x3, SAME, stride 1) by Winograd F(tile x tile, 3 x 3); the height and
+  width must be multiples of `tile`."""
+  matrices = WINOGRAD[tile]
+  span = tile + 2
+  batch, height, width, channels = x.shape
+  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  rows = _combine(matrices["BT"], [padded[:, r : r + height : tile] for r in range(span)])
+  tiles = []  # the input transform B^T d B, one (B, H/tile, W/tile, C) array per tile position
+  for row in rows:
+    tiles += _combine(matrices["BT"], [row[:, :, s : s + width : tile] for s in range(span)])
+  g = jnp.asarray(matrices["G"], w.dtype)
+  kernel = jnp.einsum("ai,ijcd,bj->abcd", g, w, g).reshape(span * span, channels, -1)
+  products = jnp.einsum(
+      "knc,kcd->knd",
+      jnp.stack(tiles).reshape(span * span, -1, channels),
+      kernel,
+      preferred_element_type=jnp.float32,
+  ).reshape(span, span, batch, height // tile, width // tile, -1)
+  rows = _combine(matrices["AT"], list(products))  # A^T M A, rows then columns
+  output = [jnp.stack(_combine(matrices["AT"], list(row)), axis=3) for row in rows]
+  return jnp.stack(output, axis=2).reshape(batch, height, width, -1)
+
+
+def _flipped(w: jax.Array) -> jax.Array:
+  """The kernel whose SAME convolution of dy is the input gradient: rotated, in and out swapped."""
+  return jnp.flip(w, (0, 1)).swapaxes(2, 3)
+
+
+# Rewrites of one direction, each a function of (x, w, dy), checked against XLA's result for that
+# direction before it is timed.
+FORMULATIONS: dict[str, dict[str, Callable[[jax.Array, jax.Array, jax.Array], jax.Array]]] = {
+    "forward": {
+        "winograd_f2x2": lambda x, w, dy: winograd_convolution(x, w, 2),
+        "winograd_f4x4": lambda x, w, dy: winograd_convolution(x, w, 4),
+    },
+    "input_gradient": {
+        "winograd_f4x4": lambda x, w, dy: winograd_convolution(dy, _flipped(w), 4),
+    },
+    "weight_gradient": {
+        "per_tap_matmuls": weight_gradient_per_tap,
+        "im2col_matmul": weight_gradient_im2col,
+    },
 }
 
 
@@ -89,7 +175,7 @@ def measure_layer(size: int, c_in: int, c_out: int, dtype: str, args) -> dict[st
   dy = jax.random.normal(keys[2], (args.batch_size, size, size, c_out), jnp.float32)
   flops = 2.0 * args.batch_size * size * size * 9 * c_in * c_out
   directions = {
-      "forward": (convolution, (x, w)),
+      "forward": (lambda x, w, dy: convolution(x, w), (x, w, dy)),
       "input_gradient": (
           lambda x, w, dy: jax.vjp(lambda x: convolution(x, w), x)[1](dy)[0],
           (x, w, dy),
@@ -103,16 +189,19 @@ def measure_layer(size: int, c_in: int, c_out: int, dtype: str, args) -> dict[st
   for name, (function, arguments) in directions.items():
     timing = _timed(function, arguments, args)
     result[name] = {"timing": timing.to_json(), "flops_per_second": timing.rate(flops)}
-  if dtype == "float32":
-    reference = jax.jit(directions["weight_gradient"][0])(x, w, dy)
-    for name, function in FORMULATIONS.items():
-      error = float(jnp.abs(jax.jit(function)(x, dy) - reference).max() / jnp.abs(reference).max())
+  if dtype != "float32":
+    return result
+  for direction, rewrites in FORMULATIONS.items():
+    reference = jax.jit(directions[direction][0])(x, w, dy)
+    for name, function in rewrites.items():
+      error = float(jnp.abs(jax.jit(function)(x, w, dy) - reference).max())
+      error /= float(jnp.abs(reference).max())
       if error > TOLERANCE:
-        raise AssertionError(f"{name} differs from XLA's weight gradient by {error:.1e} relative")
-      timing = _timed(function, (x, dy), args)
-      result[f"weight_gradient_{name}"] = {
+        raise AssertionError(f"{direction} {name} differs from XLA's by {error:.1e} relative")
+      timing = _timed(function, (x, w, dy), args)
+      result[f"{direction}_{name}"] = {
           "timing": timing.to_json(),
-          "flops_per_second": timing.rate(flops),
+          "flops_per_second": timing.rate(flops),  # direct-convolution FLOPs, as XLA's
           "relative_error": error,
       }
   return result
