@@ -176,10 +176,21 @@ def environment() -> dict[str, Any]:
 
 
 def peak_rss_bytes() -> int:
-  """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
+  """Peak resident memory of this process so far, or since `reset_peak_rss` (Linux reports
+  ru_maxrss in KiB)."""
   import resource  # pylint: disable=g-import-not-at-top
 
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def reset_peak_rss() -> bool:
+  """Starts a new peak for `peak_rss_bytes`, so one call's peak can be read (Linux: 5 written to
+  /proc/self/clear_refs); False where the kernel does not allow it."""
+  try:
+    pathlib.Path("/proc/self/clear_refs").write_text("5")
+  except OSError:
+    return False
+  return True
 
 
 def device_peak_bytes() -> int | None:

@@ -9,8 +9,9 @@ train step and forward pass, as `main` runs them) and PyTorch in eager mode and 
 (`--contenders` adds `nchw` ones). The workers hold their compiled programs, and the coordinator
 asks them in turn for one timed call at a time, round after round, rotating who goes first, so
 that every contender sees the same load of this shared machine; ratios of medians are reported
-with their spread, the 1-minute load of every round and the cores each side kept busy (CPU time
-over wall time of its calls).
+with their spread, the 1-minute load of every round, the cores each side kept busy (CPU time
+over wall time of its calls) and the worker's peak resident memory during one call (the peak is
+reset before each call, so it is the step's own, weights and runtime included).
 
 Before timing, every worker loads the same weights (the shipped `base` weights, copied into the
 PyTorch model layer by layer) and computes the probabilities of one batch in evaluation mode and
@@ -316,9 +317,11 @@ def worker(connection, contender: str, settings: dict[str, Any]) -> None:
     connection.send(("failed", f"{type(error).__name__}: {error}"))
     return
   while (operation := connection.recv()) is not None:
+    peak_is_this_calls = common.reset_peak_rss()
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     _wait(runner.calls[operation]())
-    connection.send((time.perf_counter() - start_wall, time.process_time() - start_cpu))
+    wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+    connection.send((wall, cpu, common.peak_rss_bytes() if peak_is_this_calls else None))
 
 
 def _wait(result: Any) -> None:
@@ -355,7 +358,9 @@ def check_agreement(
 def timed_rounds(connections: dict[str, Any], rounds: int) -> dict[str, Any]:
   """One call per contender and operation per round, the starting contender rotating."""
   names = list(connections)
-  samples = {name: {op: {"wall": [], "cpu": []} for op in OPERATIONS} for name in names}
+  samples = {
+      name: {op: {"wall": [], "cpu": [], "peak_rss": []} for op in OPERATIONS} for name in names
+  }
   loads = []
   for round_index in range(rounds):
     loads.append(round(os.getloadavg()[0], 2))
@@ -363,9 +368,10 @@ def timed_rounds(connections: dict[str, Any], rounds: int) -> dict[str, Any]:
     for operation in OPERATIONS:
       for name in order:
         connections[name].send(operation)
-        wall, cpu = connections[name].recv()
+        wall, cpu, peak_rss = connections[name].recv()
         samples[name][operation]["wall"].append(wall)
         samples[name][operation]["cpu"].append(cpu)
+        samples[name][operation]["peak_rss"].append(peak_rss)
   return {"samples": samples, "load_per_round": loads}
 
 
@@ -379,8 +385,11 @@ def summarise(infos, samples, batch_size: int) -> dict[str, Any]:
     for operation in OPERATIONS:
       timing = common.Timing(tuple(samples[name][operation]["wall"]))
       flops = info["flops"][operation]
+      peaks = samples[name][operation]["peak_rss"]
       rows[operation] = {
           "timing": timing.to_json(),
+          # the process's resident memory at its highest during one call, the largest over calls
+          "peak_rss_bytes": max(peaks) if None not in peaks else None,
           "images_per_second": timing.rate(batch_size),
           "cores_busy": sum(samples[name][operation]["cpu"]) / sum(timing.seconds),
           "flops": flops,
@@ -412,6 +421,7 @@ def print_table(summary: dict[str, Any], loads: Sequence[float]) -> None:
               common.format_rate(row["images_per_second"], 2),
               f"{row['cores_busy']:.2f}",
               f"{row['fraction_of_matmul_rate']:.0%}" if row["fraction_of_matmul_rate"] else "-",
+              f"{row['peak_rss_bytes'] / 2**30:.2f}" if row["peak_rss_bytes"] else "-",
               f"{ratio:.2f}" if ratio else "-",
           ]
       )
@@ -423,6 +433,7 @@ def print_table(summary: dict[str, Any], loads: Sequence[float]) -> None:
               "images/s (min-max)",
               "cores busy",
               "of own matmul rate",
+              "peak RSS (GiB)",
               "jax (same dtype) / this",
           ],
           rows,
