@@ -67,20 +67,32 @@ def _config(workdir: pathlib.Path, num_train_steps: int):
   return config
 
 
+def _continued(workdir: pathlib.Path, num_train_steps: int, *overrides: str) -> list[str]:
+  """Config overrides that continue the finished run in `workdir` (its dataset folder, a
+  checkpoint at every step) to `num_train_steps`."""
+  data_dir = json.loads((workdir / "config.json").read_text())["dataset"]["data_dir"]
+  return [
+      f"dataset.data_dir={data_dir}",
+      f"num_train_steps={num_train_steps}",
+      "class_weight_batches=1",
+      "checkpoint_every_steps=1",
+      *overrides,
+  ]
+
+
 def test_a_torn_last_metrics_record_is_dropped_and_the_run_resumes(workdir):
   """After a disk-full crash the last line of metrics.jsonl is cut short: the same command
   resumes, drops that line with a warning, and keeps one valid record per step."""
   with (workdir / "metrics.jsonl").open("a") as f:
     f.write('{"step": 7, "split": "tra')
-  data_dir = json.loads((workdir / "config.json").read_text())["dataset"]["data_dir"]
   result = _main(
       workdir,
-      f"dataset.data_dir={data_dir}",
-      f"num_train_steps={trained_run.NUM_TRAIN_STEPS + 1}",
-      "class_weight_batches=1",
-      "eval_every_steps=1",
-      "checkpoint_every_steps=1",
-      "async_checkpointing=False",
+      *_continued(
+          workdir,
+          trained_run.NUM_TRAIN_STEPS + 1,
+          "eval_every_steps=1",
+          "async_checkpointing=False",
+      ),
   )
   assert result.returncode == 0, result.stderr[-3000:]
   assert "Traceback" not in result.stderr and "cut short" in result.stderr
@@ -309,18 +321,18 @@ def test_a_checkpoint_on_a_full_disk_is_one_line_and_the_same_command_resumes(wo
   small.mkdir()
   out.mkdir()
   run = small / "run"
-  data_dir = json.loads((workdir / "config.json").read_text())["dataset"]["data_dir"]
+  overrides = _continued(
+      workdir,
+      trained_run.NUM_TRAIN_STEPS + 1,
+      "eval_every_steps=100",  # only the last step evaluates
+      "num_sample_images=0",
+      "async_checkpointing=True",
+  )
   train_again = _command(
       "lstm_endec_jax.main",
       "--config=configs/smoke.py",
       f"--workdir={run}",
-      f"--config.dataset.data_dir={data_dir}",
-      f"--config.num_train_steps={trained_run.NUM_TRAIN_STEPS + 1}",
-      "--config.class_weight_batches=1",
-      "--config.checkpoint_every_steps=1",
-      "--config.eval_every_steps=100",  # only the last step evaluates
-      "--config.num_sample_images=0",
-      "--config.async_checkpointing=True",
+      *(f"--config.{override}" for override in overrides),
   )
   _in_a_mount_namespace(f"""
 mount -t tmpfs -o size=4m tmpfs {small}
@@ -363,15 +375,7 @@ def test_a_damaged_state_file_is_one_warning_naming_it_and_the_run_goes_on(workd
   assert array_files
   for path in array_files:
     path.write_bytes(b"garbage")
-  data_dir = json.loads((workdir / "config.json").read_text())["dataset"]["data_dir"]
-  result = _main(
-      workdir,
-      f"dataset.data_dir={data_dir}",
-      f"num_train_steps={latest}",
-      "class_weight_batches=1",
-      "eval_every_steps=1",
-      "checkpoint_every_steps=1",
-  )
+  result = _main(workdir, *_continued(workdir, latest, "eval_every_steps=1"))
   assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
   warnings = [line for line in result.stderr.splitlines() if "is unreadable" in line]
   assert len(warnings) == 1 and f'"{state_dir}/"' in warnings[0], result.stderr[-3000:]
