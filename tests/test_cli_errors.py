@@ -12,6 +12,7 @@ from configs import smoke
 from lstm_endec_jax.runtime.errors import ConfigError
 from lstm_endec_jax.training import train
 from tfds_builders.synthetic_splice import synthetic_splice_dataset_builder as builder_lib
+import console
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -26,13 +27,6 @@ def _run(*args: str, cwd=REPO_ROOT, timeout: int = 120) -> subprocess.CompletedP
       text=True,
       timeout=timeout,
   )
-
-
-def _one_error_line(result: subprocess.CompletedProcess) -> str:
-  assert "Traceback" not in result.stderr, result.stderr[-3000:]
-  errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-  assert len(errors) == 1, result.stderr[-3000:]
-  return errors[0]
 
 
 @pytest.mark.parametrize(
@@ -61,7 +55,7 @@ def test_bad_config_fields_fail_in_one_short_line(tmp_path, override, expected):
       f"--config.{override}",
   )
   assert result.returncode == 2
-  assert expected in _one_error_line(result)
+  assert expected in console.one_error_line(result.stderr)
   assert len(result.stderr.splitlines()) < 5, result.stderr
   assert not (tmp_path / "run" / "checkpoints").exists()
 
@@ -97,7 +91,7 @@ def test_bad_config_fields_are_refused_before_any_work(tmp_path, field, value, e
 def test_missing_config_file(tmp_path):
   result = _run("lstm_endec_jax.main", "--config=configs/no_such.py", f"--workdir={tmp_path}")
   assert result.returncode == 2
-  assert "--config=configs/no_such.py: no such config file" in _one_error_line(result)
+  assert "--config=configs/no_such.py: no such config file" in console.one_error_line(result.stderr)
 
 
 def test_evaluate_only_on_a_fresh_workdir(tmp_path):
@@ -111,7 +105,7 @@ def test_evaluate_only_on_a_fresh_workdir(tmp_path):
       timeout=300,
   )
   assert result.returncode == 1
-  line = _one_error_line(result)
+  line = console.one_error_line(result.stderr)
   assert "No checkpoint found" in line and "num_train_steps=0 evaluates an existing" in line
 
 
@@ -131,7 +125,7 @@ def test_build_dataset_without_its_manual_dir(tmp_path):
 def test_build_dataset_unknown_name(tmp_path):
   result = _run("lstm_endec_jax.build_dataset", "--name=cocoa", f"--data_dir={tmp_path}")
   assert result.returncode == 2
-  assert "--name='cocoa' is not a dataset of this project" in _one_error_line(result)
+  assert "--name='cocoa' is not a dataset of this project" in console.one_error_line(result.stderr)
 
 
 def test_build_dataset_twice_says_it_is_built_and_force_rebuilds(tmp_path):
@@ -181,4 +175,4 @@ def test_usage_and_output_mistakes_end_in_one_line(tmp_path, args, code, expecte
   args = [a.replace("OUT", str(tmp_path)).replace("IMAGE", str(image)) for a in args]
   result = _run(*args, timeout=300)
   assert result.returncode == code, result.stderr[-3000:]
-  assert expected.replace("OUT", str(tmp_path)) in _one_error_line(result)
+  assert expected.replace("OUT", str(tmp_path)) in console.one_error_line(result.stderr)

@@ -23,6 +23,7 @@ from lstm_endec_jax.runs import reporting
 from lstm_endec_jax.runtime import files
 from lstm_endec_jax.runtime.errors import ConfigError
 from lstm_endec_jax.training import train
+import console
 import trained_run
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -46,13 +47,6 @@ def _main(workdir: pathlib.Path, *overrides: str, config: str = "configs/smoke.p
       text=True,
       timeout=300,
   )
-
-
-def _one_error_line(result: subprocess.CompletedProcess) -> str:
-  assert "Traceback" not in result.stderr, result.stderr[-3000:]
-  errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-  assert len(errors) == 1, result.stderr[-3000:]
-  return errors[0]
 
 
 def _listing(path: pathlib.Path) -> list[str]:
@@ -107,7 +101,7 @@ def test_resuming_with_another_model_is_refused_and_changes_nothing(workdir):
   config_text = (workdir / "config.json").read_text()
   result = _main(workdir, config="configs/base.py")
   assert result.returncode == 2
-  line = _one_error_line(result)
+  line = console.one_error_line(result.stderr)
   assert "holds checkpoints of another model" in line and "model.encoder_features" in line
   assert len(result.stderr.splitlines()) < 10, result.stderr[-3000:]
   assert _listing(workdir) == before and (workdir / "config.json").read_text() == config_text
@@ -121,7 +115,7 @@ def test_a_second_run_on_a_busy_workdir_stops_in_one_line(workdir):
     before = (workdir / "metrics.jsonl").read_text()
     result = _main(workdir, "num_train_steps=3")
     assert result.returncode == 1
-    assert f"in use by process {holder.pid}" in _one_error_line(result)
+    assert f"in use by process {holder.pid}" in console.one_error_line(result.stderr)
     assert (workdir / "metrics.jsonl").read_text() == before
   finally:
     holder.kill()
@@ -216,7 +210,7 @@ def test_a_hand_edited_config_json_is_one_line(workdir, text, says, evaluate_too
         timeout=300,
     )
     assert result.returncode == 1, result.stderr[-2000:]
-    line = _one_error_line(result)
+    line = console.one_error_line(result.stderr)
     assert str(workdir / "config.json") in line and says in line, line
   assert _listing(workdir) == before
 
@@ -250,7 +244,7 @@ def test_predict_on_a_full_disk_names_the_file_and_leaves_no_partial_file(tmp_pa
       env={**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache")},
   )
   assert result.returncode == 1, result.stderr[-2000:]
-  line = _one_error_line(result)
+  line = console.one_error_line(result.stderr)
   assert str(output) in line and "File too large" in line, line
   assert not list(output.glob(".*")), _listing(output)  # no temporary file left behind
   for png in output.glob("*.png"):  # what was written is whole
@@ -264,7 +258,7 @@ def test_a_dataset_build_on_a_full_disk_is_one_line_and_leaves_no_partial_build(
       "lstm_endec_jax.build_dataset", "--name=synthetic_splice/tiny", f"--data_dir={tmp_path}"
   )
   assert result.returncode == 1, result.stderr[-2000:]
-  line = _one_error_line(result)
+  line = console.one_error_line(result.stderr)
   assert f"Cannot build synthetic_splice/tiny in {tmp_path}" in line and "File too large" in line
   assert not list(tmp_path.glob("synthetic_splice/tiny/incomplete.*")), _listing(tmp_path)
 
@@ -310,10 +304,6 @@ def _outcome(folder: pathlib.Path, name: str) -> tuple[int, str]:
   return int((folder / f"{name}.rc").read_text()), (folder / f"{name}.err").read_text()
 
 
-def _one_line(stderr: str) -> str:
-  return _one_error_line(subprocess.CompletedProcess([], 1, "", stderr))
-
-
 def test_a_checkpoint_on_a_full_disk_is_one_line_and_the_same_command_resumes(workdir, tmp_path):
   """A real full disk (a small tmpfs) while Orbax writes a checkpoint in the background: one line,
   the complete checkpoints kept; once space is freed, the same command finishes the run."""
@@ -350,7 +340,7 @@ cp {run}/metrics.jsonl {out}/
 """)
   code, stderr = _outcome(out, "full")
   assert code == 1, stderr[-3000:]
-  line = _one_line(stderr)
+  line = console.one_error_line(stderr)
   assert f"Cannot write a checkpoint to {run}/checkpoints: the disk is full" in line, line
   assert len(stderr.splitlines()) < 10, stderr[-3000:]
   finished = (out / "full.ls").read_text().split()
@@ -405,12 +395,12 @@ mount -o remount,bind,ro {read_only}
 """)
   code, stderr = _outcome(out, "build")
   assert code == 1, stderr[-3000:]
-  line = _one_line(stderr)
+  line = console.one_error_line(stderr)
   assert f"Cannot build synthetic_splice/tiny in {read_only}" in line, line
   assert "read-only" in line, line
   code, stderr = _outcome(out, "predict")
   assert code == 1, stderr[-3000:]
-  line = _one_line(stderr)
+  line = console.one_error_line(stderr)
   assert f"{read_only}/maps" in line and "read-only" in line, line
   assert not list(read_only.iterdir())
 
