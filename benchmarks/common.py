@@ -265,6 +265,14 @@ def shrink_model(model_config: Any) -> Any:
   return model_config
 
 
+def config_of(args: argparse.Namespace) -> Any:
+  """The config of `--config` (`add_common_arguments`), its model shrunk under `--small`."""
+  config = load_config(args.config)
+  if args.small:
+    shrink_model(config.model)
+  return config
+
+
 def write_result(path: str | os.PathLike[str], name: str, result: dict[str, Any]) -> pathlib.Path:
   """Writes `{"benchmark": name, "environment": ..., **result}` as indented JSON."""
   path = pathlib.Path(path)

@@ -223,9 +223,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
-  config = common.load_config(args.config)
-  if args.small:
-    common.shrink_model(config.model)
+  config = common.config_of(args)
   size = 32 if args.small else config.dataset.image_size
   shapes = layer_shapes(size, config.model.encoder_features)
   result = {"environment": common.environment(), "matmul": {}, "layers": [], "totals": {}}

@@ -149,9 +149,7 @@ def summary_rows(forward: list[dict[str, Any]], end_to_end: dict[str, Any]) -> l
 
 def main(argv: Sequence[str] | None = None) -> None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
-  config = common.load_config(args.config)
-  if args.small:
-    common.shrink_model(config.model)
+  config = common.config_of(args)
   batch_sizes = [int(size) for size in args.batch_sizes.split(",")]
   # One Localizer for every batch size: predict_batch runs a batch of a power of two as it is,
   # and predict() (one image, batch 1) reuses the batch-1 executable.

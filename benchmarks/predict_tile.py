@@ -49,9 +49,7 @@ def _measure(call, *, warmup: int, repeats: int) -> tuple[common.Timing, float]:
 
 def main(argv: Sequence[str] | None = None) -> None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
-  config = common.load_config(args.config)
-  if args.small:
-    common.shrink_model(config.model)
+  config = common.config_of(args)
   localizer = localizer_lib.Localizer(
       models.create_model(config.model),
       models.initial_variables(

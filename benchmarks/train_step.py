@@ -93,9 +93,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def benchmark_config(args: argparse.Namespace):
-  config = common.load_config(args.config)
-  if args.small:
-    common.shrink_model(config.model)
+  config = common.config_of(args)
   if args.batch_size:
     config.batch_size = args.batch_size
   return config
