@@ -10,6 +10,7 @@ shared machine, and `write_result` puts both into one JSON file per benchmark.
 import argparse
 import dataclasses
 import datetime
+import functools
 import importlib.util
 import json
 import os
@@ -108,11 +109,16 @@ def matmul_flops_per_second(
     size: int, *, warmup: int = 1, repeats: int = 5, dtype: str = "float32"
 ) -> dict[str, Any]:
   """FLOP/s of a jitted (size x size) matmul on the default device: the practical peak the other
-  numbers are compared with (measured in the same run, under the same load)."""
+  numbers are compared with (measured in the same run, under the same load).
+
+  Products are accumulated and returned in float32, as in `conv_layers`' bfloat16 convolutions:
+  on CPUs XLA's bfloat16 dot reaches the bfloat16 units (AVX512-BF16, AMX) only with a float32
+  result, and runs at about its float32 rate with a bfloat16 one (2026-12-06, AMD EPYC).
+  """
   key_a, key_b = jax.random.split(jax.random.key(0))
   a = jax.random.normal(key_a, (size, size), dtype)
   b = jax.random.normal(key_b, (size, size), dtype)
-  matmul = jax.jit(jax.numpy.matmul)
+  matmul = jax.jit(functools.partial(jax.numpy.matmul, preferred_element_type=jax.numpy.float32))
   timing = time_calls(lambda: matmul(a, b), warmup=warmup, repeats=repeats)
   return {
       "size": size,

@@ -9,9 +9,12 @@ in its three directions (all do the same FLOPs), and its rate is compared with a
 the same dtype measured in the same run, on the CPU whose model and bfloat16 units (AMX,
 AVX512-BF16) the result records. It also times rewrites (`FORMULATIONS`), each checked against
 `lax.conv_general_dilated` in the same direction before it is timed: the weight gradient as matrix
-products (where XLA's CPU weight-gradient convolution is slow), and Winograd's F(2x2, 3x3) and
+products (where XLA's CPU weight-gradient convolution is slow), Winograd's F(2x2, 3x3) and
 F(4x4, 3x3) for the forward convolution and the input gradient (fewer multiplies, more memory
-traffic). Rates count the direct convolution's FLOPs, so fewer multiplies show as a higher rate.
+traffic), and every direction as nine matrix products over shifted slices of one flattened array
+("shifted dots", float32 and bfloat16: in bfloat16 they are XLA's dot with a float32 result, the
+only XLA operation found to reach the CPU's bfloat16 units). Rates count the direct
+convolution's FLOPs, so fewer multiplies show as a higher rate.
 """
 
 import argparse
@@ -28,9 +31,11 @@ from lstm_endec_jax.runtime import huge_pages
 
 FULL = {"batch_size": 16, "warmup": 1, "repeats": 3, "matmul_size": 4096}
 SMALL = {"batch_size": 2, "warmup": 0, "repeats": 1, "matmul_size": 256}
-# Largest difference of a float32 rewrite from XLA's result, relative to the result's largest
-# magnitude (Winograd F(4x4, 3x3) rounds to about 1e-5).
-TOLERANCE = 1e-4
+# Largest difference of a rewrite from XLA's result in the same dtype, relative to the result's
+# largest magnitude. float32: Winograd F(4x4, 3x3) rounds to about 1e-5. bfloat16: XLA returns
+# the gradients in bfloat16 (half a unit in the last place is 2e-3 of the value; the rewrites
+# keep float32), measured 3e-3.
+TOLERANCE = {"float32": 1e-4, "bfloat16": 1e-2}
 
 
 def layer_shapes(image_size: int, widths: Sequence[int]) -> list[tuple[int, int, int, int]]:
@@ -141,26 +146,103 @@ def winograd_convolution(x: jax.Array, w: jax.Array, tile: int) -> jax.Array:
   return jnp.stack(output, axis=2).reshape(batch, height, width, -1)
 
 
+def _flat_padded_grid(x: jax.Array) -> jax.Array:
+  """x zero-padded by one pixel (two extra rows below, so every tap's slice fits) and flattened
+  to (B, positions, C): on this grid, the tap (i, j) of output position p reads p + i*(W+2) + j."""
+  batch, height, width, channels = x.shape
+  padded = jnp.pad(x, ((0, 0), (1, 2), (1, 1), (0, 0)))
+  return padded.reshape(batch, (height + 3) * (width + 2), channels)
+
+
+def _tap_offsets(width: int) -> list[int]:
+  return [i * (width + 2) + j for i in range(3) for j in range(3)]
+
+
+def shifted_dots_convolution(x: jax.Array, w: jax.Array) -> jax.Array:
+  """`convolution(x, w)` as nine matrix products (positions x C) @ (C x D), each over a contiguous
+  slice of the flattened padded image, accumulated in float32.
+
+  No im2col matrix is built: every tap's input is a slice of one array. The outputs are computed
+  on the padded grid's width (W + 2) and the two extra columns dropped. In bfloat16 each product
+  is XLA's bfloat16 dot with float32 accumulation, which reaches the CPU's bfloat16 units
+  (AVX512-BF16, AMX) where XLA's bfloat16 convolution does not.
+  """
+  batch, height, width, _ = x.shape
+  grid = _flat_padded_grid(x)
+  positions = height * (width + 2)
+  taps = w.reshape(9, w.shape[2], w.shape[3])
+  products = [
+      jnp.einsum(
+          "bpc,cd->bpd",
+          grid[:, offset : offset + positions],
+          tap,
+          preferred_element_type=jnp.float32,
+      )
+      for offset, tap in zip(_tap_offsets(width), taps)
+  ]
+  output = functools.reduce(jnp.add, products)
+  return output.reshape(batch, height, width + 2, -1)[:, :, :width]
+
+
+def shifted_dots_weight_gradient(x: jax.Array, w: jax.Array, dy: jax.Array) -> jax.Array:
+  """dW[i, j] = slice(i, j)^T dy: nine (C x positions) @ (positions x D) products over the same
+  contiguous slices, with dy placed on the padded grid (zeros in its two extra columns)."""
+  batch, height, width, _ = x.shape
+  grid = _flat_padded_grid(x)
+  positions = height * (width + 2)
+  dy_grid = jnp.pad(dy.astype(x.dtype), ((0, 0), (0, 0), (0, 2), (0, 0)))
+  dy_grid = dy_grid.reshape(batch, positions, -1)
+  taps = [
+      jnp.einsum(
+          "bpc,bpd->cd",
+          grid[:, offset : offset + positions],
+          dy_grid,
+          preferred_element_type=jnp.float32,
+      )
+      for offset in _tap_offsets(width)
+  ]
+  return jnp.stack(taps).reshape(w.shape)
+
+
 def _flipped(w: jax.Array) -> jax.Array:
   """The kernel whose SAME convolution of dy is the input gradient: rotated, in and out swapped."""
   return jnp.flip(w, (0, 1)).swapaxes(2, 3)
 
 
-# Rewrites of one direction, each a function of (x, w, dy), checked against XLA's result for that
-# direction before it is timed.
-FORMULATIONS: dict[str, dict[str, Callable[[jax.Array, jax.Array, jax.Array], jax.Array]]] = {
+# Rewrites of one direction, each a function of (x, w, dy) and the dtypes it is timed in, checked
+# against XLA's result for that direction before it is timed. Winograd's transforms would lose
+# bfloat16's few mantissa bits, so it runs in float32 only.
+FLOAT32 = ("float32",)
+BOTH = ("float32", "bfloat16")
+FORMULATIONS: dict[str, dict[str, tuple[Callable[..., jax.Array], tuple[str, ...]]]] = {
     "forward": {
-        "winograd_f2x2": lambda x, w, dy: winograd_convolution(x, w, 2),
-        "winograd_f4x4": lambda x, w, dy: winograd_convolution(x, w, 4),
+        "winograd_f2x2": (lambda x, w, dy: winograd_convolution(x, w, 2), FLOAT32),
+        "winograd_f4x4": (lambda x, w, dy: winograd_convolution(x, w, 4), FLOAT32),
+        "shifted_dots": (lambda x, w, dy: shifted_dots_convolution(x, w), BOTH),
     },
     "input_gradient": {
-        "winograd_f4x4": lambda x, w, dy: winograd_convolution(dy, _flipped(w), 4),
+        "winograd_f4x4": (lambda x, w, dy: winograd_convolution(dy, _flipped(w), 4), FLOAT32),
+        "shifted_dots": (
+            lambda x, w, dy: shifted_dots_convolution(dy.astype(w.dtype), _flipped(w)),
+            BOTH,
+        ),
     },
     "weight_gradient": {
-        "per_tap_matmuls": weight_gradient_per_tap,
-        "im2col_matmul": weight_gradient_im2col,
+        "per_tap_matmuls": (weight_gradient_per_tap, FLOAT32),
+        "im2col_matmul": (weight_gradient_im2col, FLOAT32),
+        "shifted_dots": (shifted_dots_weight_gradient, BOTH),
     },
 }
+
+
+def rewrites_for(dtype: str) -> list[tuple[str, str, Callable[..., jax.Array]]]:
+  """(direction, name, function) of every rewrite timed in `dtype`."""
+  return [
+      (direction, name, function)
+      for direction, rewrites in FORMULATIONS.items()
+      for name, (function, dtypes) in rewrites.items()
+      if dtype in dtypes
+  ]
 
 
 def _timed(function, arguments, args) -> dict[str, Any]:
@@ -189,21 +271,18 @@ def measure_layer(size: int, c_in: int, c_out: int, dtype: str, args) -> dict[st
   for name, (function, arguments) in directions.items():
     timing = _timed(function, arguments, args)
     result[name] = {"timing": timing.to_json(), "flops_per_second": timing.rate(flops)}
-  if dtype != "float32":
-    return result
-  for direction, rewrites in FORMULATIONS.items():
+  for direction, name, function in rewrites_for(dtype):
     reference = jax.jit(directions[direction][0])(x, w, dy)
-    for name, function in rewrites.items():
-      error = float(jnp.abs(jax.jit(function)(x, w, dy) - reference).max())
-      error /= float(jnp.abs(reference).max())
-      if error > TOLERANCE:
-        raise AssertionError(f"{direction} {name} differs from XLA's by {error:.1e} relative")
-      timing = _timed(function, (x, w, dy), args)
-      result[f"{direction}_{name}"] = {
-          "timing": timing.to_json(),
-          "flops_per_second": timing.rate(flops),  # direct-convolution FLOPs, as XLA's
-          "relative_error": error,
-      }
+    error = float(jnp.abs(jax.jit(function)(x, w, dy) - reference).max())
+    error /= float(jnp.abs(reference).max())
+    if error > TOLERANCE[dtype]:
+      raise AssertionError(f"{direction} {name} differs from XLA's by {error:.1e} relative")
+    timing = _timed(function, (x, w, dy), args)
+    result[f"{direction}_{name}"] = {
+        "timing": timing.to_json(),
+        "flops_per_second": timing.rate(flops),  # direct-convolution FLOPs, as XLA's
+        "relative_error": error,
+    }
   return result
 
 
