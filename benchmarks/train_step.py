@@ -291,6 +291,58 @@ def profile_parts(run_steps, compiled, steps: int) -> dict[str, Any]:
   }
 
 
+def part_seconds(config, args: argparse.Namespace) -> dict[str, Any]:
+  """Seconds per step of the encoder and of the decoder, each built as the model builds it and
+  jitted alone at the step's shapes: forward, and forward with both gradients. In the whole step
+  XLA runs independent operations side by side, so the parts alone need not add up to it.
+
+  On the CPU a trace cannot give this: XLA runs the convolutions on its thread pool after their
+  operation has returned, so the trace's operation times hold a small part of their time
+  (2026-12-06, AMD EPYC: 0.45 s of the ~3.5 s the convolutions take) and charge the rest to
+  whatever ran beside them.
+  """
+  model = models.create_model(config.model)
+  conv, norm = models.layer_constructors(model, train=True)
+  batch, size = config.batch_size, config.dataset.image_size
+  key_images, key_maps, key_init = jax.random.split(jax.random.key(0), 3)
+  parts = {
+      "encoder": (
+          models.encoder_of(model, conv, norm),
+          jax.random.uniform(key_images, (batch, size, size, 3), model.dtype),
+      )
+  }
+  if config.model.decoder_kind == "upsample_conv":
+    model_config = config.model
+    width = model_config.encoder_top_features or model_config.encoder_features[-1]
+    width += model_config.lstm_maps if model_config.use_lstm_branch else 0
+    grid = size // 2 ** len(model_config.encoder_features)
+    parts["decoder"] = (
+        models.decoder_of(model, conv, norm),
+        jax.random.normal(key_maps, (batch, grid, grid, width), model.dtype),
+    )
+  result = {}
+  for name, (module, inputs) in parts.items():
+    variables = module.init(key_init, inputs)
+
+    def loss(params, inputs, module=module, variables=variables):
+      outputs, _ = module.apply({**variables, "params": params}, inputs, mutable=["batch_stats"])
+      return sum(jnp.mean(jnp.square(out.astype(jnp.float32))) for out in jax.tree.leaves(outputs))
+
+    result[name] = {}
+    for direction, function in (
+        ("forward", loss),
+        ("forward_and_backward", jax.grad(loss, argnums=(0, 1))),
+    ):
+      compiled = jax.jit(function).lower(variables["params"], inputs).compile()
+      timing = common.time_calls(
+          lambda compiled=compiled: compiled(variables["params"], inputs),
+          warmup=args.warmup,
+          repeats=args.repeats,
+      )
+      result[name][direction] = timing.median
+  return result
+
+
 def conv_directions(
     batch_size: int, image_size: int, channels: int, *, repeats: int
 ) -> dict[str, Any]:
@@ -370,6 +422,7 @@ def measure(config, args: argparse.Namespace) -> dict[str, Any]:
         compiled,
         args.profile_steps,
     )
+    result["part_seconds"] = part_seconds(config, args)
     result["conv_directions"] = conv_directions(
         config.batch_size,
         config.dataset.image_size,
@@ -531,6 +584,12 @@ def summary_rows(headline: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
       if part.endswith("backward")
   }
   matmul = headline["matmul_reference"]
+  parts, step = headline["part_seconds"], headline["step_timing"]["median_s"]
+  trace_caveat = (
+      "; on the CPU the trace holds little of the convolutions' time (`part_seconds`)"
+      if headline["environment"]["backend"] == "cpu"
+      else ""
+  )
   rows = [
       [
           f"train step, batch {headline['batch_size']}, {headline['num_devices']} device",
@@ -557,17 +616,26 @@ def summary_rows(headline: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
           f"({matmul['flops_per_second']['median'] / 1e9:.0f} GFLOP/s, same run)",
       ],
       [
-          "train step time by part",
-          _percentages(grouped_shares(share)),
-          f"backward: {_percentages(backward)}",
+          "train step time by part, each part alone",
+          ", ".join(
+              f"{name} {seconds['forward_and_backward']:.2f} s (forward {seconds['forward']:.2f})"
+              for name, seconds in parts.items()
+          ),
+          "forward and backward, each part jitted alone at the step's shapes; the whole step "
+          f"{step:.2f} s (in it XLA runs parts side by side, so they need not add up)",
       ],
       [
-          "train step slowest modules",
+          "train step time by part, traced",
+          _percentages(grouped_shares(share)),
+          f"backward: {_percentages(backward)}{trace_caveat}",
+      ],
+      [
+          "train step slowest modules, traced",
           ", ".join(
               f"{name} {100 * value / profile['op_seconds_per_step']:.0f}%"
               for name, value in list(profile["seconds_per_step_by_module"].items())[:4]
           ),
-          "share of the summed operation time",
+          f"share of the summed operation time{trace_caveat}",
       ],
       [
           "3x3 convolution forward / input gradient / weight gradient",
@@ -580,12 +648,12 @@ def summary_rows(headline: dict[str, Any], scaling: list[dict[str, Any]]) -> lis
           f"{'x'.join(map(str, headline['conv_directions']['shape']))}, each direction jitted alone",
       ],
       [
-          "train step time by operation kind",
+          "train step time by operation kind, traced",
           ", ".join(
               f"{name} {100 * value / profile['op_seconds_per_step']:.0f}%"
               for name, value in list(profile["seconds_per_step_by_op_kind"].items())[:4]
           ),
-          "share of the summed operation time",
+          f"share of the summed operation time{trace_caveat}",
       ],
   ]
   for entry in scaling:

@@ -59,6 +59,9 @@ def test_train_step_smallest_size_reports_flops_memory_and_profile(tmp_path):
   ):
     assert part in share, part
   assert "convolution" in headline["profile"]["seconds_per_step_by_op_kind"]
+  for part in ("encoder", "decoder"):
+    assert all(seconds > 0 for seconds in headline["part_seconds"][part].values()), part
+  assert any(row[0] == "train step time by part, each part alone" for row in result["summary"])
   assert all(
       headline["conv_directions"][name]["flops_per_second"]["median"] > 0
       for name in ("forward", "input gradient", "weight gradient")

@@ -433,3 +433,28 @@ def test_max_pool_2x2_matches_flax_max_pool_after_a_relu(shape):
   cotangent = jax.random.normal(jax.random.key(1), flax_pool(x).shape)
   grad = lambda f: jax.vjp(f, x)[1](cotangent)[0]
   np.testing.assert_array_equal(grad(ours), grad(flax_pool))
+
+
+def test_the_encoder_and_decoder_built_alone_are_the_model_s_own():
+  """`encoder_of` / `decoder_of` (which benchmarks/train_step.py times alone) build the very
+  submodules the model runs: given the model's variables and inputs, the same outputs."""
+  model, variables = tiny_model_and_variables("paper")
+  calls = {}
+
+  def record(next_fun, args, kwargs, context):
+    output = next_fun(*args, **kwargs)
+    if context.method_name == "__call__" and context.module.name in ("encoder", "decoder"):
+      calls[context.module.name] = (args, output)
+    return output
+
+  with nn.intercept_methods(record):
+    model.apply(variables, random_images(), train=False)
+  conv, norm = models.layer_constructors(model, train=False)
+  for name, build in (("encoder", models.encoder_of), ("decoder", models.decoder_of)):
+    args, expected = calls[name]
+    own = {kind: tree[name] for kind, tree in variables.items()}
+    got = build(model, conv, norm).apply(own, *args)
+    for got_leaf, expected_leaf in zip(
+        jax.tree.leaves(got), jax.tree.leaves(expected), strict=True
+    ):
+      np.testing.assert_array_equal(got_leaf, expected_leaf)

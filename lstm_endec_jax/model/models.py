@@ -146,24 +146,11 @@ class LSTMEnDec(nn.Module):
 
   @nn.compact
   def __call__(self, images: jax.Array, *, train: bool) -> jax.Array:
-    conv = functools.partial(nn.Conv, dtype=self.dtype)
-    # Training: batch statistics (averaged over `axis_name` under shard_map) and running-average
-    # updates; evaluation: the running averages.
-    norm = functools.partial(
-        nn.BatchNorm,
-        use_running_average=not train,
-        momentum=self.batch_norm_momentum,
-        epsilon=self.batch_norm_epsilon,
-        use_scale=self.batch_norm_scale,
-        axis_name=self.axis_name,
-        dtype=self.dtype,
-    )
+    conv, norm = layer_constructors(self, train=train)
     image_size = images.shape[1]
     pixels = images.astype(jnp.float32)
 
-    stage_outputs = layers.Encoder(self.encoder_features, conv, norm, name="encoder")(
-        (pixels * self.input_scale).astype(self.dtype)
-    )
+    stage_outputs = encoder_of(self, conv, norm)((pixels * self.input_scale).astype(self.dtype))
     if self.decoder_kind == "fcn":
       if self.use_lstm_branch:
         raise ValueError(
@@ -198,20 +185,7 @@ class LSTMEnDec(nn.Module):
       # bilinear), then concatenated, encoder maps first as in HLED (paper: 256 + Nf maps).
       lstm_maps = layers.upsample(lstm_maps, x.shape[1] // lstm_maps.shape[1], self.upsampling)
       x = jnp.concatenate([x, lstm_maps.astype(x.dtype)], axis=-1)
-    logits = layers.Decoder(
-        features=self.decoder_features,
-        factors=self.decoder_upsampling_factors,
-        kernel_size=self.decoder_kernel_size,
-        classifier_kernel_size=self.classifier_kernel_size,
-        num_classes=self.num_classes,
-        upsampling=self.upsampling,
-        conv=conv,
-        upsampled_conv=functools.partial(
-            layers.UpsampledConv, kind=self.upsampling, dtype=self.dtype
-        ),
-        norm=norm,
-        name="decoder",
-    )(x)
+    logits = decoder_of(self, conv, norm)(x)
     return self._checked_logits(logits, images)
 
   def _checked_logits(self, logits: jax.Array, images: jax.Array) -> jax.Array:
@@ -223,6 +197,46 @@ class LSTMEnDec(nn.Module):
           f"{len(self.encoder_features)} poolings (x{2 ** len(self.encoder_features)})"
       )
     return logits.astype(jnp.float32)
+
+
+def layer_constructors(model: LSTMEnDec, *, train: bool) -> tuple[layers.ModuleDef, ...]:
+  """(conv, norm): the constructors of the network's convolutions and BatchNorms, with the compute
+  dtype and BatchNorm's mode decided once. Training: batch statistics (averaged over `axis_name`
+  under shard_map) and running-average updates; evaluation: the running averages."""
+  conv = functools.partial(nn.Conv, dtype=model.dtype)
+  norm = functools.partial(
+      nn.BatchNorm,
+      use_running_average=not train,
+      momentum=model.batch_norm_momentum,
+      epsilon=model.batch_norm_epsilon,
+      use_scale=model.batch_norm_scale,
+      axis_name=model.axis_name,
+      dtype=model.dtype,
+  )
+  return conv, norm
+
+
+# The encoder and the upsampling decoder of `model`, as it builds them (`benchmarks/train_step.py`
+# also times each alone). Called inside `LSTMEnDec.__call__` they become its submodules.
+def encoder_of(model: LSTMEnDec, conv: layers.ModuleDef, norm: layers.ModuleDef) -> nn.Module:
+  return layers.Encoder(model.encoder_features, conv, norm, name="encoder")
+
+
+def decoder_of(model: LSTMEnDec, conv: layers.ModuleDef, norm: layers.ModuleDef) -> nn.Module:
+  return layers.Decoder(
+      features=model.decoder_features,
+      factors=model.decoder_upsampling_factors,
+      kernel_size=model.decoder_kernel_size,
+      classifier_kernel_size=model.classifier_kernel_size,
+      num_classes=model.num_classes,
+      upsampling=model.upsampling,
+      conv=conv,
+      upsampled_conv=functools.partial(
+          layers.UpsampledConv, kind=model.upsampling, dtype=model.dtype
+      ),
+      norm=norm,
+      name="decoder",
+  )
 
 
 def create_model(
