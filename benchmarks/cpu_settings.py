@@ -11,10 +11,12 @@ alike. Settings (each adds to the one before it, except `bfloat16`):
   xla_flag  convolutions out of that fusion (lstm_endec_jax/runtime/xla_flags.py), small pages;
   package   what the commands run with: the XLA flag and transparent huge pages for XLA's buffers
             (lstm_endec_jax/runtime/huge_pages.py);
-  bfloat16  `package` with `model.dtype=bfloat16` (parameters and optimizer stay float32).
+  bfloat16  `package` with `model.dtype=bfloat16` (parameters and optimizer stay float32);
+  memory_scheduler  `package` with XLA's memory-optimized scheduler, which orders the step's
+            operations to keep fewer buffers alive at once (`--xla_cpu_scheduler_type`).
 Each child reports seconds per step (median of its timed steps, compile excluded), CPU seconds and
-minor page faults per step, and the loss after its steps: the float32 settings must agree (the
-same computation), bfloat16 within its rounding.
+minor page faults per step, its peak resident memory, and the loss after its steps: the float32
+settings must agree (the same computation), bfloat16 within its rounding.
 """
 
 import argparse
@@ -44,6 +46,11 @@ SETTINGS = {
     "xla_flag": (_PACKAGE_XLA_FLAGS, _SMALL_PAGES, "float32"),
     "package": (_PACKAGE_XLA_FLAGS, _HUGE_PAGES, "float32"),
     "bfloat16": (_PACKAGE_XLA_FLAGS, _HUGE_PAGES, "bfloat16"),
+    "memory_scheduler": (
+        f"{_PACKAGE_XLA_FLAGS} --xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED",
+        _HUGE_PAGES,
+        "float32",
+    ),
 }
 DEFAULT_SETTINGS = ("xla_flag", "package", "bfloat16")
 FULL = {"batch_size": 16, "rounds": 2, "steps": 2}
@@ -83,7 +90,8 @@ for _ in range(steps):
   wall.append(time.perf_counter() - start)
   cpu.append(time.process_time() - start_cpu)
   faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start_faults)
-print(json.dumps({"wall": wall, "cpu": cpu, "minor_faults": faults,
+peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"wall": wall, "cpu": cpu, "minor_faults": faults, "peak_rss_bytes": peak_rss,
                   "compile_seconds": compile_seconds, "loss": float(metrics["loss"])}))
 """
 
@@ -156,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "images_per_second": args.batch_size / float(np.median(wall)),
         "cores_busy": float(np.median(cpu) / np.median(wall)),
         "minor_page_faults_per_step": float(np.median(faults)),
+        "peak_rss_bytes": float(np.median([child["peak_rss_bytes"] for child in children])),
         "compile_seconds": float(np.median([c["compile_seconds"] for c in children])),
         "loss": children[-1]["loss"],
     }
@@ -174,9 +183,10 @@ def main(argv: Sequence[str] | None = None) -> None:
   path = common.write_result(args.output, "cpu_settings", result)
   for name, values in summary.items():
     print(
-        f"{name:9s} {values['seconds_per_step']:6.2f} s/step  "
+        f"{name:16s} {values['seconds_per_step']:6.2f} s/step  "
         f"{values['images_per_second']:5.2f} img/s  {values['cores_busy']:.2f} cores  "
-        f"{values['minor_page_faults_per_step']:8.0f} faults  x{values['speedup']:.2f}  "
+        f"{values['minor_page_faults_per_step']:8.0f} faults  "
+        f"{values['peak_rss_bytes'] / 2**30:5.2f} GiB  x{values['speedup']:.2f}  "
         f"loss {values['loss']:.6f}"
     )
   print(f"load {min(loads):.1f}-{max(loads):.1f}; {path}")

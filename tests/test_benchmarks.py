@@ -204,18 +204,20 @@ def test_flop_count_counts_an_upsampled_conv_at_its_input_resolution():
 
 
 def test_cpu_settings_compute_the_same_step(tmp_path):
-  """The package's CPU settings (its XLA flag, huge pages) give jaxlib's default loss: only speed
-  may differ."""
+  """The package's CPU settings (its XLA flag, huge pages) and XLA's memory-optimized scheduler
+  give jaxlib's default loss: only speed and memory may differ."""
   output = tmp_path / "cpu_settings.json"
-  cpu_settings.main(["--small", "--settings=ynnpack,package", f"--output={output}"])
+  names = ["ynnpack", "package", "memory_scheduler"]
+  cpu_settings.main(["--small", f"--settings={','.join(names)}", f"--output={output}"])
   result = json.loads(output.read_text())
   settings = result["settings"]
-  assert list(settings) == ["ynnpack", "package"] and result["baseline"] == "ynnpack"
+  assert list(settings) == names and result["baseline"] == "ynnpack"
   losses = [values["loss"] for values in settings.values()]
   assert max(losses) - min(losses) < 1e-5 * abs(losses[0])
   assert settings["ynnpack"]["speedup"] == 1.0
   assert settings["package"]["glibc_tunables"] == "glibc.malloc.hugetlb=1"
   assert all(values["seconds_per_step"] > 0 for values in settings.values())
+  assert all(values["peak_rss_bytes"] > 0 for values in settings.values())
 
 
 @pytest.mark.parametrize("settings", ["package,package", "package,ynnpack,fast"])
