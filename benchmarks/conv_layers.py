@@ -154,8 +154,19 @@ def _flat_padded_grid(x: jax.Array) -> jax.Array:
   return padded.reshape(batch, (height + 3) * (width + 2), channels)
 
 
-def _tap_offsets(width: int) -> list[int]:
-  return [i * (width + 2) + j for i in range(3) for j in range(3)]
+def _tap_products(x: jax.Array, spec: str, operands: Sequence[jax.Array]) -> list[jax.Array]:
+  """`einsum(spec, slice, operand)` in float32 for each 3x3 tap, in HW kernel order: the slice is
+  the tap's window of x on the flattened padded grid, (B, H * (W + 2), C)."""
+  batch, height, width, _ = x.shape
+  grid = _flat_padded_grid(x)
+  positions = height * (width + 2)
+  offsets = [i * (width + 2) + j for i in range(3) for j in range(3)]
+  return [
+      jnp.einsum(
+          spec, grid[:, offset : offset + positions], operand, preferred_element_type=jnp.float32
+      )
+      for offset, operand in zip(offsets, operands, strict=True)
+  ]
 
 
 def shifted_dots_convolution(x: jax.Array, w: jax.Array) -> jax.Array:
@@ -168,18 +179,7 @@ def shifted_dots_convolution(x: jax.Array, w: jax.Array) -> jax.Array:
   (AVX512-BF16, AMX) where XLA's bfloat16 convolution does not.
   """
   batch, height, width, _ = x.shape
-  grid = _flat_padded_grid(x)
-  positions = height * (width + 2)
-  taps = w.reshape(9, w.shape[2], w.shape[3])
-  products = [
-      jnp.einsum(
-          "bpc,cd->bpd",
-          grid[:, offset : offset + positions],
-          tap,
-          preferred_element_type=jnp.float32,
-      )
-      for offset, tap in zip(_tap_offsets(width), taps)
-  ]
+  products = _tap_products(x, "bpc,cd->bpd", list(w.reshape(9, w.shape[2], w.shape[3])))
   output = functools.reduce(jnp.add, products)
   return output.reshape(batch, height, width + 2, -1)[:, :, :width]
 
@@ -188,20 +188,9 @@ def shifted_dots_weight_gradient(x: jax.Array, w: jax.Array, dy: jax.Array) -> j
   """dW[i, j] = slice(i, j)^T dy: nine (C x positions) @ (positions x D) products over the same
   contiguous slices, with dy placed on the padded grid (zeros in its two extra columns)."""
   batch, height, width, _ = x.shape
-  grid = _flat_padded_grid(x)
-  positions = height * (width + 2)
   dy_grid = jnp.pad(dy.astype(x.dtype), ((0, 0), (0, 0), (0, 2), (0, 0)))
-  dy_grid = dy_grid.reshape(batch, positions, -1)
-  taps = [
-      jnp.einsum(
-          "bpc,bpd->cd",
-          grid[:, offset : offset + positions],
-          dy_grid,
-          preferred_element_type=jnp.float32,
-      )
-      for offset in _tap_offsets(width)
-  ]
-  return jnp.stack(taps).reshape(w.shape)
+  dy_grid = dy_grid.reshape(batch, height * (width + 2), -1)
+  return jnp.stack(_tap_products(x, "bpc,bpd->cd", [dy_grid] * 9)).reshape(w.shape)
 
 
 def _flipped(w: jax.Array) -> jax.Array:
