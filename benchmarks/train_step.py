@@ -19,9 +19,11 @@ The process on the local devices (1 CPU device, or every GPU) also reports:
   matmul measured in the same process;
 * memory: XLA's buffer assignment of the step, the device's peak where the backend tracks it, and
   the process's peak resident memory;
-* where the time goes: a `jax.profiler` trace of a few steps, each executed XLA operation attributed
-  to features / LSTM / encoder / decoder / loss / optimizer, forward or backward, by the Flax module
-  path in its HLO metadata.
+* where the time goes: the encoder and the decoder each timed alone at the step's shapes, forward
+  and forward with the backward (`part_seconds`), and a `jax.profiler` trace of a few steps, each
+  executed XLA operation attributed to features / LSTM / encoder / decoder / loss / optimizer,
+  forward or backward, by the Flax module path in its HLO metadata (on the CPU the trace misses
+  most of the convolutions' time: see `part_seconds`).
 """
 
 import argparse
