@@ -236,7 +236,15 @@ def summary_markdown(
         f"Flax module in its metadata. Operations summed "
         f"{profile['op_seconds_per_step']:.2f} s per step against "
         f"{profile['wall_seconds_per_step']:.2f} s of wall time (operations can overlap on "
-        "the cores).\n\n"
+        "the cores)."
+        + (
+            " On the CPU the trace holds little of the convolutions' time (XLA runs them after "
+            'their operation has returned): the row "train step time by part, each part alone" '
+            "above is the one to read."
+            if step["headline"]["environment"]["backend"] == "cpu"
+            else ""
+        )
+        + "\n\n"
         + common.markdown_table(
             ["part", "forward s/step", "backward s/step", "total s/step", "share"],
             step["profile_table"],
