@@ -40,6 +40,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -293,10 +294,31 @@ def profile_parts(run_steps, compiled, steps: int) -> dict[str, Any]:
   }
 
 
+# The parts `part_seconds` times alone, and how the model builds each.
+_PART_BUILDERS = {"encoder": models.encoder_of, "decoder": models.decoder_of}
+
+
+def _part_inputs(model, batch: int, size: int) -> dict[str, jax.ShapeDtypeStruct]:
+  """The input the model gives each of its parts in `_PART_BUILDERS` (the fcn variant has no
+  `decoder`), read from the model itself by a Flax method interceptor under `jax.eval_shape`."""
+  inputs = {}
+
+  def record(next_fun, args, kwargs, context):
+    if context.method_name == "__call__" and context.module.path in {(n,) for n in _PART_BUILDERS}:
+      inputs[context.module.name] = jax.ShapeDtypeStruct(args[0].shape, args[0].dtype)
+    return next_fun(*args, **kwargs)
+
+  images = jax.ShapeDtypeStruct((batch, size, size, 3), jnp.uint8)
+  with nn.intercept_methods(record):
+    jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=True), images)
+  return inputs
+
+
 def part_seconds(config, args: argparse.Namespace) -> dict[str, Any]:
   """Seconds per step of the encoder and of the decoder, each built as the model builds it and
-  jitted alone at the step's shapes: forward, and forward with both gradients. In the whole step
-  XLA runs independent operations side by side, so the parts alone need not add up to it.
+  jitted alone on inputs of the shapes the step gives it: forward, and forward with both
+  gradients. In the whole step XLA runs independent operations side by side, so the parts alone
+  need not add up to it.
 
   On the CPU a trace cannot give this: XLA runs the convolutions on its thread pool after their
   operation has returned, so the trace's operation times hold a small part of their time
@@ -305,25 +327,11 @@ def part_seconds(config, args: argparse.Namespace) -> dict[str, Any]:
   """
   model = models.create_model(config.model)
   conv, norm = models.layer_constructors(model, train=True)
-  batch, size = config.batch_size, config.dataset.image_size
-  key_images, key_maps, key_init = jax.random.split(jax.random.key(0), 3)
-  parts = {
-      "encoder": (
-          models.encoder_of(model, conv, norm),
-          jax.random.uniform(key_images, (batch, size, size, 3), model.dtype),
-      )
-  }
-  if config.model.decoder_kind == "upsample_conv":
-    model_config = config.model
-    width = model_config.encoder_top_features or model_config.encoder_features[-1]
-    width += model_config.lstm_maps if model_config.use_lstm_branch else 0
-    grid = size // 2 ** len(model_config.encoder_features)
-    parts["decoder"] = (
-        models.decoder_of(model, conv, norm),
-        jax.random.normal(key_maps, (batch, grid, grid, width), model.dtype),
-    )
+  key_inputs, key_init = jax.random.split(jax.random.key(0))
   result = {}
-  for name, (module, inputs) in parts.items():
+  for name, shape in _part_inputs(model, config.batch_size, config.dataset.image_size).items():
+    module = _PART_BUILDERS[name](model, conv, norm)
+    inputs = jax.random.uniform(key_inputs, shape.shape, shape.dtype)  # scaled pixels, maps
     variables = module.init(key_init, inputs)
 
     def loss(params, inputs, module=module, variables=variables):
