@@ -157,7 +157,7 @@ def _flat_padded_grid(x: jax.Array) -> jax.Array:
 def _tap_products(x: jax.Array, spec: str, operands: Sequence[jax.Array]) -> list[jax.Array]:
   """`einsum(spec, slice, operand)` in float32 for each 3x3 tap, in HW kernel order: the slice is
   the tap's window of x on the flattened padded grid, (B, H * (W + 2), C)."""
-  batch, height, width, _ = x.shape
+  _, height, width, _ = x.shape
   grid = _flat_padded_grid(x)
   positions = height * (width + 2)
   offsets = [i * (width + 2) + j for i in range(3) for j in range(3)]

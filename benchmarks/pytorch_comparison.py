@@ -362,7 +362,7 @@ def timed_rounds(connections: dict[str, Any], rounds: int) -> dict[str, Any]:
 
   The operations take turns in blocks, not call by call: our train step right after a forward
   pass in the same process runs about 1.3 s slower (5.7 s against 4.4 s, 2026-12-06, AMD EPYC),
-  which a training run, evaluating every few hundred steps, never sees.
+  which a training run, evaluating every few hundred steps, hardly sees.
   """
   names = list(connections)
   samples = {
