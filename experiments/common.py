@@ -169,12 +169,14 @@ class Arm:
 
 @dataclasses.dataclass(frozen=True)
 class Study:
-  """Arms compared on equal terms, and what the paper claims about them."""
+  """Arms compared on equal terms, and the rankings to test seed by seed (the paper's, unless
+  `claims_source` names another source)."""
 
   name: str
   title: str
   arms: tuple[Arm, ...]
   claims: tuple[tuple[str, str], ...]  # (better, worse) arm pairs, as the paper ranks them
+  claims_source: str = "The paper's claims"  # the heading of the seed-by-seed table
 
 
 # A study's own evaluation of a finished run: (arm, config, workdir) -> test metrics. The default
@@ -481,7 +483,7 @@ def markdown_report(
     records: Sequence[Mapping[str, Any]],
     plot_names: Sequence[str],
 ) -> str:
-  """Tables (mean ± sample std over seeds), the paper's claims seed by seed, ranking, cost."""
+  """Tables (mean ± sample std over seeds), the claims seed by seed, ranking, cost."""
   grouped = _by_arm(study, records)
   descriptions = {arm.name: arm.description for arm in study.arms}
   metrics = HEADLINE_METRICS + SECONDARY_METRICS
@@ -506,7 +508,7 @@ def markdown_report(
 
   lines += [
       "",
-      "The paper's claims, seed by seed (difference = better minus worse arm, "
+      f"{study.claims_source}, seed by seed (difference = better minus worse arm, "
       "mean ± std over the seeds both ran; wins = seeds where the claimed-better arm has "
       "the higher pixel AUC):",
       "",
