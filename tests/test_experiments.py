@@ -1,8 +1,8 @@
 """The studies in experiments/ at their smallest size, and the helpers that aggregate them.
 
-One training run serves all three scripts: `base` (architecture), `hilbert` (patch order) and
-`image` (global context) are the same config, so the later studies reuse it, and the global-context
-study adds its patch-wise testing of that run.
+One training run serves all four scripts: `base` (architecture), `hilbert` (patch order), `image`
+(global context) and `float32` (precision) are the same config, so the later studies reuse it; the
+global-context study adds its patch-wise testing of that run, the precision study one bfloat16 run.
 """
 
 import json
@@ -20,13 +20,13 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 def fixture_experiments(monkeypatch):
   """The study modules, importable as `python -m experiments.<study>` sees them."""
   monkeypatch.syspath_prepend(str(REPO_ROOT))
-  from experiments import architecture, common, global_context, patch_order
+  from experiments import architecture, common, global_context, patch_order, precision
 
-  return architecture, patch_order, global_context, common
+  return architecture, patch_order, global_context, precision, common
 
 
 def test_scaled_config_keeps_arm_settings_and_takes_scale_sizes(experiments):
-  _, patch_order, _, common = experiments
+  _, patch_order, _, _, common = experiments
   scale = common.SCALES["cpu"]
   raster = patch_order.STUDY.arms[1]
   config = common.run_config(raster, scale, seed=2)
@@ -47,7 +47,7 @@ def test_scaled_config_keeps_arm_settings_and_takes_scale_sizes(experiments):
 
 
 def test_report_states_claims_with_paired_seed_differences(experiments, tmp_path):
-  architecture, _, _, common = experiments
+  architecture, _, _, _, common = experiments
   study = architecture.STUDY
   path = common.results_path(tmp_path, study)
   rng = np.random.default_rng(0)
@@ -83,7 +83,7 @@ def test_report_states_claims_with_paired_seed_differences(experiments, tmp_path
 
 
 def test_patch_windows_tile_the_image(experiments):
-  _, _, global_context, _ = experiments
+  _, _, global_context, _, _ = experiments
   covered = np.zeros((7, 9), int)
   for window in global_context.patch_windows(7, 9, 2):
     covered[window] += 1
@@ -91,7 +91,7 @@ def test_patch_windows_tile_the_image(experiments):
 
 
 def test_every_study_runs_at_test_scale(experiments, tmp_path):
-  architecture, patch_order, global_context, common = experiments
+  architecture, patch_order, global_context, precision, common = experiments
   flags.FLAGS.mark_as_parsed()
   results = tmp_path / "results"
   common_flags = dict(
@@ -105,6 +105,7 @@ def test_every_study_runs_at_test_scale(experiments, tmp_path):
       (architecture, ["base"]),
       (patch_order, ["hilbert"]),
       (global_context, ["image", "image_on_patch"]),
+      (precision, ["float32", "bfloat16"]),
       (architecture, ["base"]),
   ]
   for module, arms in runs:
@@ -113,12 +114,17 @@ def test_every_study_runs_at_test_scale(experiments, tmp_path):
 
   records = {
       study: common.read_jsonl(results / f"{study}.jsonl")
-      for study in ("architecture", "patch_order", "global_context")
+      for study in ("architecture", "patch_order", "global_context", "precision")
   }
   assert [r["arm"] for r in records["architecture"]] == ["base"]  # the rerun appended nothing
   assert [r["arm"] for r in records["global_context"]] == ["image", "image_on_patch"]
+  assert [r["arm"] for r in records["precision"]] == ["float32", "bfloat16"]
+  bfloat16_run = records["precision"].pop()
   workdirs = {r["workdir"] for rs in records.values() for r in rs}
-  assert len(workdirs) == 1  # base, hilbert and image are one run
+  assert len(workdirs) == 1  # base, hilbert, image and float32 are one run
+  bfloat16_config = json.loads((pathlib.Path(bfloat16_run["workdir"]) / "config.json").read_text())
+  assert bfloat16_config["model"]["dtype"] == "bfloat16"
+  assert 0.0 <= bfloat16_run["metrics"]["pooled/pixel_auc"] <= 1.0
   (base,) = records["architecture"]
   eval_json = json.loads((pathlib.Path(base["workdir"]) / "eval.json").read_text())
   assert base["metrics"] == eval_json["metrics"]
