@@ -369,7 +369,7 @@ def test_a_damaged_state_file_is_one_warning_naming_it_and_the_run_goes_on(workd
   assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
   warnings = [line for line in result.stderr.splitlines() if "is unreadable" in line]
   assert len(warnings) == 1 and f'"{state_dir}/"' in warnings[0], result.stderr[-3000:]
-  assert f"Resuming from step {latest - 1}" in result.stderr
+  assert f"Resuming from step {latest - 1}" in result.stderr, result.stderr[-3000:]
   assert len(result.stderr.splitlines()) < 15, result.stderr[-3000:]
 
 
