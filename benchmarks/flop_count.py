@@ -17,7 +17,7 @@ from lstm_endec_jax.model import features
 from lstm_endec_jax.model import layers
 
 # Layers whose products run at their output's positions, and the one that runs them at its input's.
-_AT_OUTPUT = (nn.Conv, nn.Dense, layers.PerPositionDense)
+_AT_OUTPUT = (layers.Conv, nn.Dense, layers.PerPositionDense)
 _AT_INPUT = (layers.UpsampledConv,)
 
 

@@ -375,9 +375,39 @@ def test_upsampled_conv_equals_a_conv_of_the_upsampled_maps(kind, factor, kernel
 def test_upsampled_conv_module_initialises_like_nn_conv():
   x = jnp.ones((1, 4, 4, 5))
   rng = jax.random.key(3)
-  fast = layers.UpsampledConv(7, (3, 3), 4, "bilinear").init(rng, x)
+  fast = layers.UpsampledConv(7, (3, 3), use_bias=False, factor=4).init(rng, x)
   direct = nn.Conv(7, (3, 3), use_bias=False).init(rng, x)
   np.testing.assert_array_equal(fast["params"]["kernel"], direct["params"]["kernel"])
+
+
+@pytest.mark.parametrize("kernel_size", [(3, 3), (1, 1)])
+def test_conv_is_nn_conv_in_float32(kernel_size):
+  """The same parameters from the same key, and the same outputs and gradients to the bit."""
+  x = jax.random.normal(rng(1), (2, 9, 7, 5))
+  ours, flax_conv = layers.Conv(6, kernel_size), nn.Conv(6, kernel_size)
+  variables = ours.init(rng(2), x)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, variables, flax_conv.init(rng(2), x))
+  variables = jax.tree_util.tree_map(lambda v: v + 0.1, variables)  # a non-zero bias
+
+  def loss_and_grads(module):
+    loss = lambda v, x: jnp.sum(jnp.sin(module.apply(v, x)))
+    return jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(variables, x)
+
+  jax.tree_util.tree_map(
+      np.testing.assert_array_equal, loss_and_grads(ours), loss_and_grads(flax_conv)
+  )
+
+
+def test_a_bfloat16_conv_sums_its_bias_gradient_in_float32():
+  """262,144 pixels of gradient 1.0: the float32 sum is exact. (XLA sums nn.Conv's bfloat16 bias
+  gradient in bfloat16, which stops growing long before; see `layers.Conv`.)"""
+  x = jnp.zeros((4, 256, 256, 1), jnp.bfloat16)
+  conv = layers.Conv(2, (3, 3), dtype=jnp.bfloat16)
+  variables = conv.init(rng(0), x)
+  outputs, pullback = jax.vjp(lambda v: conv.apply(v, x), variables)
+  assert outputs.dtype == jnp.bfloat16
+  (grads,) = pullback(jnp.ones_like(outputs))
+  np.testing.assert_array_equal(grads["params"]["bias"], np.full(2, 4 * 256 * 256, np.float32))
 
 
 def conv_of_upsampled_maps(next_fun, args, kwargs, context, replaced: list):

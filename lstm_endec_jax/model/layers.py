@@ -126,26 +126,51 @@ def upsampled_conv(x: jax.Array, kernel: jax.Array, factor: int, kind: str) -> j
   return _upsample_and_sum_shifts(rows, row_offsets, factor, 1, kind)
 
 
-class UpsampledConv(nn.Module):
-  """A fixed upsampling followed by a bias-free convolution, as `upsampled_conv`.
+class Conv(nn.Module):
+  """A stride-1 'SAME' convolution with `nn.Conv`'s parameters (names, shapes, initialisers: the
+  same checkpoints), whose bias is added in float32.
 
-  Its parameter is named and shaped like `nn.Conv`'s (`kernel`, HWIO), so checkpoints are the same
-  as for `nn.Conv(upsample(x))`.
+  `nn.Conv` adds the bias in the compute dtype, so in bfloat16 the bias's gradient is a bfloat16
+  sum over every pixel of the batch, and XLA keeps that sum in bfloat16: on the CPU, 524,288 terms
+  of mean 0.5 summed to 65,536 instead of about 262,000, so the biases (the classifier's among them)
+  barely trained. Adding in float32 makes the sum float32. In float32 the values are `nn.Conv`'s.
   """
 
   features: int
   kernel_size: tuple[int, int]
-  factor: int
-  kind: str
+  use_bias: bool = True
   dtype: Any = None
   param_dtype: Any = jnp.float32
   kernel_init: Callable[..., jax.Array] = nn.initializers.lecun_normal()
+  bias_init: Callable[..., jax.Array] = nn.initializers.zeros_init()
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel_shape = (*self.kernel_size, x.shape[-1], self.features)
     kernel = self.param("kernel", self.kernel_init, kernel_shape, self.param_dtype)
     x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
+    y = self.linear_map(x, kernel)
+    if not self.use_bias:
+      return y
+    bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+    return (y.astype(jnp.float32) + bias.astype(jnp.float32)).astype(y.dtype)
+
+  def linear_map(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+
+
+class UpsampledConv(Conv):
+  """A fixed upsampling by `factor`, then the convolution, computed as `upsampled_conv`.
+
+  `Conv`'s parameters, so checkpoints are the same as for `Conv(upsample(x))`.
+  """
+
+  factor: int = 1
+  kind: str = UPSAMPLING_KINDS[0]
+
+  def linear_map(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
     return upsampled_conv(x, kernel, self.factor, self.kind)
 
 
@@ -332,7 +357,9 @@ class Decoder(nn.Module):
       if factor == 1:
         x = self.conv(width, kernel, use_bias=False, name=f"Conv_{stage}")(x)
       else:
-        x = self.upsampled_conv(width, kernel, factor, name=f"Conv_{stage}")(x)
+        x = self.upsampled_conv(width, kernel, use_bias=False, factor=factor, name=f"Conv_{stage}")(
+            x
+        )
       x = nn.relu(self.norm()(x))
     if self.classifier_kernel_size:
       size = self.classifier_kernel_size

@@ -203,7 +203,7 @@ def layer_constructors(model: LSTMEnDec, *, train: bool) -> tuple[layers.ModuleD
   """(conv, norm): the constructors of the network's convolutions and BatchNorms, with the compute
   dtype and BatchNorm's mode decided once. Training: batch statistics (averaged over `axis_name`
   under shard_map) and running-average updates; evaluation: the running averages."""
-  conv = functools.partial(nn.Conv, dtype=model.dtype)
+  conv = functools.partial(layers.Conv, dtype=model.dtype)
   norm = functools.partial(
       nn.BatchNorm,
       use_running_average=not train,
