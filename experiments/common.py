@@ -175,7 +175,7 @@ class Study:
   name: str
   title: str
   arms: tuple[Arm, ...]
-  claims: tuple[tuple[str, str], ...]  # (better, worse) arm pairs, as the paper ranks them
+  claims: tuple[tuple[str, str], ...]  # (better, worse) arm pairs
   claims_source: str = "The paper's claims"  # the heading of the seed-by-seed table
 
 

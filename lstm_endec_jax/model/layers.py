@@ -131,8 +131,8 @@ class Conv(nn.Module):
   same checkpoints), whose bias is added in float32.
 
   `nn.Conv` adds the bias in the compute dtype, so in bfloat16 the bias's gradient is a bfloat16
-  sum over every pixel of the batch, and XLA keeps that sum in bfloat16: on the CPU, 524,288 terms
-  of mean 0.5 summed to 65,536 instead of about 262,000, so the biases (the classifier's among them)
+  sum over every pixel of the batch, and XLA keeps that sum in bfloat16: on the CPU, 4x256x256
+  gradients of 1.0 summed to 16,384 instead of 262,144, so the biases (the classifier's among them)
   barely trained. Adding in float32 makes the sum float32. In float32 the values are `nn.Conv`'s.
   """
 
