@@ -124,6 +124,36 @@ def test_bfloat16_compute_keeps_float32_params_and_logits():
   assert jax.eval_shape(forward, variables, images).dtype == jnp.float32
 
 
+def _bfloat16_sum_sizes(jaxpr: jax.extend.core.Jaxpr):
+  """Terms per output element of every bfloat16 reduce_sum, nested programs included."""
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "reduce_sum" and eqn.invars[0].aval.dtype == jnp.bfloat16:
+      yield eqn.invars[0].aval.size // max(eqn.outvars[0].aval.size, 1)
+    for param in eqn.params.values():
+      for sub in param if isinstance(param, (tuple, list)) else (param,):
+        if isinstance(sub, jax.extend.core.ClosedJaxpr):
+          yield from _bfloat16_sum_sizes(sub.jaxpr)
+        elif isinstance(sub, jax.extend.core.Jaxpr):
+          yield from _bfloat16_sum_sizes(sub)
+
+
+@pytest.mark.parametrize("variant", models.VARIANTS)
+def test_bfloat16_gradients_sum_no_image_in_bfloat16(variant):
+  """XLA keeps a bfloat16 sum in bfloat16, which stalls over many terms (see `layers.Conv`): no
+  gradient may sum more terms in bfloat16 than the LSTM's batch x 64 patch positions."""
+  model = models.create_model(tiny_config(variant, dtype="bfloat16"))
+  images = jax.ShapeDtypeStruct(IMAGE_SHAPE, jnp.uint8)
+  variables = jax.eval_shape(functools.partial(model.init, train=False), rng(0), images)
+
+  def loss(params, state, images):
+    logits, _ = train_apply(model, {**state, "params": params}, images)
+    return cross_entropy(logits, toy_masks())
+
+  state = {name: value for name, value in variables.items() if name != "params"}
+  jaxpr = jax.make_jaxpr(jax.grad(loss))(variables["params"], state, images).jaxpr
+  assert max(_bfloat16_sum_sizes(jaxpr), default=0) <= IMAGE_SHAPE[0] * 64
+
+
 def test_eval_is_deterministic_and_train_uses_dropout_rng():
   run = train_and_eval_pass("hled")  # LSTM output dropout 0.1
   (train_1, _, _, eval_1), (train_2, _, _, eval_2) = run(1), run(2)
