@@ -411,10 +411,11 @@ def test_upsampled_conv_module_initialises_like_nn_conv():
 
 
 @pytest.mark.parametrize("kernel_size", [(3, 3), (1, 1)])
-def test_conv_is_nn_conv_in_float32(kernel_size):
+@pytest.mark.parametrize("module", [layers.Conv, layers.UpsampledConv])  # the latter by factor 1
+def test_conv_is_nn_conv_in_float32(kernel_size, module):
   """The same parameters from the same key, and the same outputs and gradients to the bit."""
   x = jax.random.normal(rng(1), (2, 9, 7, 5))
-  ours, flax_conv = layers.Conv(6, kernel_size), nn.Conv(6, kernel_size)
+  ours, flax_conv = module(6, kernel_size), nn.Conv(6, kernel_size)
   variables = ours.init(rng(2), x)
   jax.tree_util.tree_map(np.testing.assert_array_equal, variables, flax_conv.init(rng(2), x))
   variables = jax.tree_util.tree_map(lambda v: v + 0.1, variables)  # a non-zero bias

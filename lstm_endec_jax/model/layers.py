@@ -162,7 +162,8 @@ class Conv(nn.Module):
 
 
 class UpsampledConv(Conv):
-  """A fixed upsampling by `factor`, then the convolution, computed as `upsampled_conv`.
+  """A fixed upsampling by `factor`, then the convolution, computed as `upsampled_conv` (by
+  `factor` 1, the plain convolution).
 
   `Conv`'s parameters, so checkpoints are the same as for `Conv(upsample(x))`.
   """
@@ -171,6 +172,8 @@ class UpsampledConv(Conv):
   kind: str = UPSAMPLING_KINDS[0]
 
   def linear_map(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    if self.factor == 1:
+      return super().linear_map(x, kernel)
     return upsampled_conv(x, kernel, self.factor, self.kind)
 
 
@@ -353,14 +356,8 @@ class Decoder(nn.Module):
       )
     kernel = (self.kernel_size, self.kernel_size)
     for stage, (width, factor) in enumerate(zip(self.features, self.factors)):
-      # Both branches own a `Conv_{stage}/kernel` of one shape: the same checkpoints.
-      if factor == 1:
-        x = self.conv(width, kernel, use_bias=False, name=f"Conv_{stage}")(x)
-      else:
-        x = self.upsampled_conv(width, kernel, use_bias=False, factor=factor, name=f"Conv_{stage}")(
-            x
-        )
-      x = nn.relu(self.norm()(x))
+      conv = self.upsampled_conv(width, kernel, use_bias=False, factor=factor, name=f"Conv_{stage}")
+      x = nn.relu(self.norm()(conv(x)))
     if self.classifier_kernel_size:
       size = self.classifier_kernel_size
       x = self.conv(self.num_classes, (size, size), name="classifier")(x)
