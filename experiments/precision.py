@@ -4,9 +4,9 @@ Not a claim of the paper but a question every user with a GPU (or an Intel CPU w
 `model.dtype=bfloat16` runs the convolutions and the LSTM in bfloat16 and hands bfloat16 maps from
 layer to layer, while parameters, optimiser state, BatchNorm arithmetic, the convolutions' bias
 additions (`layers.Conv`), logits and loss stay float32 (no loss scaling: bfloat16 has float32's
-exponent range). Arms: configs/base.py with
-`model.dtype` float32 / bfloat16, otherwise identical, same seeds. The hope is that float32 wins
-no more often than chance and by less than the seed spread.
+exponent range). Arms: configs/base.py with `model.dtype` float32 / bfloat16, otherwise identical,
+same seeds. The hope is that float32 wins no more often than chance and by less than the seed
+spread.
 
   python -m experiments.precision --scale=cpu
 """
